@@ -1,0 +1,176 @@
+/* eos_config.h: one run's fully resolved configuration, and the key table that reads and writes it.
+ *
+ * Every scalar key has a dotted path ("train.lr", "model.activation", "seed"). The same table is
+ * used to apply the sweep file's base configuration, to apply grid overrides, to validate, and to
+ * print the resolved configuration back as YAML (stored per run in the results file, and accepted
+ * again as a sweep file with no grid, so one grid point can be re-run by itself). */
+#ifndef EOS_CONFIG_H
+#define EOS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EOS_MAX_HIDDEN 16
+#define EOS_PATH_MAX 512
+#define EOS_NAME_MAX 64
+
+typedef enum {
+    EOS_DATA_FASHION_MNIST = 0, /* Debian's dataset-fashion-mnist (gzipped IDX), or data.path dir */
+    EOS_DATA_MNIST_IDX,         /* any IDX pair: data.path (images), data.labels (labels) */
+    EOS_DATA_CIFAR10,           /* CIFAR-10 binary: data.path = directory with data_batch_*.bin */
+    EOS_DATA_HDF5,              /* data.path with datasets data.x and data.y */
+    EOS_DATA_SYNTH_LINEAR,      /* Gaussian linear regression from the seed */
+    EOS_DATA_TEACHER,           /* teacher-student MLP regression from the seed */
+    EOS_DATA_ICL_REGRESSION     /* in-context linear regression prompts (linear transformer) */
+} eos_data_source;
+
+typedef enum { EOS_ARCH_MLP = 0, EOS_ARCH_LINEAR_TRANSFORMER } eos_arch;
+
+typedef enum {
+    EOS_ACT_TANH = 0,
+    EOS_ACT_RELU,
+    EOS_ACT_ELU,
+    EOS_ACT_SOFTPLUS,
+    EOS_ACT_GELU, /* exact erf form, as torch.nn.GELU() */
+    EOS_ACT_IDENTITY
+} eos_activation;
+
+typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
+typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
+
+typedef enum {
+    EOS_OPT_GD = 0,   /* full batch (batch_size must be full) */
+    EOS_OPT_SGD,      /* minibatch, reshuffled every epoch */
+    EOS_OPT_MOMENTUM, /* heavy ball: v = beta v + g; w -= lr v */
+    EOS_OPT_NESTEROV, /* v = beta v + g; w -= lr (g + beta v) */
+    EOS_OPT_ADAM,
+    EOS_OPT_ADAMW,
+    EOS_OPT_RMSPROP,
+    EOS_OPT_SAM,  /* normalised SAM (Foret et al. 2021) */
+    EOS_OPT_USAM, /* unnormalised SAM */
+    EOS_OPT_PGD,  /* mirror descent with potential (1/p)||w||_p^p */
+    EOS_OPT_NGD,  /* normalised GD: w -= lr g/||g|| */
+    EOS_OPT_CLIP  /* coordinate-wise clipped (S)GD: each g_i clipped to [-clip, clip] */
+} eos_optimizer;
+
+typedef struct {
+    eos_data_source source;
+    char path[EOS_PATH_MAX];        /* file or directory, depending on source ("" = default) */
+    char labels[EOS_PATH_MAX];      /* IDX labels file */
+    char test_path[EOS_PATH_MAX];   /* IDX test images / HDF5 test file ("" = none or built-in) */
+    char test_labels[EOS_PATH_MAX]; /* IDX test labels */
+    char x[EOS_NAME_MAX];           /* HDF5 dataset names */
+    char y[EOS_NAME_MAX];
+    int n_train;      /* first n examples of the training set; 0 = all */
+    int n_test;       /* held-out examples; 0 = no test set */
+    int center;       /* subtract the training mean per feature */
+    int standardize;  /* and divide by the training std per feature (implies center) */
+    int dim;          /* synthetic: input dimension */
+    int n_out;        /* synthetic: output dimension (teacher-student) */
+    int teacher_hidden; /* teacher-student: hidden width of the tanh teacher */
+    double noise;     /* synthetic: label noise std */
+    /* in-context regression */
+    int n_context;
+    int online;         /* fresh prompts each step */
+    double sigma_decay; /* Sigma = diag(sigma_decay^i), 1 = isotropic */
+} eos_data_cfg;
+
+typedef struct {
+    eos_arch arch;
+    int n_hidden;              /* number of hidden layers (0 = linear model) */
+    int hidden[EOS_MAX_HIDDEN];
+    eos_activation activation;
+    int bias;
+    eos_init init;
+    double init_scale;         /* gaussian: std = init_scale / sqrt(fan_in); pytorch: multiplies bound */
+    int layers;                /* linear transformer: number of layers */
+    int sparse;                /* linear transformer: P/Q sparse parametrisation */
+} eos_model_cfg;
+
+typedef struct {
+    eos_optimizer optimizer;
+    double lr;
+    int batch_size;     /* 0 = full batch */
+    long max_steps;
+    double loss_goal;   /* stop when train loss <= goal; 0 = off */
+    double acc_goal;    /* stop when train accuracy >= goal; 0 = off */
+    double diverge_loss;/* divergence when loss is non-finite or above this */
+    int record_every;
+    double momentum;    /* heavy-ball / nesterov beta; also SGD momentum for SAM's base step */
+    double beta1, beta2, eps; /* Adam/AdamW; RMSProp uses beta2 as its alpha */
+    double weight_decay;      /* L2 added to the gradient (decoupled for AdamW) */
+    double sam_rho;
+    double p;           /* p-GD potential exponent, > 1 */
+    double clip;        /* coordinate clipping threshold */
+} eos_train_cfg;
+
+typedef struct {
+    int every;      /* steps between measurements; 0 = off */
+    int k;          /* number of top eigenvalues */
+    double tol;     /* relative tolerance on the eigenvalues */
+    int max_iter;   /* Lanczos iteration cap */
+    int n;          /* sharpness set: first n training examples; 0 = all */
+    int chunk;      /* examples per HVP chunk (bounds memory) */
+    int precond;    /* preconditioned sharpness for adaptive optimizers: 1 = on (default) */
+    int trace_probes;    /* Hutchinson probes for the Hessian trace; 0 = off */
+    int batch_sharpness; /* measure batch sharpness (minibatch runs) */
+    double batch_tol;    /* relative standard error target of batch sharpness */
+    int directional;     /* directional sharpness of the update u'Hu/|u|^2 */
+} eos_sharp_cfg;
+
+typedef struct {
+    char name[EOS_NAME_MAX];
+    uint64_t seed;
+    eos_data_cfg data;
+    eos_model_cfg model;
+    eos_loss_kind loss;
+    eos_train_cfg train;
+    eos_sharp_cfg sharpness;
+} eos_config;
+
+/* Defaults: fashion-mnist (n_train 1000, standardize), fc-tanh 200-200, mse, gd lr 0.04,
+ * max_steps 1000, record_every 10, sharpness every 50, k 2, tol 1e-3. */
+void eos_config_default(eos_config *cfg);
+
+typedef enum {
+    EOS_KEY_INT = 0,
+    EOS_KEY_LONG,
+    EOS_KEY_U64,
+    EOS_KEY_DOUBLE,
+    EOS_KEY_BOOL,
+    EOS_KEY_STRING,
+    EOS_KEY_ENUM,
+    EOS_KEY_INT_LIST,  /* model.hidden */
+    EOS_KEY_BATCH      /* int or "full" (stored as 0) */
+} eos_key_type;
+
+typedef struct {
+    const char *path;        /* dotted path */
+    eos_key_type type;
+    size_t offset;           /* into eos_config */
+    size_t size;             /* for strings: buffer size */
+    const char *const *enum_names; /* NULL-terminated, index = enum value */
+    double min, max;         /* numeric range (inclusive unless noted in help) */
+    const char *help;
+} eos_key;
+
+/* The table of every key, terminated by {NULL}. */
+extern const eos_key eos_config_keys[];
+const eos_key *eos_config_key_find(const char *path);
+
+/* Set one key from its YAML scalar text (for lists: "[200, 200]" or "200,200"). On error returns
+ * EOS_ERR_CONFIG and records a message naming the key path and the offending value. */
+int eos_config_set(eos_config *cfg, const char *path, const char *value);
+/* Format one key's current value as YAML scalar text. */
+int eos_config_get(const eos_config *cfg, const char *path, char *buf, size_t len);
+/* Cross-field checks (batch larger than data, precondition combinations, ...). */
+int eos_config_validate(const eos_config *cfg);
+/* The resolved configuration as a YAML document (block mappings per section). Returns bytes
+ * written (excluding NUL) or a negative status if it did not fit. */
+int eos_config_to_yaml(const eos_config *cfg, char *buf, size_t len);
+
+const char *eos_optimizer_name(eos_optimizer o);
+const char *eos_activation_name(eos_activation a);
+int eos_optimizer_is_adaptive(eos_optimizer o); /* adam, adamw, rmsprop */
+
+#endif

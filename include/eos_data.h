@@ -4,6 +4,7 @@
 
 #include "eos_common.h"
 #include "eos_config.h"
+#include "eos_rng.h"
 
 typedef struct {
     int n;          /* examples */
@@ -29,5 +30,10 @@ void eos_data_free(eos_data *data);
 
 /* True if two configurations load identical data (so a worker can keep its cache). */
 int eos_data_same(const eos_config *a, const eos_config *b);
+
+/* In-context regression (EOS_DATA_ICL_REGRESSION): refill the prompts of an already-allocated
+ * dataset (ds->n prompts, ds->d = (n_context+1)*(dim+1), n_out 1) with fresh ones drawn from rng,
+ * for online training. Prompts are never centred or standardised (the query's y slot stays 0). */
+int eos_data_icl_draw(eos_dataset *ds, const eos_config *cfg, eos_rng *rng);
 
 #endif

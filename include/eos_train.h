@@ -54,6 +54,9 @@ void eos_run_result_free(eos_run_result *res);
 typedef struct {
     void (*on_record)(void *ctx, long step, const eos_run_result *res, int slot);
     void (*on_sharp)(void *ctx, long step, const eos_run_result *res, int slot);
+    /* Called once per step between updates; the sweep engine's rank 0 serves run requests
+     * through it while it trains (no MPI inside the training code itself). */
+    void (*on_step)(void *ctx);
     void *ctx;
     /* Set asynchronously (signal handler): the run stops at the next step and returns
      * EOS_ERR_INTERRUPT, leaving res pending. */

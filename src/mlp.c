@@ -1,0 +1,819 @@
+/* mlp.c: fully connected network of any depth with exact gradient and Hessian-vector product.
+ *
+ * Parameters per layer l = 1..L (L = n_hidden + 1): W_l [out, in] row-major (PyTorch nn.Linear)
+ * then b_l [out] if biases are on. a_0 = x, z_l = a_{l-1} W_l' + b_l, a_l = sigma(z_l), f = z_L.
+ *
+ * Kernels are flat functions in the style of llm.c's train_gpt2.c: output first, dimensions last.
+ * Dense products are GEMMs; every elementwise pass (bias add, activation and its two derivatives,
+ * loss, the derivative products of the backward pass) is one fused OpenMP loop over rows.
+ * Bias gradients are column sums fused into those passes: each block of RB rows (fixed, whatever
+ * the thread count) writes its partial column sums, which are then added in block order, so the
+ * result is bitwise independent of OMP_NUM_THREADS.
+ *
+ * HVP: Pearlmutter's R-operator (forward-over-reverse). Forward tangents
+ *   Rz_l = Ra_{l-1} W_l' + a_{l-1} V_l' + Vb_l,  Ra_l = sigma'(z_l) Rz_l  (Ra_0 = 0),
+ * loss R-op (MSE: R delta_L = Rf; xent: R delta_L = S (diag(p) - p p') Rf with S = sum_j y_j),
+ * then the backward pass with R-terms
+ *   RgW_l = R delta_l' a_{l-1} + delta_l' Ra_{l-1},  Rgb_l = colsum(R delta_l),
+ *   R delta_{l-1} = (R delta_l W_l + delta_l V_l) sigma'(z_{l-1})
+ *                   + (delta_l W_l) sigma''(z_{l-1}) Rz_{l-1}. */
+#include "model_impl.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef EOS_FLOAT64
+#define GEMM cblas_dgemm
+#define RTANH tanh
+#define REXP exp
+#define REXPM1 expm1
+#define RLOG1P log1p
+#define RERFC erfc
+#else
+#define GEMM cblas_sgemm
+#define RTANH tanhf
+#define REXP expf
+#define REXPM1 expm1f
+#define RLOG1P log1pf
+#define RERFC erfcf
+#endif
+
+#define MLP_MAXL (EOS_MAX_HIDDEN + 1) /* dense layers */
+#define RB 32                         /* rows per block of the fused column sums */
+
+typedef struct {
+    int L;                          /* dense layers */
+    int dims[MLP_MAXL + 1];         /* dims[0] = d_in, dims[l] = width of layer l, dims[L] = n_out */
+    size_t woff[MLP_MAXL + 1];      /* offset of W_l in params (l = 1..L) */
+    size_t boff[MLP_MAXL + 1];      /* offset of b_l (bias on) */
+    int bias;
+    eos_activation act;
+    int maxw;                       /* max(dims[1..L]) */
+    /* activations: one block */
+    real *acts;
+    real *zeros;                    /* [maxw] stands in for absent biases */
+    real *x0;                       /* [chunk, d_in] gathered input rows (idx != NULL) */
+    real *a[MLP_MAXL + 1];          /* [chunk, dims[l]] sigma(z_l); a[L] = outputs f */
+    real *d1[MLP_MAXL + 1];         /* [chunk, dims[l]] sigma'(z_l), l < L */
+    real *d2[MLP_MAXL + 1];         /* [chunk, dims[l]] sigma''(z_l), then sigma''(z_l) Rz_l */
+    double *rowv;                   /* [2, chunk] per-row loss, per-row correct flag */
+    double *part;                   /* [ceil(chunk/RB), maxw] per-block column sums */
+    /* backward deltas: one block */
+    real *bwd;
+    real *dl[2];                    /* [chunk, maxw] ping-pong dloss/dz */
+    /* tangents: one block */
+    real *tang;
+    real *ra[MLP_MAXL + 1];         /* [chunk, dims[l]] Ra_l; ra[L] = Rf */
+    real *rdl[2];                   /* [chunk, maxw] ping-pong R(dloss/dz) */
+} mlp;
+
+/* ------------------------------------------------------------------------------------------ */
+/* activations: A = sigma(z), D1 = sigma'(z), D2 = sigma''(z)                                  */
+
+#define ACT_TANH(z, A, D1, D2)                                                                     \
+    do {                                                                                           \
+        A = RTANH(z);                                                                              \
+        D1 = (real)1 - A * A;                                                                      \
+        D2 = (real)-2 * A * D1;                                                                    \
+    } while (0)
+#define ACT_RELU(z, A, D1, D2)                                                                     \
+    do {                                                                                           \
+        A = z > 0 ? z : (real)0;                                                                   \
+        D1 = z > 0 ? (real)1 : (real)0;                                                            \
+        D2 = 0;                                                                                    \
+    } while (0)
+/* ELU with alpha = 1: exp(z) = expm1(z) + 1 for z <= 0 */
+#define ACT_ELU(z, A, D1, D2)                                                                      \
+    do {                                                                                           \
+        A = z > 0 ? z : REXPM1(z);                                                                 \
+        D1 = z > 0 ? (real)1 : A + (real)1;                                                        \
+        D2 = z > 0 ? (real)0 : A + (real)1;                                                        \
+    } while (0)
+/* softplus = max(z, 0) + log1p(exp(-|z|)) (no overflow); sigma' = logistic(z) */
+#define ACT_SOFTPLUS(z, A, D1, D2)                                                                 \
+    do {                                                                                           \
+        real t_ = REXP(-(real)fabs((double)z));                                                    \
+        A = (z > 0 ? z : (real)0) + RLOG1P(t_);                                                    \
+        D1 = z > 0 ? (real)1 / ((real)1 + t_) : t_ / ((real)1 + t_);                               \
+        D2 = D1 * ((real)1 - D1);                                                                  \
+    } while (0)
+/* exact GELU z Phi(z); Phi via erfc keeps accuracy for negative z */
+#define ACT_GELU(z, A, D1, D2)                                                                     \
+    do {                                                                                           \
+        real Phi_ = (real)0.5 * RERFC(-z * (real)0.70710678118654752440);                          \
+        real phi_ = (real)0.39894228040143267794 * REXP((real)-0.5 * z * z);                       \
+        A = z * Phi_;                                                                              \
+        D1 = Phi_ + z * phi_;                                                                      \
+        D2 = phi_ * ((real)2 - z * z);                                                             \
+    } while (0)
+#define ACT_IDENTITY(z, A, D1, D2)                                                                 \
+    do {                                                                                           \
+        A = z;                                                                                     \
+        D1 = 1;                                                                                    \
+        D2 = 0;                                                                                    \
+    } while (0)
+
+/* One loop per mode so the inner loops carry no optional stores. */
+#define ACT_FORWARD_LOOP(EVAL)                                                                     \
+    _Pragma("omp parallel for schedule(static)") /* rows split across threads */                  \
+    for (int i = 0; i < n; i++) {                                                                  \
+        real *restrict ai = a + (size_t)i * w;                                                     \
+        real *restrict g1 = d1 ? d1 + (size_t)i * w : NULL;                                        \
+        real *restrict g2 = d2 ? d2 + (size_t)i * w : NULL;                                        \
+        if (!g1) {                                                                                 \
+            for (int j = 0; j < w; j++) {                                                          \
+                real z = ai[j] + b[j], av, v1, v2;                                                 \
+                EVAL(z, av, v1, v2);                                                               \
+                (void)v1, (void)v2;                                                                \
+                ai[j] = av;                                                                        \
+            }                                                                                      \
+        } else if (!g2) {                                                                          \
+            for (int j = 0; j < w; j++) {                                                          \
+                real z = ai[j] + b[j], av, v1, v2;                                                 \
+                EVAL(z, av, v1, v2);                                                               \
+                (void)v2;                                                                          \
+                ai[j] = av;                                                                        \
+                g1[j] = v1;                                                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int j = 0; j < w; j++) {                                                          \
+                real z = ai[j] + b[j], av, v1, v2;                                                 \
+                EVAL(z, av, v1, v2);                                                               \
+                ai[j] = av;                                                                        \
+                g1[j] = v1;                                                                        \
+                g2[j] = v2;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* a [n, w]: z - b on entry (GEMM output), sigma(z) on exit; b [w];
+ * d1, d2 [n, w] (NULL: not wanted) get sigma'(z), sigma''(z). */
+static void act_forward(real *restrict a, real *restrict d1, real *restrict d2,
+                        const real *restrict b, int n, int w, eos_activation act)
+{
+    switch (act) {
+    case EOS_ACT_TANH: ACT_FORWARD_LOOP(ACT_TANH); break;
+    case EOS_ACT_RELU: ACT_FORWARD_LOOP(ACT_RELU); break;
+    case EOS_ACT_ELU: ACT_FORWARD_LOOP(ACT_ELU); break;
+    case EOS_ACT_SOFTPLUS: ACT_FORWARD_LOOP(ACT_SOFTPLUS); break;
+    case EOS_ACT_GELU: ACT_FORWARD_LOOP(ACT_GELU); break;
+    case EOS_ACT_IDENTITY: ACT_FORWARD_LOOP(ACT_IDENTITY); break;
+    }
+}
+
+/* Tangent of the activation. ra [n, w]: Rz - Vb on entry, Ra = sigma' Rz on exit;
+ * q [n, w]: sigma'' on entry, sigma'' Rz on exit (all the backward R-pass needs of Rz);
+ * d1 [n, w] = sigma'; vb [w]. */
+static void act_tangent(real *restrict ra, real *restrict q, const real *restrict d1,
+                        const real *restrict vb, int n, int w)
+{
+#pragma omp parallel for schedule(static) /* rows split across threads */
+    for (int i = 0; i < n; i++) {
+        real *restrict ri = ra + (size_t)i * w;
+        real *restrict qi = q + (size_t)i * w;
+        const real *restrict gi = d1 + (size_t)i * w;
+        for (int j = 0; j < w; j++) {
+            real rz = ri[j] + vb[j];
+            qi[j] *= rz;
+            ri[j] = gi[j] * rz;
+        }
+    }
+}
+
+/* dx [n, w]: dloss/da on entry, dloss/dz = dx sigma' on exit; d1 [n, w] = sigma';
+ * part [ceil(n/RB), w] (NULL: skip) gets the per-block column sums of the result. */
+static void act_backward(real *restrict dx, double *restrict part, const real *restrict d1, int n,
+                         int w)
+{
+    int nb = (n + RB - 1) / RB;
+#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
+    for (int blk = 0; blk < nb; blk++) {
+        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
+        double *restrict ps = part ? part + (size_t)blk * w : NULL;
+        if (ps) memset(ps, 0, (size_t)w * sizeof *ps);
+        for (int i = blk * RB; i < i1; i++) {
+            real *restrict di = dx + (size_t)i * w;
+            const real *restrict gi = d1 + (size_t)i * w;
+            for (int j = 0; j < w; j++) di[j] *= gi[j];
+            if (ps)
+                for (int j = 0; j < w; j++) ps[j] += di[j];
+        }
+    }
+}
+
+/* R-op of act_backward. dx, rdx [n, w]: dloss/da and its R-derivative before the activation;
+ * on exit rdx = rdx sigma' + dx sigma'' Rz and dx = dx sigma'. d1 = sigma', q = sigma'' Rz [n, w];
+ * part [ceil(n/RB), w] gets the per-block column sums of rdx (NULL: skip). */
+static void act_backward_hvp(real *restrict dx, real *restrict rdx, double *restrict part,
+                             const real *restrict d1, const real *restrict q, int n, int w)
+{
+    int nb = (n + RB - 1) / RB;
+#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
+    for (int blk = 0; blk < nb; blk++) {
+        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
+        double *restrict ps = part ? part + (size_t)blk * w : NULL;
+        if (ps) memset(ps, 0, (size_t)w * sizeof *ps);
+        for (int i = blk * RB; i < i1; i++) {
+            real *restrict di = dx + (size_t)i * w;
+            real *restrict ri = rdx + (size_t)i * w;
+            const real *restrict gi = d1 + (size_t)i * w;
+            const real *restrict qi = q + (size_t)i * w;
+            for (int j = 0; j < w; j++) {
+                ri[j] = ri[j] * gi[j] + di[j] * qi[j];
+                di[j] *= gi[j];
+            }
+            if (ps)
+                for (int j = 0; j < w; j++) ps[j] += ri[j];
+        }
+    }
+}
+
+/* g [w] += scale * sum over blocks of part [nb, w], blocks in order. */
+static void part_reduce(real *g, const double *part, int nb, int w, double scale)
+{
+    for (int j = 0; j < w; j++) {
+        double s = 0.0;
+        for (int b = 0; b < nb; b++) s += part[(size_t)b * w + j];
+        g[j] += (real)(scale * s);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dense layers (GEMM)                                                                        */
+
+/* out [n, od] = inp [n, id] W' + beta out, W [od, id] */
+static void dense_forward(real *out, const real *inp, const real *W, int n, int id, int od,
+                          real beta)
+{
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, od, id, (real)1, inp, id, W, id, beta, out,
+         od);
+}
+
+/* dW [od, id] += scale * dout' inp, dout [n, od], inp [n, id] */
+static void dense_backward_w(real *dW, const real *dout, const real *inp, int n, int id, int od,
+                             real scale)
+{
+    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, od, id, n, scale, dout, od, inp, id, (real)1, dW,
+         id);
+}
+
+/* dinp [n, id] = dout [n, od] W + beta dinp, W [od, id] */
+static void dense_backward_x(real *dinp, const real *dout, const real *W, int n, int id, int od,
+                             real beta)
+{
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, id, od, (real)1, dout, od, W, id, beta,
+         dinp, id);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* losses                                                                                      */
+
+static int argmax_row(const real *x, int k)
+{
+    int best = 0;
+    for (int j = 1; j < k; j++)
+        if (x[j] > x[best]) best = j;
+    return best;
+}
+
+static const real *target_row(const real *Y, const int *idx, int r0, int i, int k)
+{
+    return Y + (size_t)(idx ? idx[r0 + i] : r0 + i) * (size_t)k;
+}
+
+/* f [n, k]: z_L - b on entry, outputs on exit; b [k]; targets Y rows (idx-selected from r0).
+ * lrow [n] per-row loss; crow [n] (NULL: skip) 1 if argmax f == argmax y;
+ * delta [n, k] (NULL: skip) dloss_i/df; part [ceil(n/RB), k] (NULL: skip) column sums of delta. */
+static void loss_forward(double *lrow, double *crow, real *restrict delta, double *restrict part,
+                         real *restrict f, const real *restrict b, const real *Y, const int *idx,
+                         int r0, int n, int k, eos_loss_kind loss)
+{
+    int nb = (n + RB - 1) / RB;
+#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
+    for (int blk = 0; blk < nb; blk++) {
+        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
+        double *restrict ps = part ? part + (size_t)blk * k : NULL;
+        if (ps) memset(ps, 0, (size_t)k * sizeof *ps);
+        for (int i = blk * RB; i < i1; i++) {
+            real *restrict fi = f + (size_t)i * k;
+            const real *restrict yi = target_row(Y, idx, r0, i, k);
+            real *restrict di = delta ? delta + (size_t)i * k : NULL;
+            for (int j = 0; j < k; j++) fi[j] += b[j];
+            double li = 0.0;
+            if (loss == EOS_LOSS_MSE) {
+                for (int j = 0; j < k; j++) {
+                    double e = (double)fi[j] - (double)yi[j];
+                    li += e * e;
+                    if (di) di[j] = (real)e;
+                }
+                li *= 0.5;
+            } else {
+                /* -sum_j y_j log softmax(f)_j = S lse(f) - sum_j y_j f_j, S = sum_j y_j */
+                double mx = fi[0], se = 0.0, sy = 0.0, syf = 0.0;
+                for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
+                for (int j = 0; j < k; j++) {
+                    se += exp((double)fi[j] - mx);
+                    sy += yi[j];
+                    syf += (double)yi[j] * (double)fi[j];
+                }
+                double lse = mx + log(se);
+                li = sy * lse - syf;
+                if (di)
+                    for (int j = 0; j < k; j++) di[j] = (real)(sy * exp((double)fi[j] - lse) - yi[j]);
+            }
+            lrow[i] = li;
+            if (crow) crow[i] = argmax_row(fi, k) == argmax_row(yi, k) ? 1.0 : 0.0;
+            if (ps)
+                for (int j = 0; j < k; j++) ps[j] += di[j];
+        }
+    }
+}
+
+/* Output layer of the HVP. f, rf [n, k]: z_L - b and Rz_L - Vb on entry, f and Rf on exit;
+ * delta, rdelta [n, k] get dloss/df and its R-derivative; part (NULL: skip) the per-block column
+ * sums of rdelta. */
+static void loss_hvp(real *restrict delta, real *restrict rdelta, double *restrict part,
+                     real *restrict f, real *restrict rf, const real *restrict b,
+                     const real *restrict vb, const real *Y, const int *idx, int r0, int n, int k,
+                     eos_loss_kind loss)
+{
+    int nb = (n + RB - 1) / RB;
+#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
+    for (int blk = 0; blk < nb; blk++) {
+        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
+        double *restrict ps = part ? part + (size_t)blk * k : NULL;
+        if (ps) memset(ps, 0, (size_t)k * sizeof *ps);
+        for (int i = blk * RB; i < i1; i++) {
+            real *restrict fi = f + (size_t)i * k;
+            real *restrict rfi = rf + (size_t)i * k;
+            const real *restrict yi = target_row(Y, idx, r0, i, k);
+            real *restrict di = delta + (size_t)i * k;
+            real *restrict rdi = rdelta + (size_t)i * k;
+            for (int j = 0; j < k; j++) {
+                fi[j] += b[j];
+                rfi[j] += vb[j];
+            }
+            if (loss == EOS_LOSS_MSE) {
+                for (int j = 0; j < k; j++) {
+                    di[j] = fi[j] - yi[j];
+                    rdi[j] = rfi[j];
+                }
+            } else {
+                /* delta = S p - y; R delta = S (p * Rf - p (p . Rf)) */
+                double mx = fi[0], se = 0.0, sy = 0.0, prf = 0.0;
+                for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
+                for (int j = 0; j < k; j++) {
+                    se += exp((double)fi[j] - mx);
+                    sy += yi[j];
+                }
+                double lse = mx + log(se);
+                for (int j = 0; j < k; j++) {
+                    double pj = exp((double)fi[j] - lse);
+                    prf += pj * (double)rfi[j];
+                }
+                for (int j = 0; j < k; j++) {
+                    double pj = exp((double)fi[j] - lse);
+                    di[j] = (real)(sy * pj - yi[j]);
+                    rdi[j] = (real)(sy * pj * ((double)rfi[j] - prf));
+                }
+            }
+            if (ps)
+                for (int j = 0; j < k; j++) ps[j] += rdi[j];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* The chunk's input rows: straight from X when idx is NULL, else gathered into x0 [n, d]. */
+static const real *input_rows(mlp *p, const real *X, const int *idx, int r0, int n, int d)
+{
+    if (!idx) return X + (size_t)r0 * (size_t)d;
+#pragma omp parallel for schedule(static) /* rows split across threads */
+    for (int i = 0; i < n; i++)
+        memcpy(p->x0 + (size_t)i * d, X + (size_t)idx[r0 + i] * d, (size_t)d * sizeof(real));
+    return p->x0;
+}
+
+static const real *bias_of(const mlp *p, const real *params, int l)
+{
+    return p->bias ? params + p->boff[l] : p->zeros;
+}
+
+static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
+                         const int *idx, int n, double scale, double *loss_sum, double *n_correct,
+                         real *grad)
+{
+    mlp *p = m->impl;
+    const int L = p->L, *dm = p->dims, k = m->n_out;
+    double *lrow = p->rowv, *crow = (n_correct && k > 1) ? p->rowv + m->chunk : NULL;
+    double lsum = 0.0, csum = 0.0;
+    for (int r0 = 0; r0 < n; r0 += m->chunk) {
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
+        const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
+        /* forward: z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
+        const real *ain = x;
+        for (int l = 1; l <= L; l++) {
+            dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
+            if (l < L)
+                act_forward(p->a[l], grad ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr,
+                            dm[l], p->act);
+            ain = p->a[l];
+        }
+        real *D = p->dl[0], *Dn = p->dl[1];
+        double *part = (grad && p->bias) ? p->part : NULL;
+        loss_forward(lrow, crow, grad ? D : NULL, part, p->a[L], bias_of(p, params, L), Y, idx,
+                     r0, nr, k, m->loss);
+        for (int i = 0; i < nr; i++) lsum += lrow[i]; /* fixed order */
+        if (crow)
+            for (int i = 0; i < nr; i++) csum += crow[i];
+        if (!grad) continue;
+        /* backward: D = dloss/dz_l [nr, dims[l]] */
+        if (part) part_reduce(grad + p->boff[L], part, nb, dm[L], scale);
+        for (int l = L; l >= 1; l--) {
+            const real *W = params + p->woff[l];
+            dense_backward_w(grad + p->woff[l], D, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l],
+                             (real)scale);
+            if (l == 1) break;
+            dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
+            act_backward(Dn, part, p->d1[l - 1], nr, dm[l - 1]);
+            if (part) part_reduce(grad + p->boff[l - 1], part, nb, dm[l - 1], scale);
+            real *t = D;
+            D = Dn;
+            Dn = t;
+        }
+    }
+    if (loss_sum) *loss_sum += lsum;
+    if (crow) *n_correct += csum;
+    return 0;
+}
+
+static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *Y,
+                   const int *idx, int n, double scale, const real *v, real *hv)
+{
+    mlp *p = m->impl;
+    const int L = p->L, *dm = p->dims, k = m->n_out;
+    double *part = p->bias ? p->part : NULL;
+    for (int r0 = 0; r0 < n; r0 += m->chunk) {
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
+        const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
+        /* forward with tangents */
+        const real *ain = x, *rain = NULL;
+        for (int l = 1; l <= L; l++) {
+            const real *W = params + p->woff[l], *V = v + p->woff[l];
+            dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
+            dense_forward(p->ra[l], ain, V, nr, dm[l - 1], dm[l], 0);
+            if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
+            if (l < L) {
+                act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
+                act_tangent(p->ra[l], p->d2[l], p->d1[l], bias_of(p, v, l), nr, dm[l]);
+            }
+            ain = p->a[l];
+            rain = p->ra[l];
+        }
+        real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
+        loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx,
+                 r0, nr, k, m->loss);
+        if (part) part_reduce(hv + p->boff[L], part, nb, dm[L], scale);
+        /* backward with R-terms */
+        for (int l = L; l >= 1; l--) {
+            const real *W = params + p->woff[l], *V = v + p->woff[l];
+            real *hW = hv + p->woff[l];
+            dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
+            if (l == 1) break;
+            dense_backward_w(hW, D, p->ra[l - 1], nr, dm[l - 1], dm[l], (real)scale);
+            dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
+            dense_backward_x(RDn, RD, W, nr, dm[l - 1], dm[l], 0);
+            dense_backward_x(RDn, D, V, nr, dm[l - 1], dm[l], 1);
+            act_backward_hvp(Dn, RDn, part, p->d1[l - 1], p->d2[l - 1], nr, dm[l - 1]);
+            if (part) part_reduce(hv + p->boff[l - 1], part, nb, dm[l - 1], scale);
+            real *t = D;
+            D = Dn;
+            Dn = t;
+            t = RD;
+            RD = RDn;
+            RDn = t;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static size_t mlp_nparams(const eos_model *m) { return m->nparams; }
+
+static void mlp_init(const eos_model *m, real *params, eos_rng *rng)
+{
+    const mlp *p = m->impl;
+    for (int l = 1; l <= p->L; l++) {
+        size_t nw = (size_t)p->dims[l] * (size_t)p->dims[l - 1];
+        double bound = m->cfg.init_scale / sqrt((double)p->dims[l - 1]);
+        real *W = params + p->woff[l];
+        if (m->cfg.init == EOS_INIT_GAUSSIAN) {
+            for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * eos_rng_normal(rng));
+            if (p->bias) memset(params + p->boff[l], 0, (size_t)p->dims[l] * sizeof(real));
+        } else {
+            for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
+            if (p->bias)
+                for (int i = 0; i < p->dims[l]; i++)
+                    params[p->boff[l] + (size_t)i] =
+                        (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
+        }
+    }
+}
+
+static void mlp_free(eos_model *m)
+{
+    mlp *p = m->impl;
+    if (!p) return;
+    free(p->acts);
+    free(p->rowv);
+    free(p->bwd);
+    free(p->tang);
+    free(p);
+    m->impl = NULL;
+}
+
+static const eos_model_ops mlp_ops = {
+    .name = "mlp",
+    .nparams = mlp_nparams,
+    .init = mlp_init,
+    .loss_grad = mlp_loss_grad,
+    .hvp = mlp_hvp,
+    .free = mlp_free,
+};
+
+int eos_mlp_setup(eos_model *m)
+{
+    int rc = 0;
+    mlp *p = NULL;
+    const eos_model_cfg *mc = &m->cfg;
+    EOS_CHECK(mc->n_hidden >= 0 && mc->n_hidden <= EOS_MAX_HIDDEN, EOS_ERR_CONFIG,
+              "model.hidden: %d hidden layers, must be between 0 and %d", mc->n_hidden,
+              EOS_MAX_HIDDEN);
+    EOS_CHECK((int)mc->activation >= EOS_ACT_TANH && mc->activation <= EOS_ACT_IDENTITY,
+              EOS_ERR_CONFIG, "model.activation: unknown activation %d", (int)mc->activation);
+    EOS_CHECK(mc->init == EOS_INIT_PYTORCH || mc->init == EOS_INIT_GAUSSIAN, EOS_ERR_CONFIG,
+              "model.init: unknown initialisation %d", (int)mc->init);
+    EOS_ALLOC(p, 1);
+    p->L = mc->n_hidden + 1;
+    p->bias = mc->bias != 0;
+    p->act = mc->activation;
+    p->dims[0] = m->d_in;
+    for (int l = 1; l < p->L; l++) {
+        p->dims[l] = mc->hidden[l - 1];
+        EOS_CHECK(p->dims[l] > 0, EOS_ERR_CONFIG, "model.hidden[%d] = %d: widths must be positive",
+                  l - 1, p->dims[l]);
+    }
+    p->dims[p->L] = m->n_out;
+    size_t np = 0;
+    p->maxw = 0;
+    for (int l = 1; l <= p->L; l++) {
+        p->woff[l] = np;
+        np += (size_t)p->dims[l] * (size_t)p->dims[l - 1];
+        p->boff[l] = np;
+        if (p->bias) np += (size_t)p->dims[l];
+        if (p->dims[l] > p->maxw) p->maxw = p->dims[l];
+    }
+    m->nparams = np;
+
+    size_t c = (size_t)m->chunk, maxw = (size_t)p->maxw, nb = (c + RB - 1) / RB;
+    size_t nacts = maxw + c * (size_t)m->d_in + c * (size_t)m->n_out, ntang = 2 * c * maxw;
+    for (int l = 1; l < p->L; l++) nacts += 3 * c * (size_t)p->dims[l];
+    for (int l = 1; l <= p->L; l++) ntang += c * (size_t)p->dims[l];
+    EOS_ALLOC(p->acts, nacts);
+    EOS_ALLOC(p->bwd, 2 * c * maxw);
+    EOS_ALLOC(p->tang, ntang);
+    EOS_ALLOC(p->rowv, 2 * c + nb * maxw);
+    real *q = p->acts;
+    p->zeros = q;
+    q += maxw;
+    p->x0 = q;
+    q += c * (size_t)m->d_in;
+    for (int l = 1; l < p->L; l++) {
+        size_t sz = c * (size_t)p->dims[l];
+        p->a[l] = q;
+        p->d1[l] = q + sz;
+        p->d2[l] = q + 2 * sz;
+        q += 3 * sz;
+    }
+    p->a[p->L] = q;
+    p->dl[0] = p->bwd;
+    p->dl[1] = p->bwd + c * maxw;
+    q = p->tang;
+    for (int l = 1; l <= p->L; l++) {
+        p->ra[l] = q;
+        q += c * (size_t)p->dims[l];
+    }
+    p->rdl[0] = q;
+    p->rdl[1] = q + c * maxw;
+    p->part = p->rowv + 2 * c;
+    m->impl = p;
+    m->ops = &mlp_ops;
+    return 0;
+fail:
+    if (p) {
+        free(p->acts);
+        free(p->bwd);
+        free(p->tang);
+        free(p->rowv);
+        free(p);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* naive references: one example at a time, plain loops, double accumulation                 */
+
+static void act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2)
+{
+    switch (act) {
+    case EOS_ACT_TANH: {
+        double t = tanh(z);
+        *a = t, *d1 = 1 - t * t, *d2 = -2 * t * (1 - t * t);
+        break;
+    }
+    case EOS_ACT_RELU: *a = z > 0 ? z : 0, *d1 = z > 0 ? 1 : 0, *d2 = 0; break;
+    case EOS_ACT_ELU:
+        if (z > 0) *a = z, *d1 = 1, *d2 = 0;
+        else *a = exp(z) - 1, *d1 = exp(z), *d2 = exp(z);
+        break;
+    case EOS_ACT_SOFTPLUS: {
+        double s = 1 / (1 + exp(-z));
+        *a = z > 30 ? z : log1p(exp(z)), *d1 = s, *d2 = s * (1 - s);
+        break;
+    }
+    case EOS_ACT_GELU: {
+        double Phi = 0.5 * (1 + erf(z / sqrt(2.0))), phi = exp(-0.5 * z * z) / sqrt(2 * 3.14159265358979323846);
+        *a = z * Phi, *d1 = Phi + z * phi, *d2 = 2 * phi - z * z * phi;
+        break;
+    }
+    default: *a = z, *d1 = 1, *d2 = 0; break;
+    }
+}
+
+/* One example through the net: z[l], a[l] (a[0] = x), dims-sized double arrays per layer. */
+typedef struct {
+    double *z[MLP_MAXL + 1], *a[MLP_MAXL + 1], *d1[MLP_MAXL + 1], *d2[MLP_MAXL + 1];
+    double *rz[MLP_MAXL + 1], *ra[MLP_MAXL + 1], *dz[MLP_MAXL + 1], *rdz[MLP_MAXL + 1];
+    double *mem;
+} ref_ws;
+
+static int ref_ws_alloc(ref_ws *w, const mlp *p)
+{
+    int rc = 0;
+    size_t tot = 0;
+    for (int l = 0; l <= p->L; l++) tot += 8 * (size_t)p->dims[l];
+    EOS_ALLOC(w->mem, tot);
+    double *q = w->mem;
+    for (int l = 0; l <= p->L; l++) {
+        size_t d = (size_t)p->dims[l];
+        w->z[l] = q, w->a[l] = q + d, w->d1[l] = q + 2 * d, w->d2[l] = q + 3 * d;
+        w->rz[l] = q + 4 * d, w->ra[l] = q + 5 * d, w->dz[l] = q + 6 * d, w->rdz[l] = q + 7 * d;
+        q += 8 * d;
+    }
+fail:
+    return rc;
+}
+
+/* Forward (and tangent, when v != NULL) for one example x; a[L] = f, ra[L] = Rf. */
+static void ref_forward(ref_ws *w, const mlp *p, const real *params, const real *v, const real *x)
+{
+    for (int j = 0; j < p->dims[0]; j++) w->a[0][j] = x[j], w->ra[0][j] = 0;
+    for (int l = 1; l <= p->L; l++) {
+        int in = p->dims[l - 1], od = p->dims[l];
+        const real *W = params + p->woff[l];
+        for (int o = 0; o < od; o++) {
+            double s = p->bias ? params[p->boff[l] + (size_t)o] : 0, rs = 0;
+            if (v && p->bias) rs = v[p->boff[l] + (size_t)o];
+            for (int i = 0; i < in; i++) {
+                s += (double)W[(size_t)o * in + i] * w->a[l - 1][i];
+                if (v)
+                    rs += (double)v[p->woff[l] + (size_t)o * in + i] * w->a[l - 1][i] +
+                          (double)W[(size_t)o * in + i] * w->ra[l - 1][i];
+            }
+            w->z[l][o] = s;
+            w->rz[l][o] = rs;
+            if (l < p->L) {
+                act_eval_ref(p->act, s, &w->a[l][o], &w->d1[l][o], &w->d2[l][o]);
+                w->ra[l][o] = w->d1[l][o] * rs;
+            } else {
+                w->a[l][o] = s;
+                w->ra[l][o] = rs;
+            }
+        }
+    }
+}
+
+/* Loss of one example, dL/df into dz[L] and (when rop) R(dL/df) into rdz[L]. */
+static double ref_loss(ref_ws *w, const mlp *p, eos_loss_kind loss, const real *y, int rop)
+{
+    int k = p->dims[p->L];
+    double *f = w->a[p->L], *rf = w->ra[p->L], *g = w->dz[p->L], *rg = w->rdz[p->L], li = 0;
+    if (loss == EOS_LOSS_MSE) {
+        for (int j = 0; j < k; j++) {
+            li += 0.5 * (f[j] - y[j]) * (f[j] - y[j]);
+            g[j] = f[j] - y[j];
+            rg[j] = rf[j];
+        }
+        return li;
+    }
+    double mx = f[0], se = 0, sy = 0;
+    for (int j = 0; j < k; j++) mx = f[j] > mx ? f[j] : mx;
+    for (int j = 0; j < k; j++) se += exp(f[j] - mx), sy += y[j];
+    double prf = 0;
+    for (int j = 0; j < k; j++) {
+        double logp = f[j] - mx - log(se);
+        li -= y[j] * logp;
+        g[j] = sy * exp(logp) - y[j];
+        prf += exp(logp) * rf[j];
+    }
+    if (rop) /* Hessian of the loss in f: S (diag(p) - p p') */
+        for (int j = 0; j < k; j++) {
+            double pj = exp(f[j] - mx - log(se));
+            rg[j] = 0;
+            for (int i = 0; i < k; i++)
+                rg[j] += sy * ((i == j ? pj : 0) - pj * exp(f[i] - mx - log(se))) * rf[i];
+        }
+    return li;
+}
+
+/* Backward for one example from dz[L] (and rdz[L] when v != NULL), accumulating into g. */
+static void ref_backward(ref_ws *w, const mlp *p, const real *params, const real *v, double scale,
+                         real *g)
+{
+    for (int l = p->L; l >= 1; l--) {
+        int in = p->dims[l - 1], od = p->dims[l];
+        const real *W = params + p->woff[l];
+        for (int o = 0; o < od; o++) {
+            double d = v ? w->rdz[l][o] : w->dz[l][o];
+            for (int i = 0; i < in; i++) {
+                double gw = d * w->a[l - 1][i];
+                if (v) gw += w->dz[l][o] * w->ra[l - 1][i];
+                g[p->woff[l] + (size_t)o * in + i] += (real)(scale * gw);
+            }
+            if (p->bias) g[p->boff[l] + (size_t)o] += (real)(scale * d);
+        }
+        if (l == 1) break;
+        for (int i = 0; i < in; i++) {
+            double da = 0, rda = 0;
+            for (int o = 0; o < od; o++) {
+                da += w->dz[l][o] * (double)W[(size_t)o * in + i];
+                if (v)
+                    rda += w->rdz[l][o] * (double)W[(size_t)o * in + i] +
+                           w->dz[l][o] * (double)v[p->woff[l] + (size_t)o * in + i];
+            }
+            w->dz[l - 1][i] = da * w->d1[l - 1][i];
+            w->rdz[l - 1][i] = rda * w->d1[l - 1][i] + da * w->d2[l - 1][i] * w->rz[l - 1][i];
+        }
+    }
+}
+
+int eos_mlp_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                          const int *idx, int n, double scale, double *loss_sum,
+                          double *n_correct, real *grad)
+{
+    int rc = 0;
+    const mlp *p = m->impl;
+    ref_ws w = {0};
+    EOS_TRY(ref_ws_alloc(&w, p));
+    for (int i = 0; i < n; i++) {
+        int r = idx ? idx[i] : i;
+        const real *y = Y + (size_t)r * m->n_out;
+        ref_forward(&w, p, params, NULL, X + (size_t)r * m->d_in);
+        double li = ref_loss(&w, p, m->loss, y, 0);
+        if (loss_sum) *loss_sum += li;
+        if (n_correct && m->n_out > 1) {
+            int bf = 0, by = 0;
+            for (int j = 1; j < m->n_out; j++) {
+                if (w.a[p->L][j] > w.a[p->L][bf]) bf = j;
+                if (y[j] > y[by]) by = j;
+            }
+            *n_correct += bf == by;
+        }
+        if (grad) ref_backward(&w, p, params, NULL, scale, grad);
+    }
+fail:
+    free(w.mem);
+    return rc;
+}
+
+int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                    const int *idx, int n, double scale, const real *v, real *hv)
+{
+    int rc = 0;
+    const mlp *p = m->impl;
+    ref_ws w = {0};
+    EOS_TRY(ref_ws_alloc(&w, p));
+    for (int i = 0; i < n; i++) {
+        int r = idx ? idx[i] : i;
+        ref_forward(&w, p, params, v, X + (size_t)r * m->d_in);
+        ref_loss(&w, p, m->loss, Y + (size_t)r * m->n_out, 1);
+        ref_backward(&w, p, params, v, scale, hv);
+    }
+fail:
+    free(w.mem);
+    return rc;
+}

@@ -1,0 +1,1038 @@
+/* results.c: the parallel HDF5 results file (layout in docs/results-format.md).
+ *
+ * Life cycle: rank 0 builds the whole file serially under PATH.tmp (every dataset contiguous and
+ * allocated early with its fill value, the per-run columns known before training written), closes
+ * it, fsyncs it and moves it to PATH; then every rank reopens PATH with MPI-IO. From then on only
+ * raw data is written (independently, by the rank that trained the run), into preallocated space,
+ * so the metadata never changes and a kill -9 at any moment leaves a file HDF5 can open. */
+#define _POSIX_C_SOURCE 200809L
+#include "eos_results.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <hdf5_hl.h>
+
+#define FORMAT_NAME "eosweep-results"
+#define FORMAT_VERSION 1
+
+/* Per-run columns in /runs that eos_results_write_run fills (status is written last). */
+enum { C_STEPS, C_LOSS, C_ACC, C_TLOSS, C_TACC, C_SHARP, C_DIVSTEP, C_WALL, C_RANK, C_MESSAGE,
+       C_STATUS, N_COLS };
+/* Kinds of column storage. */
+enum { K_I64, K_F64, K_I32, K_MSG, K_STATUS };
+static const struct {
+    const char *name;
+    int kind;
+} cols[N_COLS] = {
+    {"steps", K_I64},           {"final_loss", K_F64},      {"final_acc", K_F64},
+    {"final_test_loss", K_F64}, {"final_test_acc", K_F64},  {"final_sharpness", K_F64},
+    {"diverged_step", K_I64},   {"wall_seconds", K_F64},    {"rank", K_I32},
+    {"message", K_MSG},         {"status", K_STATUS},
+};
+
+enum { T_LOSS, T_ACC, T_GRAD, T_TLOSS, T_TACC, N_TRAJ };
+static const char *const traj_names[N_TRAJ] = {"loss", "acc", "grad_norm", "test_loss",
+                                               "test_acc"};
+enum { S_PRECOND, S_TRACE, S_BATCH, S_DIR, N_SHARP };
+static const char *const sharp_names[N_SHARP] = {"precond_eig", "trace", "batch_sharp",
+                                                 "dir_sharp"};
+static const char *const status_names[4] = {"pending", "done", "diverged", "failed"};
+
+struct eos_results {
+    MPI_Comm comm;
+    int rank;
+    char path[EOS_PATH_MAX];
+    long n_runs;
+    int rec_slots, sharp_slots, k;
+    hid_t file, dxpl;
+    hid_t status_type, msg_type;  /* memory types */
+    hid_t col[N_COLS], col_space[N_COLS];
+    hid_t traj[N_TRAJ], traj_space[N_TRAJ];
+    hid_t sharp[N_SHARP], sharp_space[N_SHARP];
+    hid_t eig, eig_space;
+    hid_t mem_one, mem_rec, mem_sharp, mem_eig;
+    float *row;                   /* one trajectory/sharpness row, allocated once */
+    char msg[EOS_MSG_MAX];
+    int fd;                       /* plain descriptor of PATH, only for fsync */
+};
+
+/* ---- error helpers ---------------------------------------------------------------------- */
+
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
+    return 0;
+}
+
+/* Re-record an HDF5 failure so the message names the file and HDF5's own innermost reason. */
+static int h5_annotate(int rc, const char *path)
+{
+    if (rc != EOS_ERR_HDF5) return rc;
+    char detail[256] = "", msg[1024], where[256], file[256];
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost_cb, detail);
+    snprintf(msg, sizeof msg, "%s", eos_error_msg());
+    snprintf(where, sizeof where, "%s", eos_error_where());
+    char *colon = strrchr(where, ':');
+    int line = colon ? atoi(colon + 1) : 0;
+    if (colon) *colon = '\0';
+    snprintf(file, sizeof file, "%s", where);
+    if (detail[0])
+        return eos_error_set(rc, file, line, "%s: %s (%s)", path, msg, detail);
+    return eos_error_set(rc, file, line, "%s: %s", path, msg);
+}
+
+/* Make every rank return the same status: the lowest failing rank's code and message win.
+ * Called at each point where ranks could otherwise take different branches. */
+static int agree(MPI_Comm comm, int rc_local)
+{
+    int rc = 0, rank, who, mine;
+    struct {
+        int code, line;
+        char msg[1024], file[256];
+    } e;
+    EOS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
+    mine = rc_local ? rank : INT_MAX;
+    EOS_CHECK_MPI(MPI_Allreduce(&mine, &who, 1, MPI_INT, MPI_MIN, comm));
+    if (who == INT_MAX) return 0;
+    memset(&e, 0, sizeof e);
+    if (rank == who) {
+        e.code = rc_local;
+        snprintf(e.msg, sizeof e.msg, "%s", eos_error_msg());
+        snprintf(e.file, sizeof e.file, "%s", eos_error_where());
+        char *colon = strrchr(e.file, ':');
+        if (colon) {
+            e.line = atoi(colon + 1);
+            *colon = '\0';
+        }
+    }
+    EOS_CHECK_MPI(MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, who, comm));
+    if (rank != who) eos_error_set(e.code, e.file, e.line, "%s", e.msg);
+    return e.code;
+fail:
+    return rc;
+}
+
+/* Close any HDF5 id, keeping the current error stack (cleanup after a failure must not erase
+ * HDF5's reason before h5_annotate reads it). */
+static void h5close_any(hid_t *id)
+{
+    if (*id < 0) return;
+    hid_t saved = H5Eget_current_stack();
+    switch (H5Iget_type(*id)) {
+    case H5I_FILE: H5Fclose(*id); break;
+    case H5I_GROUP: H5Gclose(*id); break;
+    case H5I_DATASET: H5Dclose(*id); break;
+    case H5I_DATASPACE: H5Sclose(*id); break;
+    case H5I_DATATYPE: H5Tclose(*id); break;
+    case H5I_ATTR: H5Aclose(*id); break;
+    case H5I_GENPROP_LST: H5Pclose(*id); break;
+    default: break;
+    }
+    if (saved >= 0) H5Eset_current_stack(saved);
+    *id = H5I_INVALID_HID;
+}
+
+/* ---- types ------------------------------------------------------------------------------ */
+
+static hid_t make_fixed_str(size_t len)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+static hid_t make_status_type(void)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    if (t < 0) return t;
+    for (int8_t v = 0; v < 4; v++) {
+        if (H5Tenum_insert(t, status_names[v], &v) < 0) {
+            H5Tclose(t);
+            return H5I_INVALID_HID;
+        }
+    }
+    return t;
+}
+
+/* ---- creation (rank 0, serial, on PATH.tmp) ------------------------------------------------ */
+
+static int attr_str(hid_t loc, const char *name, const char *value)
+{
+    int rc = 0;
+    hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    /* variable-length UTF-8: h5py returns str */
+    EOS_CHECK_H5(t = H5Tcopy(H5T_C_S1));
+    EOS_CHECK_H5(H5Tset_size(t, H5T_VARIABLE));
+    EOS_CHECK_H5(H5Tset_cset(t, H5T_CSET_UTF8));
+    EOS_CHECK_H5(s = H5Screate(H5S_SCALAR));
+    EOS_CHECK_H5(a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_CHECK_H5(H5Awrite(a, t, &value));
+fail:
+    h5close_any(&a);
+    h5close_any(&s);
+    h5close_any(&t);
+    return rc;
+}
+
+static int attr_num(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *value)
+{
+    int rc = 0;
+    hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    EOS_CHECK_H5(s = H5Screate(H5S_SCALAR));
+    EOS_CHECK_H5(a = H5Acreate2(loc, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_CHECK_H5(H5Awrite(a, mtype, value));
+fail:
+    h5close_any(&a);
+    h5close_any(&s);
+    return rc;
+}
+
+/* Contiguous, allocated at creation and filled, no timestamps: later raw writes touch no
+ * metadata. nd == 0 makes a scalar. out may be NULL. */
+static int make_ds(hid_t loc, const char *name, hid_t ftype, int nd, const hsize_t *dims,
+                   hid_t filltype, const void *fill, hid_t *out)
+{
+    int rc = 0;
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    if (nd == 0)
+        EOS_CHECK_H5(space = H5Screate(H5S_SCALAR));
+    else
+        EOS_CHECK_H5(space = H5Screate_simple(nd, dims, NULL));
+    EOS_CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+    EOS_CHECK_H5(H5Pset_layout(dcpl, H5D_CONTIGUOUS));
+    EOS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+    EOS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+    if (fill) EOS_CHECK_H5(H5Pset_fill_value(dcpl, filltype, fill));
+    EOS_CHECK_H5(H5Pset_obj_track_times(dcpl, 0));
+    EOS_CHECK_H5(ds = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    if (out) {
+        *out = ds;
+        ds = H5I_INVALID_HID;
+    }
+fail:
+    h5close_any(&ds);
+    h5close_any(&dcpl);
+    h5close_any(&space);
+    return rc;
+}
+
+/* Pack n strings into an n x width NUL-padded buffer and write them as a whole dataset. */
+static int write_str_column(hid_t loc, const char *name, long n, char *const *s, size_t stride)
+{
+    int rc = 0;
+    size_t width = 1;
+    char *buf = NULL;
+    hid_t t = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    hsize_t dims[1] = {(hsize_t)n};
+    for (long i = 0; i < n; i++) {
+        size_t len = strlen(s[(size_t)i * stride]);
+        if (len > width) width = len;
+    }
+    EOS_ALLOC(buf, (size_t)n * width);
+    for (long i = 0; i < n; i++) {
+        const char *v = s[(size_t)i * stride];
+        memcpy(buf + (size_t)i * width, v, strlen(v));
+    }
+    EOS_CHECK_H5(t = make_fixed_str(width));
+    EOS_TRY(make_ds(loc, name, t, 1, dims, H5I_INVALID_HID, NULL, &ds));
+    EOS_CHECK_H5(H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+fail:
+    h5close_any(&ds);
+    h5close_any(&t);
+    free(buf);
+    return rc;
+}
+
+/* Scalar YAML text of a number/int axis as a value (YAML booleans and "full" batch count as
+ * integers, as the config table stores them). */
+static int parse_axis(const eos_axis *ax, long run, const char *text, double *d, int64_t *i)
+{
+    int rc = 0;
+    char *end;
+    errno = 0;
+    if (ax->col == EOS_COL_NUMBER) {
+        *d = strtod(text, &end);
+        EOS_CHECK(end != text && *end == '\0' && errno == 0, EOS_ERR_CONFIG,
+                  "sweep: run %ld: %s: value '%s' is not a number", run, ax->path, text);
+        return 0;
+    }
+    long long v = strtoll(text, &end, 10);
+    if (end != text && *end == '\0' && errno == 0) {
+        *i = v;
+        return 0;
+    }
+    if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
+        *i = 1;
+    else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off") ||
+             !strcmp(text, "full"))
+        *i = 0;
+    else
+        EOS_FAIL(EOS_ERR_CONFIG, "sweep: run %ld: %s: value '%s' is not an integer", run,
+                 ax->path, text);
+fail:
+    return rc;
+}
+
+/* Columns known before training: grid axes, seed and resolved configuration. */
+static int create_run_columns(hid_t runs, const eos_sweep *sw)
+{
+    int rc = 0;
+    long n = sw->n_runs;
+    hsize_t dims[1] = {(hsize_t)n};
+    double *dv = NULL;
+    int64_t *iv = NULL;
+    uint64_t *seeds = NULL;
+    char **cfgs = NULL, *ybuf = NULL;
+    size_t ylen = 16384;
+    eos_config *cfg = NULL;
+    hid_t ds = H5I_INVALID_HID;
+
+    EOS_ALLOC(dv, n);
+    EOS_ALLOC(iv, n);
+    for (int a = 0; a < sw->n_axes; a++) {
+        const eos_axis *ax = &sw->axes[a];
+        if (ax->col == EOS_COL_STRING) {
+            EOS_TRY(write_str_column(runs, ax->path, n, sw->values + a, (size_t)sw->n_axes));
+            continue;
+        }
+        for (long i = 0; i < n; i++)
+            EOS_TRY(parse_axis(ax, i, sw->values[i * sw->n_axes + a], &dv[i], &iv[i]));
+        int num = ax->col == EOS_COL_NUMBER;
+        EOS_TRY(make_ds(runs, ax->path, num ? H5T_IEEE_F64LE : H5T_STD_I64LE, 1, dims,
+                        H5I_INVALID_HID, NULL, &ds));
+        EOS_CHECK_H5(H5Dwrite(ds, num ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
+                              H5P_DEFAULT, num ? (void *)dv : (void *)iv));
+        h5close_any(&ds);
+    }
+
+    EOS_ALLOC(seeds, n);
+    EOS_ALLOC(cfgs, n);
+    EOS_ALLOC(cfg, 1);
+    EOS_ALLOC(ybuf, ylen);
+    for (long i = 0; i < n; i++) {
+        EOS_TRY(eos_sweep_run_config(sw, i, cfg));
+        seeds[i] = cfg->seed;
+        int len;
+        while ((len = eos_config_to_yaml(cfg, ybuf, ylen)) < 0 && ylen < (1u << 24)) {
+            char *bigger = realloc(ybuf, ylen * 2);
+            EOS_CHECK(bigger, EOS_ERR_NOMEM, "out of memory growing a %zu byte buffer", ylen);
+            ybuf = bigger;
+            ylen *= 2;
+        }
+        EOS_CHECK(len >= 0, EOS_ERR_CONFIG,
+                  "sweep: run %ld: resolved configuration could not be written as YAML (%s)", i,
+                  eos_error_msg());
+        cfgs[i] = strdup(ybuf);
+        EOS_CHECK(cfgs[i], EOS_ERR_NOMEM, "out of memory copying run %ld's configuration", i);
+    }
+    EOS_TRY(make_ds(runs, "seed", H5T_STD_U64LE, 1, dims, H5I_INVALID_HID, NULL, &ds));
+    EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seeds));
+    h5close_any(&ds);
+    EOS_TRY(write_str_column(runs, "config", n, cfgs, 1));
+
+fail:
+    h5close_any(&ds);
+    if (cfgs)
+        for (long i = 0; i < n; i++) free(cfgs[i]);
+    free(cfgs);
+    free(ybuf);
+    free(cfg);
+    free(seeds);
+    free(iv);
+    free(dv);
+    return rc;
+}
+
+/* Result columns: created with their fill values, written by eos_results_write_run. */
+static int create_result_columns(hid_t runs, long n)
+{
+    int rc = 0;
+    hsize_t dims[1] = {(hsize_t)n};
+    const double nan_d = NAN;
+    const int64_t zero64 = 0, neg64 = -1;
+    const int32_t neg32 = -1;
+    const int8_t pending = EOS_RUN_PENDING;
+    hid_t t = H5I_INVALID_HID;
+    for (int c = 0; c < N_COLS; c++) {
+        switch (cols[c].kind) {
+        case K_I64:
+            EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I64LE, 1, dims, H5T_NATIVE_INT64,
+                            c == C_DIVSTEP ? &neg64 : &zero64, NULL));
+            break;
+        case K_F64:
+            EOS_TRY(make_ds(runs, cols[c].name, H5T_IEEE_F64LE, 1, dims, H5T_NATIVE_DOUBLE,
+                            &nan_d, NULL));
+            break;
+        case K_I32:
+            EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I32LE, 1, dims, H5T_NATIVE_INT32,
+                            &neg32, NULL));
+            break;
+        case K_MSG:
+            EOS_CHECK_H5(t = make_fixed_str(EOS_MSG_MAX));
+            EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, H5I_INVALID_HID, NULL, NULL));
+            h5close_any(&t);
+            break;
+        case K_STATUS:
+            EOS_CHECK_H5(t = make_status_type());
+            EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, t, &pending, NULL));
+            h5close_any(&t);
+            break;
+        }
+    }
+fail:
+    h5close_any(&t);
+    return rc;
+}
+
+/* A step dimension scale [slots] with values j*every, and NaN-filled float32 datasets whose
+ * dimension 1 it labels. */
+static int create_traj_group(hid_t grp, int slots, int every, int n_names,
+                             const char *const *names, long n_runs, int k)
+{
+    int rc = 0;
+    hsize_t sdims[1] = {(hsize_t)slots};
+    hsize_t dims[3] = {(hsize_t)n_runs, (hsize_t)slots, (hsize_t)(k > 0 ? k : 0)};
+    const float nan_f = NAN;
+    int64_t *steps = NULL;
+    hid_t scale = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+
+    EOS_ALLOC(steps, slots);
+    for (int j = 0; j < slots; j++) steps[j] = (int64_t)j * every;
+    EOS_TRY(make_ds(grp, "step", H5T_STD_I64LE, 1, sdims, H5I_INVALID_HID, NULL, &scale));
+    if (slots > 0)
+        EOS_CHECK_H5(H5Dwrite(scale, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps));
+    EOS_CHECK_H5(H5DSset_scale(scale, "step"));
+    for (int d = -1; d < n_names; d++) {
+        /* d == -1: the 3-D eigenvalue dataset of /sharp (k given) */
+        if (d < 0 && k < 0) continue;
+        EOS_TRY(make_ds(grp, d < 0 ? "eig" : names[d], H5T_IEEE_F32LE, d < 0 ? 3 : 2, dims,
+                        H5T_NATIVE_FLOAT, &nan_f, &ds));
+        EOS_CHECK_H5(H5DSattach_scale(ds, scale, 1));
+        h5close_any(&ds);
+    }
+fail:
+    h5close_any(&ds);
+    h5close_any(&scale);
+    free(steps);
+    return rc;
+}
+
+static int create_file(const char *tmp, const eos_sweep *sw)
+{
+    int rc = 0;
+    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID, t = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    char created[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    const int32_t version = FORMAT_VERSION, rec_every = sw->record_every,
+                  sharp_every = sw->sharp_every, k = sw->k;
+    const int64_t n_runs = sw->n_runs;
+
+    EOS_CHECK(gmtime_r(&now, &tm) && strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm),
+              EOS_ERR_INTERNAL, "cannot format the current UTC time");
+    /* Default file access (sec2 driver, earliest format: superblock v0, which keeps no
+     * "open for writing" flag that a kill -9 could leave set). */
+    EOS_CHECK_H5(f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_TRY(attr_str(f, "format", FORMAT_NAME));
+    EOS_TRY(attr_num(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version));
+    EOS_TRY(attr_str(f, "eosweep_version", EOS_VERSION));
+    EOS_TRY(attr_str(f, "created", created));
+    EOS_TRY(attr_str(f, "sweep_sha256", sw->sha256));
+    EOS_TRY(attr_num(f, "n_runs", H5T_STD_I64LE, H5T_NATIVE_INT64, &n_runs));
+    EOS_TRY(attr_str(f, "name", sw->name));
+    EOS_TRY(attr_str(f, "precision", EOS_REAL_NAME));
+    EOS_TRY(attr_num(f, "record_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &rec_every));
+    EOS_TRY(attr_num(f, "sharp_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &sharp_every));
+    EOS_TRY(attr_num(f, "k", H5T_STD_I32LE, H5T_NATIVE_INT32, &k));
+
+    /* /sweep: scalar fixed-length string holding the text verbatim */
+    EOS_CHECK_H5(t = make_fixed_str(sw->text_len));
+    EOS_TRY(make_ds(f, "sweep", t, 0, NULL, H5I_INVALID_HID, NULL, &ds));
+    if (sw->text_len > 0) EOS_CHECK_H5(H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, sw->text));
+    h5close_any(&ds);
+    h5close_any(&t);
+
+    EOS_CHECK_H5(g = H5Gcreate2(f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_TRY(create_run_columns(g, sw));
+    EOS_TRY(create_result_columns(g, sw->n_runs));
+    h5close_any(&g);
+    EOS_CHECK_H5(g = H5Gcreate2(f, "traj", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_TRY(create_traj_group(g, sw->rec_slots, sw->record_every, N_TRAJ, traj_names,
+                              sw->n_runs, -1));
+    h5close_any(&g);
+    EOS_CHECK_H5(g = H5Gcreate2(f, "sharp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_TRY(create_traj_group(g, sw->sharp_slots, sw->sharp_every, N_SHARP, sharp_names,
+                              sw->n_runs, sw->k));
+    h5close_any(&g);
+    herr_t c = H5Fclose(f);
+    f = H5I_INVALID_HID;
+    EOS_CHECK_H5(c);
+fail:
+    h5close_any(&ds);
+    h5close_any(&t);
+    h5close_any(&g);
+    h5close_any(&f);
+    return h5_annotate(rc, tmp);
+}
+
+/* fsync a file (and, for durability of a rename, its directory). */
+static int fsync_path(const char *path, int directory)
+{
+    int rc = 0;
+    int fd = open(path, O_RDONLY | (directory ? O_DIRECTORY : 0));
+    EOS_CHECK(fd >= 0, EOS_ERR_IO, "%s: cannot open for fsync: %s", path, strerror(errno));
+    int s = fsync(fd);
+    int e = errno;
+    close(fd);
+    /* some file systems cannot fsync directories; that is not worth failing for */
+    EOS_CHECK(s == 0 || (directory && (e == EINVAL || e == ENOTSUP)), EOS_ERR_IO,
+              "%s: fsync failed: %s", path, strerror(e));
+fail:
+    return rc;
+}
+
+/* Rank 0: build PATH.tmp, make it durable, then move it to PATH (never over an existing PATH
+ * unless FORCE). PATH therefore either does not exist or is complete. */
+static int create_and_publish(const char *path, const eos_sweep *sw, eos_results_mode mode)
+{
+    int rc = 0;
+    char tmp[EOS_PATH_MAX + 8], dir[EOS_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+
+    EOS_TRY(create_file(tmp, sw));
+    EOS_TRY(fsync_path(tmp, 0));
+    if (mode == EOS_RESULTS_CREATE) {
+        /* link() refuses an existing target atomically; rename() would replace it */
+        if (link(tmp, path) == 0) {
+            EOS_CHECK(unlink(tmp) == 0, EOS_ERR_IO, "%s: cannot remove: %s", tmp,
+                      strerror(errno));
+        } else {
+            int e = errno;
+            struct stat st;
+            EOS_CHECK(e != EEXIST, EOS_ERR_IO,
+                      "%s exists; use --force to overwrite or --resume to continue", path);
+            EOS_CHECK(e == EPERM || e == ENOTSUP || e == ENOSYS || e == EXDEV, EOS_ERR_IO,
+                      "%s: cannot create: %s", path, strerror(e));
+            /* no hard links on this file system: check, then rename */
+            EOS_CHECK(lstat(path, &st) != 0, EOS_ERR_IO,
+                      "%s exists; use --force to overwrite or --resume to continue", path);
+            EOS_CHECK(rename(tmp, path) == 0, EOS_ERR_IO, "%s: cannot rename %s to it: %s", path,
+                      tmp, strerror(errno));
+        }
+    } else {
+        EOS_CHECK(rename(tmp, path) == 0, EOS_ERR_IO, "%s: cannot rename %s to it: %s", path,
+                  tmp, strerror(errno));
+    }
+    EOS_TRY(fsync_path(dir, 1));
+    return 0;
+fail:
+    unlink(tmp);
+    return rc;
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+/* Read a string attribute (variable-length or fixed) into buf. Returns 0, or 1 if absent. */
+static int read_str_attr(hid_t loc, const char *name, char *buf, size_t len, int *absent)
+{
+    int rc = 0;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    char *tmp = NULL;
+    htri_t ex;
+    buf[0] = '\0';
+    *absent = 0;
+    EOS_CHECK_H5(ex = H5Aexists(loc, name));
+    if (!ex) {
+        *absent = 1;
+        return 0;
+    }
+    EOS_CHECK_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
+    EOS_CHECK_H5(ft = H5Aget_type(a));
+    if (H5Tget_class(ft) != H5T_STRING) {
+        *absent = 1;
+        goto fail;
+    }
+    htri_t vl;
+    EOS_CHECK_H5(vl = H5Tis_variable_str(ft));
+    EOS_CHECK_H5(mt = H5Tcopy(H5T_C_S1));
+    if (vl) {
+        char *p = NULL;
+        EOS_CHECK_H5(H5Tset_size(mt, H5T_VARIABLE));
+        EOS_CHECK_H5(H5Tset_cset(mt, H5Tget_cset(ft)));
+        EOS_CHECK_H5(H5Aread(a, mt, &p));
+        snprintf(buf, len, "%s", p ? p : "");
+        H5free_memory(p);
+    } else {
+        size_t n = H5Tget_size(ft);
+        EOS_CHECK_H5(H5Tset_size(mt, n + 1));
+        EOS_CHECK_H5(H5Tset_cset(mt, H5Tget_cset(ft)));
+        EOS_ALLOC(tmp, n + 1);
+        EOS_CHECK_H5(H5Aread(a, mt, tmp));
+        snprintf(buf, len, "%s", tmp);
+    }
+fail:
+    free(tmp);
+    h5close_any(&mt);
+    h5close_any(&ft);
+    h5close_any(&a);
+    return rc;
+}
+
+static int read_long_attr(hid_t loc, const char *name, long long *v, int *absent)
+{
+    int rc = 0;
+    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID;
+    htri_t ex;
+    *absent = 0;
+    EOS_CHECK_H5(ex = H5Aexists(loc, name));
+    if (!ex) {
+        *absent = 1;
+        return 0;
+    }
+    EOS_CHECK_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
+    EOS_CHECK_H5(ft = H5Aget_type(a));
+    if (H5Tget_class(ft) != H5T_INTEGER) {
+        *absent = 1;
+        goto fail;
+    }
+    EOS_CHECK_H5(H5Aread(a, H5T_NATIVE_LLONG, v));
+fail:
+    h5close_any(&ft);
+    h5close_any(&a);
+    return rc;
+}
+
+/* Root attributes of an existing file against the sweep. */
+static int check_header(hid_t f, const char *path, const eos_sweep *sw)
+{
+    int rc = 0, absent;
+    char s[128];
+    long long v;
+    EOS_TRY(read_str_attr(f, "format", s, sizeof s, &absent));
+    EOS_CHECK(!absent && !strcmp(s, FORMAT_NAME), EOS_ERR_FORMAT,
+              "%s: not an eosweep results file (root attribute 'format' %s%s%s)", path,
+              absent ? "missing" : "is '", absent ? "" : s, absent ? "" : "'");
+    EOS_TRY(read_long_attr(f, "format_version", &v, &absent));
+    EOS_CHECK(!absent, EOS_ERR_FORMAT, "%s: root attribute 'format_version' missing", path);
+    EOS_CHECK(v == FORMAT_VERSION, EOS_ERR_FORMAT,
+              "%s: format_version %lld is not supported (this eosweep reads version %d)", path, v,
+              FORMAT_VERSION);
+    EOS_TRY(read_str_attr(f, "sweep_sha256", s, sizeof s, &absent));
+    EOS_CHECK(!absent, EOS_ERR_FORMAT, "%s: root attribute 'sweep_sha256' missing", path);
+    EOS_CHECK(!strcmp(s, sw->sha256), EOS_ERR_FORMAT,
+              "%s: sweep_sha256 mismatch (file %.12s..., sweep %.12s...): the file belongs to a "
+              "different sweep; use --force to start over",
+              path, s, sw->sha256);
+    EOS_TRY(read_long_attr(f, "n_runs", &v, &absent));
+    EOS_CHECK(!absent, EOS_ERR_FORMAT, "%s: root attribute 'n_runs' missing", path);
+    EOS_CHECK(v == sw->n_runs, EOS_ERR_FORMAT, "%s: n_runs mismatch (file %lld, sweep %ld)", path,
+              v, sw->n_runs);
+fail:
+    return rc;
+}
+
+/* Open dataset `name` (relative to file root), check its shape, return it and a copy of its
+ * file space (kept for hyperslab selections) when wanted. */
+static int open_ds(hid_t f, const char *path, const char *name, int nd, const hsize_t *dims,
+                   hid_t *ds_out, hid_t *space_out)
+{
+    int rc = 0;
+    hid_t ds = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    hsize_t got[3] = {0, 0, 0};
+    htri_t ex;
+    int gnd;
+    EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
+    EOS_CHECK(ex, EOS_ERR_FORMAT, "%s: dataset /%s missing (not an eosweep results file?)", path,
+              name);
+    EOS_CHECK_H5(ds = H5Dopen2(f, name, H5P_DEFAULT));
+    EOS_CHECK_H5(sp = H5Dget_space(ds));
+    EOS_CHECK_H5(gnd = H5Sget_simple_extent_ndims(sp));
+    EOS_CHECK(gnd == nd, EOS_ERR_FORMAT, "%s: dataset /%s has %d dimensions, expected %d", path,
+              name, gnd, nd);
+    if (nd > 0) EOS_CHECK_H5(H5Sget_simple_extent_dims(sp, got, NULL));
+    for (int d = 0; d < nd; d++)
+        EOS_CHECK(got[d] == dims[d], EOS_ERR_FORMAT,
+                  "%s: dataset /%s has %llu entries in dimension %d, the sweep needs %llu", path,
+                  name, (unsigned long long)got[d], d, (unsigned long long)dims[d]);
+    if (ds_out) {
+        *ds_out = ds;
+        ds = H5I_INVALID_HID;
+    }
+    if (space_out) {
+        *space_out = sp;
+        sp = H5I_INVALID_HID;
+    }
+fail:
+    h5close_any(&sp);
+    h5close_any(&ds);
+    return rc;
+}
+
+static void results_release(eos_results *r)
+{
+    for (int c = 0; c < N_COLS; c++) {
+        h5close_any(&r->col[c]);
+        h5close_any(&r->col_space[c]);
+    }
+    for (int t = 0; t < N_TRAJ; t++) {
+        h5close_any(&r->traj[t]);
+        h5close_any(&r->traj_space[t]);
+    }
+    for (int s = 0; s < N_SHARP; s++) {
+        h5close_any(&r->sharp[s]);
+        h5close_any(&r->sharp_space[s]);
+    }
+    h5close_any(&r->eig);
+    h5close_any(&r->eig_space);
+    h5close_any(&r->mem_one);
+    h5close_any(&r->mem_rec);
+    h5close_any(&r->mem_sharp);
+    h5close_any(&r->mem_eig);
+    h5close_any(&r->status_type);
+    h5close_any(&r->msg_type);
+    h5close_any(&r->dxpl);
+    free(r->row);
+    r->row = NULL;
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+}
+
+static void results_init(eos_results *r)
+{
+    memset(r, 0, sizeof *r);
+    hid_t *ids[] = {&r->file, &r->dxpl, &r->status_type, &r->msg_type, &r->eig, &r->eig_space,
+                    &r->mem_one, &r->mem_rec, &r->mem_sharp, &r->mem_eig};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) *ids[i] = H5I_INVALID_HID;
+    for (int c = 0; c < N_COLS; c++) r->col[c] = r->col_space[c] = H5I_INVALID_HID;
+    for (int t = 0; t < N_TRAJ; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
+    for (int s = 0; s < N_SHARP; s++) r->sharp[s] = r->sharp_space[s] = H5I_INVALID_HID;
+    r->fd = -1;
+}
+
+/* Open and check every dataset of the layout (handles kept in r when keep), and create the
+ * memory-side objects used by writes. r->file must be open. */
+static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
+{
+    int rc = 0;
+    char name[EOS_NAME_MAX + 16];
+    hsize_t n = (hsize_t)sw->n_runs, R = (hsize_t)sw->rec_slots, S = (hsize_t)sw->sharp_slots,
+            K = (hsize_t)(sw->k > 0 ? sw->k : 0);
+    hsize_t d1[1] = {n}, d2r[2] = {n, R}, d2s[2] = {n, S}, d3[3] = {n, S, K};
+    const char *groups[] = {"runs", "traj", "sharp"};
+    htri_t ex;
+    hid_t f = r->file;
+
+    for (int g = 0; g < 3; g++) {
+        EOS_CHECK_H5(ex = H5Lexists(f, groups[g], H5P_DEFAULT));
+        EOS_CHECK(ex, EOS_ERR_FORMAT, "%s: group /%s missing (not an eosweep results file?)",
+                  r->path, groups[g]);
+    }
+    EOS_TRY(open_ds(f, r->path, "sweep", 0, NULL, NULL, NULL));
+    for (int a = 0; a < sw->n_axes; a++) {
+        snprintf(name, sizeof name, "runs/%s", sw->axes[a].path);
+        EOS_TRY(open_ds(f, r->path, name, 1, d1, NULL, NULL));
+    }
+    EOS_TRY(open_ds(f, r->path, "runs/seed", 1, d1, NULL, NULL));
+    EOS_TRY(open_ds(f, r->path, "runs/config", 1, d1, NULL, NULL));
+    for (int c = 0; c < N_COLS; c++) {
+        snprintf(name, sizeof name, "runs/%s", cols[c].name);
+        EOS_TRY(open_ds(f, r->path, name, 1, d1, keep ? &r->col[c] : NULL,
+                        keep ? &r->col_space[c] : NULL));
+    }
+    EOS_TRY(open_ds(f, r->path, "traj/step", 1, &R, NULL, NULL));
+    for (int t = 0; t < N_TRAJ; t++) {
+        snprintf(name, sizeof name, "traj/%s", traj_names[t]);
+        EOS_TRY(open_ds(f, r->path, name, 2, d2r, keep ? &r->traj[t] : NULL,
+                        keep ? &r->traj_space[t] : NULL));
+    }
+    EOS_TRY(open_ds(f, r->path, "sharp/step", 1, &S, NULL, NULL));
+    for (int s = 0; s < N_SHARP; s++) {
+        snprintf(name, sizeof name, "sharp/%s", sharp_names[s]);
+        EOS_TRY(open_ds(f, r->path, name, 2, d2s, keep ? &r->sharp[s] : NULL,
+                        keep ? &r->sharp_space[s] : NULL));
+    }
+    EOS_TRY(open_ds(f, r->path, "sharp/eig", 3, d3, keep ? &r->eig : NULL,
+                    keep ? &r->eig_space : NULL));
+    if (!keep) return 0;
+
+    hsize_t one = 1, SK = S * K, rowlen = R > SK ? R : SK;
+    EOS_CHECK_H5(r->mem_one = H5Screate_simple(1, &one, NULL));
+    if (R > 0) EOS_CHECK_H5(r->mem_rec = H5Screate_simple(1, &R, NULL));
+    if (S > 0) EOS_CHECK_H5(r->mem_sharp = H5Screate_simple(1, &S, NULL));
+    if (SK > 0) EOS_CHECK_H5(r->mem_eig = H5Screate_simple(1, &SK, NULL));
+    EOS_CHECK_H5(r->status_type = make_status_type());
+    EOS_CHECK_H5(r->msg_type = make_fixed_str(EOS_MSG_MAX));
+    EOS_CHECK_H5(r->dxpl = H5Pcreate(H5P_DATASET_XFER));
+    EOS_ALLOC(r->row, rowlen);
+fail:
+    return rc;
+}
+
+/* Rank 0, before any collective open: everything that can refuse without touching a file. */
+static int precheck(const char *path, const eos_sweep *sw, eos_results_mode mode)
+{
+    int rc = 0;
+    struct stat st;
+    eos_results v;
+    results_init(&v);
+    int exists = lstat(path, &st) == 0;
+    EOS_CHECK(exists || errno == ENOENT, EOS_ERR_IO, "%s: cannot stat: %s", path,
+              strerror(errno));
+    if (mode == EOS_RESULTS_CREATE) {
+        EOS_CHECK(!exists, EOS_ERR_IO,
+                  "%s exists; use --force to overwrite or --resume to continue", path);
+        return 0;
+    }
+    if (mode == EOS_RESULTS_FORCE) {
+        EOS_CHECK(!exists || !S_ISDIR(st.st_mode), EOS_ERR_IO,
+                  "%s is a directory; cannot replace it with a results file", path);
+        return 0;
+    }
+    EOS_CHECK(exists, EOS_ERR_IO, "%s does not exist; nothing to resume", path);
+    EOS_CHECK(S_ISREG(st.st_mode), EOS_ERR_IO, "%s is not a regular file", path);
+    htri_t is = H5Fis_hdf5(path);
+    EOS_CHECK(is >= 0, EOS_ERR_IO, "%s: cannot read the file", path);
+    EOS_CHECK(is > 0, EOS_ERR_FORMAT, "%s is not an HDF5 file (not an eosweep results file)",
+              path);
+    /* Validate read-only first, so a refused resume never opens the file for writing. */
+    snprintf(v.path, sizeof v.path, "%s", path);
+    EOS_CHECK_H5(v.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
+    EOS_TRY(check_header(v.file, path, sw));
+    EOS_TRY(open_layout(&v, sw, 0));
+fail:
+    h5close_any(&v.file);
+    return h5_annotate(rc, path);
+}
+
+int eos_results_open(eos_results **out, MPI_Comm comm, const char *path, const eos_sweep *sw,
+                     eos_results_mode mode)
+{
+    int rc = 0, rank;
+    eos_results *r = NULL;
+    hid_t fapl = H5I_INVALID_HID;
+
+    EOS_CHECK(out && path && sw, EOS_ERR_INTERNAL, "eos_results_open: NULL argument");
+    *out = NULL;
+    EOS_CHECK(strlen(path) + 8 < EOS_PATH_MAX, EOS_ERR_CONFIG, "%s: results path too long",
+              path);
+    EOS_CHECK(sw->n_runs >= 1 && sw->rec_slots >= 0 && sw->sharp_slots >= 0 && sw->k >= 0 &&
+                  (sw->n_axes == 0 || (sw->axes && sw->values)),
+              EOS_ERR_INTERNAL, "eos_results_open: sweep '%s' is not expanded", sw->name);
+    /* Errors are reported through eos_error_msg, not HDF5's stderr dump. */
+    EOS_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+    EOS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
+
+    EOS_TRY(agree(comm, rank == 0 ? precheck(path, sw, mode) : 0));
+    if (mode != EOS_RESULTS_RESUME)
+        EOS_TRY(agree(comm, rank == 0 ? create_and_publish(path, sw, mode) : 0));
+
+    EOS_ALLOC(r, 1);
+    results_init(r);
+    r->comm = comm;
+    r->rank = rank;
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->n_runs = sw->n_runs;
+    r->rec_slots = sw->rec_slots;
+    r->sharp_slots = sw->sharp_slots;
+    r->k = sw->k;
+
+    /* collective open with MPI-IO: from here on every rank can write raw data independently */
+    {
+        int lrc = 0;
+        if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
+            H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+            (r->file = H5Fopen(path, H5F_ACC_RDWR, fapl)) < 0)
+            lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
+                                            "cannot open for parallel writing"),
+                              path);
+        EOS_TRY(agree(comm, lrc));
+    }
+    {
+        int lrc = 0;
+        if (mode == EOS_RESULTS_RESUME) lrc = check_header(r->file, path, sw);
+        if (!lrc) lrc = h5_annotate(open_layout(r, sw, 1), path);
+        if (!lrc && H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
+            lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
+                                            "HDF5 call failed: H5Pset_dxpl_mpio"),
+                              path);
+        if (!lrc && (r->fd = open(path, O_RDONLY)) < 0)
+            lrc = eos_error_set(EOS_ERR_IO, __FILE__, __LINE__, "%s: cannot open: %s", path,
+                                strerror(errno));
+        EOS_TRY(agree(comm, lrc));
+    }
+    h5close_any(&fapl);
+    *out = r;
+    return 0;
+fail:
+    h5close_any(&fapl);
+    if (r) {
+        results_release(r);
+        h5close_any(&r->file); /* collective: every rank reaches here together (agree) */
+        free(r);
+    }
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------------------------- */
+
+static int write_elem(eos_results *r, int c, long i, hid_t mtype, const void *v)
+{
+    int rc = 0;
+    hsize_t start = (hsize_t)i, count = 1;
+    EOS_CHECK_H5(H5Sselect_hyperslab(r->col_space[c], H5S_SELECT_SET, &start, NULL, &count, NULL));
+    EOS_CHECK_H5(H5Dwrite(r->col[c], mtype, r->mem_one, r->col_space[c], r->dxpl, v));
+fail:
+    return rc;
+}
+
+/* Row i of a [n_runs, slots(, k)] dataset from r->row. */
+static int write_row(eos_results *r, hid_t ds, hid_t space, hid_t mem, long i, hsize_t slots,
+                     hsize_t k)
+{
+    int rc = 0;
+    hsize_t start[3] = {(hsize_t)i, 0, 0}, count[3] = {1, slots, k};
+    EOS_CHECK_H5(H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL));
+    EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, r->dxpl, r->row));
+fail:
+    return rc;
+}
+
+/* r->row[0..slots) = src[0..cap) then NaN */
+static void fill_row(float *row, int slots, const float *src, int cap)
+{
+    for (int j = 0; j < slots; j++) row[j] = (src && j < cap) ? src[j] : NAN;
+}
+
+int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
+{
+    int rc = 0;
+    EOS_CHECK(r && res, EOS_ERR_INTERNAL, "eos_results_write_run: NULL argument");
+    EOS_CHECK(i >= 0 && i < r->n_runs, EOS_ERR_INTERNAL,
+              "%s: run index %ld out of range [0, %ld)", r->path, i, r->n_runs);
+    EOS_CHECK(res->status >= EOS_RUN_PENDING && res->status <= EOS_RUN_FAILED, EOS_ERR_INTERNAL,
+              "%s: run %ld: invalid status %d", r->path, i, res->status);
+    EOS_CHECK(res->cap_rec <= r->rec_slots && res->cap_sharp <= r->sharp_slots &&
+                  (res->cap_sharp == 0 || res->k <= r->k),
+              EOS_ERR_INTERNAL,
+              "%s: run %ld has %d record slots, %d sharpness slots and k %d; the file holds "
+              "%d, %d and %d",
+              r->path, i, res->cap_rec, res->cap_sharp, res->k, r->rec_slots, r->sharp_slots,
+              r->k);
+
+    /* trajectories, padded with NaN up to the file's slot count */
+    const float *traj[N_TRAJ] = {res->loss, res->acc, res->grad_norm, res->test_loss,
+                                 res->test_acc};
+    if (r->rec_slots > 0) {
+        for (int t = 0; t < N_TRAJ; t++) {
+            fill_row(r->row, r->rec_slots, traj[t], res->cap_rec);
+            EOS_TRY(write_row(r, r->traj[t], r->traj_space[t], r->mem_rec, i,
+                              (hsize_t)r->rec_slots, 1));
+        }
+    }
+    const float *sh[N_SHARP] = {res->precond_eig, res->trace, res->batch_sharp, res->dir_sharp};
+    if (r->sharp_slots > 0) {
+        for (int s = 0; s < N_SHARP; s++) {
+            fill_row(r->row, r->sharp_slots, sh[s], res->cap_sharp);
+            EOS_TRY(write_row(r, r->sharp[s], r->sharp_space[s], r->mem_sharp, i,
+                              (hsize_t)r->sharp_slots, 1));
+        }
+        if (r->k > 0) {
+            for (int j = 0; j < r->sharp_slots; j++)
+                for (int e = 0; e < r->k; e++)
+                    r->row[(size_t)j * r->k + e] =
+                        (res->eig && j < res->cap_sharp && e < res->k)
+                            ? res->eig[(size_t)j * res->k + e]
+                            : NAN;
+            EOS_TRY(write_row(r, r->eig, r->eig_space, r->mem_eig, i,
+                              (hsize_t)r->sharp_slots, (hsize_t)r->k));
+        }
+    }
+
+    const int64_t steps = res->steps, divstep = res->diverged_step;
+    const int32_t rank = res->rank;
+    const int8_t status = (int8_t)res->status;
+    const double *f64[] = {&res->final_loss, &res->final_acc, &res->final_test_loss,
+                           &res->final_test_acc, &res->final_sharpness};
+    EOS_TRY(write_elem(r, C_STEPS, i, H5T_NATIVE_INT64, &steps));
+    for (int c = C_LOSS; c <= C_SHARP; c++)
+        EOS_TRY(write_elem(r, c, i, H5T_NATIVE_DOUBLE, f64[c - C_LOSS]));
+    EOS_TRY(write_elem(r, C_DIVSTEP, i, H5T_NATIVE_INT64, &divstep));
+    EOS_TRY(write_elem(r, C_WALL, i, H5T_NATIVE_DOUBLE, &res->wall_seconds));
+    EOS_TRY(write_elem(r, C_RANK, i, H5T_NATIVE_INT32, &rank));
+    memset(r->msg, 0, sizeof r->msg);
+    memcpy(r->msg, res->message, strnlen(res->message, EOS_MSG_MAX - 1));
+    EOS_TRY(write_elem(r, C_MESSAGE, i, r->msg_type, r->msg));
+    /* Status last: a run only counts as written once everything else is on disk. The data
+     * already sits in the kernel (MPI-IO writes straight through), which a kill -9 cannot lose;
+     * fsync also covers a machine crash (MPI_File_sync would be collective). */
+    EOS_CHECK(fsync(r->fd) == 0 || errno == EINVAL, EOS_ERR_IO, "%s: fsync failed: %s", r->path,
+              strerror(errno));
+    EOS_TRY(write_elem(r, C_STATUS, i, r->status_type, &status));
+    EOS_CHECK(fsync(r->fd) == 0 || errno == EINVAL, EOS_ERR_IO, "%s: fsync failed: %s", r->path,
+              strerror(errno));
+fail:
+    return r ? h5_annotate(rc, r->path) : rc;
+}
+
+int eos_results_read_status(eos_results *r, int8_t *status)
+{
+    int rc = 0, lrc = 0;
+    EOS_CHECK(r && status, EOS_ERR_INTERNAL, "eos_results_read_status: NULL argument");
+    /* MPI-IO consistency: sync (inside H5Fflush), barrier, then read, so rank 0 sees the
+     * writes every rank made independently. */
+    if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0)
+        lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
+                                        "HDF5 call failed: H5Fflush"),
+                          r->path);
+    EOS_TRY(agree(r->comm, lrc));
+    EOS_CHECK_MPI(MPI_Barrier(r->comm));
+    if (r->rank == 0 &&
+        H5Dread(r->col[C_STATUS], r->status_type, H5S_ALL, H5S_ALL, r->dxpl, status) < 0)
+        lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
+                                        "HDF5 call failed: H5Dread(/runs/status)"),
+                          r->path);
+    EOS_TRY(agree(r->comm, lrc));
+    EOS_CHECK(r->n_runs <= INT_MAX, EOS_ERR_INTERNAL, "too many runs to broadcast");
+    EOS_CHECK_MPI(MPI_Bcast(status, (int)r->n_runs, MPI_INT8_T, 0, r->comm));
+fail:
+    return rc;
+}
+
+int eos_results_close(eos_results *r)
+{
+    int rc = 0, lrc = 0;
+    if (!r) return 0;
+    MPI_Comm comm = r->comm;
+    results_release(r);
+    if (H5Fclose(r->file) < 0)
+        lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
+                                        "HDF5 call failed: H5Fclose"),
+                          r->path);
+    free(r);
+    rc = agree(comm, lrc);
+    return rc;
+}

@@ -1,0 +1,462 @@
+/* sched.c: the sweep engine. Rank 0 reads and validates the sweep, checks the data, orders the
+ * queue and hands out runs; every rank (rank 0 included, between its own training steps) trains
+ * runs and writes their rows into the shared results file itself. Protocol (tags below):
+ *   worker -> 0  EOS_TAG_REQ    {finished run or -1, its status or -1, stopping flag}
+ *   0 -> worker  EOS_TAG_ASSIGN {next run index, or -1: no more work}
+ * A worker's first request carries no finished run. */
+#include "eos_sched.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eos_common.h"
+#include "eos_data.h"
+#include "eos_results.h"
+#include "eos_sweep.h"
+#include "eos_train.h"
+
+enum { EOS_TAG_REQ = 101, EOS_TAG_ASSIGN = 102 };
+
+typedef struct {
+    MPI_Comm comm;
+    int rank, size;
+    const eos_sched_opts *opts;
+    eos_sweep sw;
+    eos_results *res_file;
+    /* rank 0: the queue and the tallies */
+    long *queue, qlen, qpos;
+    int active_workers;
+    long n_todo, n_finished, n_done, n_diverged, n_failed;
+    double t_start;
+    int tty;
+    /* every rank: its data cache */
+    eos_data data;
+    eos_config data_cfg;
+    int have_data;
+} sched;
+
+/* ---- loading: rank 0 reads the file, every rank parses the same text ---------------------- */
+
+static int sched_load_sweep(sched *S)
+{
+    int rc = 0;
+    long len = 0;
+    char *text = NULL;
+    if (S->rank == 0) {
+        if (S->opts->sweep_path) {
+            FILE *f = fopen(S->opts->sweep_path, "rb");
+            if (!f) {
+                rc = eos_error_set(EOS_ERR_IO, __FILE__, __LINE__, "%s: cannot open: %s",
+                                   S->opts->sweep_path, strerror(errno));
+                len = -1;
+            } else {
+                fseek(f, 0, SEEK_END);
+                len = ftell(f);
+                fseek(f, 0, SEEK_SET);
+                text = malloc((size_t)len + 1);
+                if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) {
+                    rc = eos_error_set(EOS_ERR_IO, __FILE__, __LINE__, "%s: cannot read",
+                                       S->opts->sweep_path);
+                    len = -1;
+                } else text[len] = '\0';
+                fclose(f);
+            }
+        } else {
+            len = (long)strlen(eos_quickstart_yaml);
+            text = malloc((size_t)len + 1);
+            if (text) memcpy(text, eos_quickstart_yaml, (size_t)len + 1);
+        }
+    }
+    EOS_CHECK_MPI(MPI_Bcast(&len, 1, MPI_LONG, 0, S->comm));
+    if (len < 0) {
+        rc = rc ? rc : EOS_ERR_IO;
+        goto fail;
+    }
+    if (S->rank != 0) EOS_ALLOC(text, len + 1);
+    EOS_CHECK_MPI(MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, S->comm));
+    const char *name = S->opts->sweep_path ? S->opts->sweep_path : "quickstart.yaml (built in)";
+    rc = eos_sweep_parse(&S->sw, name, text, (size_t)len);
+    int any = rc != 0, all_any = 0;
+    EOS_CHECK_MPI(MPI_Allreduce(&any, &all_any, 1, MPI_INT, MPI_MAX, S->comm));
+    if (all_any && !rc) rc = eos_error_set(EOS_ERR_CONFIG, __FILE__, __LINE__,
+                                           "the sweep failed to load on another rank");
+fail:
+    free(text);
+    return rc;
+}
+
+/* Rank 0 loads each distinct file-based data set once before anything is written, so a corrupt
+ * file is reported with no output file created. */
+static int sched_check_data(sched *S)
+{
+    int rc = 0, bad = 0;
+    if (S->rank == 0) {
+        eos_config cfg, seen[8];
+        int nseen = 0;
+        for (long i = 0; i < S->sw.n_runs && !bad; i++) {
+            if (eos_sweep_run_config(&S->sw, i, &cfg)) {
+                bad = 1;
+                break;
+            }
+            eos_data_source src = cfg.data.source;
+            if (src != EOS_DATA_FASHION_MNIST && src != EOS_DATA_MNIST_IDX &&
+                src != EOS_DATA_CIFAR10 && src != EOS_DATA_HDF5)
+                continue;
+            int known = 0;
+            for (int j = 0; j < nseen && !known; j++) known = eos_data_same(&seen[j], &cfg);
+            if (known) continue;
+            eos_data d;
+            memset(&d, 0, sizeof d);
+            if (eos_data_load(&d, &cfg)) bad = 1;
+            eos_data_free(&d);
+            if (nseen < 8) seen[nseen++] = cfg;
+        }
+    }
+    EOS_CHECK_MPI(MPI_Bcast(&bad, 1, MPI_INT, 0, S->comm));
+    if (bad) rc = EOS_ERR_CONFIG;
+fail:
+    return rc;
+}
+
+/* ---- rank 0: queue and progress --------------------------------------------------------- */
+
+static double expected_cost(const eos_config *c)
+{
+    double n = c->data.n_train > 0 ? c->data.n_train : 60000;
+    double per_ex = 0, prev = 784;
+    for (int l = 0; l < c->model.n_hidden; l++) {
+        per_ex += prev * c->model.hidden[l];
+        prev = c->model.hidden[l];
+    }
+    per_ex += prev * 10;
+    double batch = c->train.batch_size > 0 && c->train.batch_size < n ? c->train.batch_size : n;
+    double steps = (double)c->train.max_steps;
+    double sharp = c->sharpness.every > 0 ? steps / c->sharpness.every * 40.0 * 3.0 * n : 0;
+    return per_ex * (steps * batch + sharp);
+}
+
+typedef struct {
+    double cost;
+    long idx;
+} cost_idx;
+
+static int cmp_cost(const void *a, const void *b)
+{
+    const cost_idx *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+static int sched_build_queue(sched *S, const int8_t *status)
+{
+    int rc = 0;
+    cost_idx *ci = NULL;
+    EOS_ALLOC(S->queue, S->sw.n_runs);
+    EOS_ALLOC(ci, S->sw.n_runs);
+    long q = 0;
+    for (long i = 0; i < S->sw.n_runs; i++) {
+        int st = status[i];
+        if (st == EOS_RUN_PENDING || (S->opts->retry_failed && st == EOS_RUN_FAILED)) {
+            eos_config cfg;
+            EOS_TRY(eos_sweep_run_config(&S->sw, i, &cfg));
+            ci[q].cost = expected_cost(&cfg);
+            ci[q].idx = i;
+            q++;
+        }
+    }
+    qsort(ci, (size_t)q, sizeof *ci, cmp_cost); /* longest expected first */
+    for (long i = 0; i < q; i++) S->queue[i] = ci[i].idx;
+    S->qlen = q;
+    S->n_todo = q;
+fail:
+    free(ci);
+    return rc;
+}
+
+static void fmt_hms(char *buf, size_t len, double s)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, len, "--:--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    snprintf(buf, len, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static const char *status_word(int st)
+{
+    switch (st) {
+    case EOS_RUN_DONE: return "done";
+    case EOS_RUN_DIVERGED: return "diverged";
+    case EOS_RUN_FAILED: return "failed";
+    default: return "pending";
+    }
+}
+
+static void sched_account(sched *S, long run, int st, int from_rank, const eos_run_result *res)
+{
+    S->n_finished++;
+    if (st == EOS_RUN_DONE) S->n_done++;
+    else if (st == EOS_RUN_DIVERGED) S->n_diverged++;
+    else if (st == EOS_RUN_FAILED) S->n_failed++;
+    if (S->opts->quiet) return;
+    double el = eos_now() - S->t_start;
+    double rpm = el > 0 ? 60.0 * S->n_finished / el : 0;
+    double eta = S->n_finished > 0 ? el / S->n_finished * (S->n_todo - S->n_finished) : NAN;
+    char eta_s[32];
+    fmt_hms(eta_s, sizeof eta_s, eta);
+    if (S->tty) {
+        int width = 30, fill = S->n_todo ? (int)(width * S->n_finished / S->n_todo) : width;
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] %ld/%ld runs, %ld diverged, %ld failed, %.1f runs/min, ETA %s ", bar,
+                S->n_finished, S->n_todo, S->n_diverged, S->n_failed, rpm, eta_s);
+        if (S->n_finished == S->n_todo) fputc('\n', stderr);
+    } else {
+        char detail[160] = "";
+        if (res)
+            snprintf(detail, sizeof detail, " loss %.4g sharpness %.4g steps %ld %.1fs", res->final_loss,
+                     res->final_sharpness, res->steps, res->wall_seconds);
+        fprintf(stderr,
+                "[%ld/%ld] run %ld %s (rank %d)%s | %ld diverged, %ld failed, %.1f runs/min, ETA %s\n",
+                S->n_finished, S->n_todo, run, status_word(st), from_rank, detail, S->n_diverged,
+                S->n_failed, rpm, eta_s);
+    }
+    fflush(stderr);
+}
+
+/* Rank 0: answer every waiting request (called between rank 0's own training steps). */
+static int sched_serve(sched *S, int block)
+{
+    int rc = 0;
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        EOS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, EOS_TAG_REQ, S->comm, &flag, &st));
+        if (!flag) {
+            if (!block || S->active_workers == 0) break;
+            struct timespec ts = {0, 2000000}; /* 2 ms: idle rank 0 must not spin a core */
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        long msg[3];
+        EOS_CHECK_MPI(MPI_Recv(msg, 3, MPI_LONG, st.MPI_SOURCE, EOS_TAG_REQ, S->comm, MPI_STATUS_IGNORE));
+        if (msg[0] >= 0) sched_account(S, msg[0], (int)msg[1], st.MPI_SOURCE, NULL);
+        if (msg[2]) *S->opts->stop = 1; /* a worker got the signal: stop handing out */
+        long next = -1;
+        if (!*S->opts->stop && S->qpos < S->qlen) next = S->queue[S->qpos++];
+        EOS_CHECK_MPI(MPI_Send(&next, 1, MPI_LONG, st.MPI_SOURCE, EOS_TAG_ASSIGN, S->comm));
+        if (next < 0) S->active_workers--;
+    }
+fail:
+    return rc;
+}
+
+static void serve_hook(void *ctx)
+{
+    sched *S = ctx;
+    if (sched_serve(S, 0)) *S->opts->stop = 1; /* reported again when rank 0 next serves */
+}
+
+/* ---- every rank: one run --------------------------------------------------------------- */
+
+static void print_record(void *ctx, long step, const eos_run_result *r, int slot)
+{
+    (void)ctx;
+    fprintf(stderr, "  step %6ld loss %.6g acc %.4g grad_norm %.4g\n", step, r->loss[slot],
+            r->acc[slot], r->grad_norm[slot]);
+}
+
+static void print_sharp(void *ctx, long step, const eos_run_result *r, int slot)
+{
+    (void)ctx;
+    fprintf(stderr, "  step %6ld sharpness %.6g\n", step, r->eig[(size_t)slot * r->k]);
+}
+
+/* Train run i and write its row. Returns 0 (the run's outcome is in *status), EOS_ERR_INTERRUPT
+ * when stopped by a signal (nothing written, the run stays pending), or an I/O failure. */
+static int sched_do_run(sched *S, long i, int *status, eos_run_result *res)
+{
+    int rc = 0;
+    eos_config cfg;
+    EOS_TRY(eos_sweep_run_config(&S->sw, i, &cfg));
+    EOS_TRY(eos_run_result_alloc(res, &cfg));
+    res->rank = S->rank;
+    if (!S->have_data || !eos_data_same(&S->data_cfg, &cfg)) {
+        if (S->have_data) eos_data_free(&S->data);
+        S->have_data = 0;
+        memset(&S->data, 0, sizeof S->data);
+        if (eos_data_load(&S->data, &cfg) == 0) {
+            S->have_data = 1;
+            S->data_cfg = cfg;
+        }
+    }
+    if (!S->have_data) {
+        res->status = EOS_RUN_FAILED;
+        snprintf(res->message, sizeof res->message, "%s", eos_error_msg());
+    } else {
+        eos_train_hooks hooks = {.stop = S->opts->stop, .ctx = S};
+        if (S->rank == 0 && S->size > 1) hooks.on_step = serve_hook;
+        if (S->opts->verbose) {
+            hooks.on_record = print_record;
+            hooks.on_sharp = print_sharp;
+        }
+        EOS_TRY(eos_train_run(&cfg, &S->data, res, &hooks));
+    }
+    res->rank = S->rank;
+    EOS_TRY(eos_results_write_run(S->res_file, i, res));
+    *status = res->status;
+fail:
+    return rc;
+}
+
+static int sched_worker_loop(sched *S)
+{
+    int rc = 0;
+    long msg[3] = {-1, -1, 0};
+    eos_run_result res;
+    memset(&res, 0, sizeof res);
+    for (;;) {
+        long next = -1;
+        msg[2] = *S->opts->stop ? 1 : 0;
+        EOS_CHECK_MPI(MPI_Send(msg, 3, MPI_LONG, 0, EOS_TAG_REQ, S->comm));
+        EOS_CHECK_MPI(MPI_Recv(&next, 1, MPI_LONG, 0, EOS_TAG_ASSIGN, S->comm, MPI_STATUS_IGNORE));
+        if (next < 0) break;
+        int st = 0;
+        rc = sched_do_run(S, next, &st, &res);
+        eos_run_result_free(&res);
+        if (rc == EOS_ERR_INTERRUPT) {
+            msg[0] = -1;
+            msg[1] = -1;
+            rc = 0;
+            continue; /* tell rank 0 we are stopping; it answers -1 */
+        }
+        if (rc) goto fail;
+        msg[0] = next;
+        msg[1] = st;
+    }
+fail:
+    eos_run_result_free(&res);
+    return rc;
+}
+
+static int sched_rank0_loop(sched *S)
+{
+    int rc = 0;
+    eos_run_result res;
+    memset(&res, 0, sizeof res);
+    while (!*S->opts->stop && S->qpos < S->qlen) {
+        EOS_TRY(sched_serve(S, 0));
+        if (*S->opts->stop || S->qpos >= S->qlen) break;
+        long i = S->queue[S->qpos++];
+        int st = 0;
+        rc = sched_do_run(S, i, &st, &res);
+        if (rc == EOS_ERR_INTERRUPT) {
+            rc = 0;
+            eos_run_result_free(&res);
+            break;
+        }
+        if (rc) goto fail;
+        sched_account(S, i, st, 0, &res);
+        eos_run_result_free(&res);
+    }
+    EOS_TRY(sched_serve(S, 1)); /* until every worker has been told there is no more work */
+fail:
+    eos_run_result_free(&res);
+    return rc;
+}
+
+int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
+{
+    int rc = 0, code = EOS_EXIT_OK;
+    sched S;
+    int8_t *status = NULL;
+    memset(&S, 0, sizeof S);
+    S.comm = comm;
+    S.opts = opts;
+    MPI_Comm_rank(comm, &S.rank);
+    MPI_Comm_size(comm, &S.size);
+    S.tty = isatty(2);
+
+    if (sched_load_sweep(&S)) {
+        if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
+        code = EOS_EXIT_USAGE;
+        goto out;
+    }
+    if (opts->dry_run) {
+        if (S.rank == 0) eos_sweep_print(&S.sw, stdout);
+        goto out;
+    }
+    if (S.rank == 0 && S.sw.n_duplicates > 0 && !opts->quiet)
+        fprintf(stderr, "eosweep: %s: %ld duplicate runs removed from the grid (%ld runs remain)\n",
+                S.sw.file, S.sw.n_duplicates, S.sw.n_runs);
+    if (!opts->resume && sched_check_data(&S)) {
+        if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
+        code = EOS_EXIT_USAGE;
+        goto out;
+    }
+    char out_path[EOS_PATH_MAX + 8];
+    if (opts->out_path) snprintf(out_path, sizeof out_path, "%s", opts->out_path);
+    else snprintf(out_path, sizeof out_path, "%s.h5", S.sw.name[0] ? S.sw.name : "eosweep");
+    eos_results_mode mode = opts->resume ? EOS_RESULTS_RESUME
+                            : opts->force ? EOS_RESULTS_FORCE : EOS_RESULTS_CREATE;
+    rc = eos_results_open(&S.res_file, comm, out_path, &S.sw, mode);
+    if (rc) {
+        if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
+        code = rc == EOS_ERR_CONFIG || rc == EOS_ERR_FORMAT ? EOS_EXIT_USAGE : EOS_EXIT_ERROR;
+        goto out;
+    }
+    EOS_ALLOC(status, S.sw.n_runs);
+    EOS_TRY(eos_results_read_status(S.res_file, status));
+    S.t_start = eos_now();
+    if (S.rank == 0) {
+        EOS_TRY(sched_build_queue(&S, status));
+        S.active_workers = S.size - 1;
+        if (!opts->quiet)
+            fprintf(stderr, "eosweep: %s: %ld runs, %ld to do, on %d rank%s -> %s\n", S.sw.file,
+                    S.sw.n_runs, S.qlen, S.size, S.size > 1 ? "s" : "", out_path);
+        EOS_TRY(sched_rank0_loop(&S));
+    } else {
+        EOS_TRY(sched_worker_loop(&S));
+    }
+    /* Interrupted runs stay pending; the exit code tells the job script to resume. */
+    int stopped = *opts->stop ? 1 : 0, any_stopped = 0;
+    EOS_CHECK_MPI(MPI_Allreduce(&stopped, &any_stopped, 1, MPI_INT, MPI_MAX, comm));
+    rc = eos_results_close(S.res_file);
+    S.res_file = NULL;
+    if (rc) goto fail;
+    if (S.rank == 0) {
+        long left = S.n_todo - S.n_finished;
+        if (!opts->quiet) {
+            double el = eos_now() - S.t_start;
+            fprintf(stderr,
+                    "eosweep: %ld runs finished in %.1f s: %ld done, %ld diverged, %ld failed%s\n",
+                    S.n_finished, el, S.n_done, S.n_diverged, S.n_failed,
+                    S.n_failed ? " (see /runs/message; --resume --retry-failed reruns them)" : "");
+            if (left > 0)
+                fprintf(stderr, "eosweep: stopped by a signal with %ld runs left: run again with --resume\n",
+                        left);
+        }
+        printf("results: %s\n", out_path);
+        code = left > 0 ? EOS_EXIT_INCOMPLETE : EOS_EXIT_OK;
+    }
+    EOS_CHECK_MPI(MPI_Bcast(&code, 1, MPI_INT, 0, comm));
+    (void)any_stopped;
+    goto out;
+fail:
+    fprintf(stderr, "eosweep: rank %d: %s (%s)\n", S.rank, eos_error_msg(), eos_error_where());
+    code = EOS_EXIT_ERROR;
+out:
+    if (S.res_file) eos_results_close(S.res_file);
+    free(status);
+    free(S.queue);
+    if (S.have_data) eos_data_free(&S.data);
+    eos_sweep_free(&S.sw);
+    return code;
+}

@@ -1,0 +1,70 @@
+/* test_eos.c: science acceptance. fc-tanh (200, 200) on the first 1,000 Fashion-MNIST images, MSE,
+ * full-batch GD: sharpness starts well below 2/lr, rises (progressive sharpening), and once it has
+ * reached 2/lr stays within +-15 % of it for the rest of training (edge of stability, Cohen et al.
+ * 2021, fig. 1; shared/references.md lists the measured Fashion-MNIST analogue). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eos_data.h"
+#include "eos_train.h"
+#include "eos_test.h"
+
+static void check_lr(double lr, long steps)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.seed = 0;
+    c.data.source = EOS_DATA_FASHION_MNIST;
+    c.data.n_train = 1000;
+    c.data.n_test = 0;
+    c.data.standardize = 1;
+    c.model.n_hidden = 2;
+    c.model.hidden[0] = c.model.hidden[1] = 200;
+    c.model.activation = EOS_ACT_TANH;
+    c.loss = EOS_LOSS_MSE;
+    c.train.optimizer = EOS_OPT_GD;
+    c.train.lr = lr;
+    c.train.max_steps = steps;
+    c.train.record_every = 50;
+    c.sharpness.every = 50;
+    c.sharpness.k = 1;
+    c.sharpness.tol = 1e-3;
+    eos_data d;
+    memset(&d, 0, sizeof d);
+    EXPECT(eos_data_load(&d, &c) == 0, "data: %s", eos_error_msg());
+    eos_run_result r;
+    eos_run_result_alloc(&r, &c);
+    double t0 = eos_now();
+    EXPECT(eos_train_run(&c, &d, &r, NULL) == 0, "train");
+    double thr = 2.0 / lr;
+    fprintf(stderr, "  lr %g (2/lr = %g): %ld steps in %.1f s, %d HVPs, final loss %.4f\n", lr, thr,
+            r.steps, eos_now() - t0, r.hvp_count, r.final_loss);
+    int reached = -1;
+    for (int j = 0; j < r.n_sharp; j++) {
+        fprintf(stderr, "%s%.1f", j % 10 ? " " : (j ? "\n    " : "    "), r.eig[j]);
+        if (reached < 0 && r.eig[j] >= 0.85 * thr) reached = j;
+    }
+    fprintf(stderr, "\n");
+    EXPECT(r.status == EOS_RUN_DONE, "status %d (%s)", r.status, r.message);
+    EXPECT(r.eig[0] < 0.75 * thr, "initial sharpness %g should be well below 2/lr = %g", r.eig[0], thr);
+    EXPECT(reached > 0, "sharpness never reached 85%% of 2/lr");
+    EXPECT(reached >= 0 && reached < r.n_sharp * 2 / 3, "reached 2/lr too late (measurement %d of %d)",
+           reached, r.n_sharp);
+    for (int j = reached; reached > 0 && j < r.n_sharp; j++)
+        EXPECT(fabs(r.eig[j] - thr) <= 0.15 * thr, "step %d: sharpness %g outside 2/lr +-15%%",
+               j * c.sharpness.every, r.eig[j]);
+    /* the loss keeps decreasing overall at the edge of stability */
+    EXPECT(r.final_loss < 0.5 * r.loss[0], "loss %g -> %g", r.loss[0], r.final_loss);
+    eos_run_result_free(&r);
+    eos_data_free(&d);
+}
+
+static void test_eos_lr_004(void) { check_lr(0.04, 1500); }
+static void test_eos_lr_006(void) { check_lr(0.06, 1000); }
+
+int main(void)
+{
+    TEST_RUN(test_eos_lr_004);
+    TEST_RUN(test_eos_lr_006);
+    return TEST_SUMMARY();
+}

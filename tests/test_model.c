@@ -1,0 +1,405 @@
+/* test_model.c: MLP losses, gradients and exact HVPs.
+ *
+ * Build with -DEOS_FLOAT64 for the finite-difference checks (a float build runs the reference,
+ * threading and init checks with float tolerances and skips finite differences). Oracles:
+ * central differences of the loss and of the gradient, direct hand computation for linear
+ * models, the naive reference kernels, Hessian symmetry, and independent RNG draws for init. */
+#include "eos_model.h"
+#include "../src/model_impl.h"
+#include "eos_test.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#ifdef EOS_FLOAT64
+#define TOL_REF 1e-12
+#else
+#define TOL_REF 2e-4
+#endif
+
+static const eos_activation all_acts[] = {EOS_ACT_TANH, EOS_ACT_RELU,  EOS_ACT_ELU,
+                                          EOS_ACT_SOFTPLUS, EOS_ACT_GELU, EOS_ACT_IDENTITY};
+static const char *act_names[] = {"tanh", "relu", "elu", "softplus", "gelu", "identity"};
+
+typedef struct {
+    const char *name;
+    int d, nh, hidden[3], k, bias, n;
+} shape;
+
+static const shape shapes[] = {
+    {"d5-[4,3]-3", 5, 2, {4, 3}, 3, 1, 7},
+    {"linear d5-3", 5, 0, {0}, 3, 1, 7},
+    {"d5-[4,3]-3 nobias", 5, 2, {4, 3}, 3, 0, 7},
+    {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 9}, /* two-layer net with biases */
+};
+
+static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape *s, int chunk)
+{
+    eos_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = EOS_ARCH_MLP;
+    mc.n_hidden = s->nh;
+    for (int i = 0; i < s->nh; i++) mc.hidden[i] = s->hidden[i];
+    mc.activation = act;
+    mc.bias = s->bias;
+    mc.init = EOS_INIT_PYTORCH;
+    mc.init_scale = 1.5; /* a bit beyond the default so the nonlinearity matters */
+    eos_model *m = NULL;
+    int rc = eos_model_create(&m, &mc, loss, s->d, s->k, chunk);
+    EXPECT(rc == 0, "create failed: %s", eos_error_msg());
+    return rc == 0 ? m : NULL;
+}
+
+/* X ~ N(0,1); MSE targets ~ N(0,1); xent targets positive soft labels with random total mass
+ * (exercises S = sum y != 1), rows where j == i % k get the largest mass. */
+static void make_data(real *X, real *Y, int n, int d, int k, eos_loss_kind loss, uint64_t seed)
+{
+    eos_rng r;
+    eos_rng_init(&r, seed, EOS_RNG_STREAM_TEST);
+    for (int i = 0; i < n * d; i++) X[i] = (real)eos_rng_normal(&r);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) {
+            if (loss == EOS_LOSS_MSE) Y[i * k + j] = (real)eos_rng_normal(&r);
+            else Y[i * k + j] = (real)(eos_rng_uniform(&r) + (j == i % k ? 1.0 : 0.0));
+        }
+}
+
+static void rand_vec(real *v, size_t n, uint64_t seed)
+{
+    eos_rng r;
+    eos_rng_init(&r, seed, EOS_RNG_STREAM_SHARP);
+    for (size_t i = 0; i < n; i++) v[i] = (real)eos_rng_normal(&r);
+}
+
+static double rel_err(const real *a, const real *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - (double)b[i];
+        num += e * e;
+        den += (double)b[i] * (double)b[i];
+    }
+    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
+}
+
+static double mean_loss(eos_model *m, const real *w, const real *X, const real *Y, int n)
+{
+    double l = 0;
+    int rc = eos_model_loss_grad(m, w, X, Y, NULL, n, 1.0 / n, &l, NULL, NULL);
+    EXPECT(rc == 0, "loss failed");
+    return l / n;
+}
+
+#ifdef EOS_FLOAT64
+/* gradient vs central differences of the loss; HVP vs central differences of the gradient;
+ * symmetry v'Hw = w'Hv. Every activation, both losses, every shape. */
+static void test_derivatives_fd(void)
+{
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int li = 0; li < 2; li++)
+            for (int ai = 0; ai < 6; ai++) {
+                const shape *s = &shapes[si];
+                eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                eos_model *m = make_model(all_acts[ai], loss, s, 4);
+                if (!m) return;
+                size_t P = eos_model_nparams(m);
+                int n = s->n;
+                real *X = malloc(sizeof(real) * n * s->d), *Y = malloc(sizeof(real) * n * s->k);
+                real *w = malloc(sizeof(real) * P), *g = calloc(P, sizeof(real));
+                real *gfd = malloc(sizeof(real) * P), *v = malloc(sizeof(real) * P);
+                real *u = malloc(sizeof(real) * P), *hv = calloc(P, sizeof(real));
+                real *hu = calloc(P, sizeof(real)), *hfd = malloc(sizeof(real) * P);
+                real *gp = malloc(sizeof(real) * P), *gm = malloc(sizeof(real) * P);
+                real *wt = malloc(sizeof(real) * P);
+                make_data(X, Y, n, s->d, s->k, loss, 11 + si);
+                eos_rng r;
+                eos_rng_init(&r, 7 + ai, EOS_RNG_STREAM_INIT);
+                eos_model_init(m, w, &r);
+                rand_vec(v, P, 100 + ai);
+                rand_vec(u, P, 200 + ai);
+                double l0 = 0;
+                EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, n, 1.0 / n, &l0, NULL, g) == 0, "grad");
+                /* gradient by central differences, h = 1e-6 */
+                const double h = 1e-6;
+                for (size_t p = 0; p < P; p++) {
+                    memcpy(wt, w, P * sizeof(real));
+                    wt[p] = w[p] + h;
+                    double lp = mean_loss(m, wt, X, Y, n);
+                    wt[p] = w[p] - h;
+                    double lm = mean_loss(m, wt, X, Y, n);
+                    gfd[p] = (real)((lp - lm) / (2 * h));
+                }
+                double eg = rel_err(g, gfd, P);
+                EXPECT(eg < 1e-6, "%s %s %s: gradient vs FD rel err %.3g", s->name,
+                       act_names[ai], li ? "xent" : "mse", eg);
+                /* HVP vs central differences of the gradient along v, h = 1e-5 */
+                EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 1.0 / n, v, hv) == 0, "hvp");
+                const double hh = 1e-5;
+                for (size_t p = 0; p < P; p++) wt[p] = w[p] + (real)hh * v[p];
+                memset(gp, 0, P * sizeof(real));
+                eos_model_loss_grad(m, wt, X, Y, NULL, n, 1.0 / n, NULL, NULL, gp);
+                for (size_t p = 0; p < P; p++) wt[p] = w[p] - (real)hh * v[p];
+                memset(gm, 0, P * sizeof(real));
+                eos_model_loss_grad(m, wt, X, Y, NULL, n, 1.0 / n, NULL, NULL, gm);
+                for (size_t p = 0; p < P; p++) hfd[p] = (real)((gp[p] - gm[p]) / (2 * hh));
+                double eh = rel_err(hv, hfd, P);
+                EXPECT(eh < 1e-6, "%s %s %s: HVP vs FD rel err %.3g", s->name, act_names[ai],
+                       li ? "xent" : "mse", eh);
+                /* symmetry */
+                EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 1.0 / n, u, hu) == 0, "hvp");
+                double uhv = 0, vhu = 0, nn = 0;
+                for (size_t p = 0; p < P; p++) {
+                    uhv += (double)u[p] * hv[p];
+                    vhu += (double)v[p] * hu[p];
+                    nn += fabs((double)u[p] * hv[p]) + fabs((double)v[p] * hu[p]);
+                }
+                EXPECT(fabs(uhv - vhu) <= 1e-12 * nn, "%s %s %s: u'Hv = %.15g, v'Hu = %.15g",
+                       s->name, act_names[ai], li ? "xent" : "mse", uhv, vhu);
+                free(X), free(Y), free(w), free(g), free(gfd), free(v), free(u), free(hv);
+                free(hu), free(hfd), free(gp), free(gm), free(wt);
+                eos_model_free(m);
+            }
+}
+#endif
+
+/* Optimised path vs the naive reference: loss, accuracy, gradient and HVP, with idx selection
+ * (repeats, out of order) and chunk < n so several chunks (and a partial one) are processed.
+ * Outputs start non-zero to check that both accumulate. */
+static void test_vs_reference(void)
+{
+    const shape big[] = {
+        {"d6-[5,4,3]-4", 6, 3, {5, 4, 3}, 4, 1, 37},
+        {"d6-[9]-3 nobias", 6, 1, {9}, 3, 0, 37},
+        {"linear d6-2", 6, 0, {0}, 2, 1, 37},
+        {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 37},
+    };
+    for (size_t si = 0; si < sizeof big / sizeof *big; si++)
+        for (int li = 0; li < 2; li++)
+            for (int ai = 0; ai < 6; ai++) {
+                const shape *s = &big[si];
+                eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                eos_model *m = make_model(all_acts[ai], loss, s, 8);
+                if (!m) return;
+                size_t P = eos_model_nparams(m);
+                int N = s->n, n = 29;
+                int idx[29];
+                for (int i = 0; i < n; i++) idx[i] = (i * 17 + 5) % N; /* repeats, shuffled */
+                real *X = malloc(sizeof(real) * N * s->d), *Y = malloc(sizeof(real) * N * s->k);
+                real *w = malloc(sizeof(real) * P), *v = malloc(sizeof(real) * P);
+                real *g1 = malloc(sizeof(real) * P), *g2 = malloc(sizeof(real) * P);
+                real *h1 = malloc(sizeof(real) * P), *h2 = malloc(sizeof(real) * P);
+                make_data(X, Y, N, s->d, s->k, loss, 31 + si);
+                eos_rng r;
+                eos_rng_init(&r, 3 + ai, EOS_RNG_STREAM_INIT);
+                eos_model_init(m, w, &r);
+                rand_vec(v, P, 300 + ai);
+                for (int pass = 0; pass < 2; pass++) {
+                    const int *ix = pass ? idx : NULL;
+                    int nn = pass ? n : N;
+                    rand_vec(g1, P, 5), rand_vec(g2, P, 5), rand_vec(h1, P, 6), rand_vec(h2, P, 6);
+                    double l1 = 1.5, l2 = 1.5, c1 = 2, c2 = 2;
+                    EXPECT(eos_model_loss_grad(m, w, X, Y, ix, nn, 0.37, &l1, &c1, g1) == 0, "lg");
+                    EXPECT(eos_mlp_loss_grad_ref(m, w, X, Y, ix, nn, 0.37, &l2, &c2, g2) == 0, "ref");
+                    EXPECT_REL(l1, l2, TOL_REF);
+                    EXPECT(c1 == c2, "%s %s: n_correct %g vs reference %g", s->name, act_names[ai],
+                           c1, c2);
+                    if (s->k == 1) EXPECT(c1 == 2, "n_correct touched with one output: %g", c1);
+                    double eg = rel_err(g1, g2, P);
+                    EXPECT(eg < TOL_REF, "%s %s %s idx=%d: grad vs reference rel err %.3g", s->name,
+                           act_names[ai], li ? "xent" : "mse", pass, eg);
+                    EXPECT(eos_model_hvp(m, w, X, Y, ix, nn, 0.37, v, h1) == 0, "hvp");
+                    EXPECT(eos_mlp_hvp_ref(m, w, X, Y, ix, nn, 0.37, v, h2) == 0, "hvp ref");
+                    double eh = rel_err(h1, h2, P);
+                    EXPECT(eh < TOL_REF, "%s %s %s idx=%d: hvp vs reference rel err %.3g", s->name,
+                           act_names[ai], li ? "xent" : "mse", pass, eh);
+                }
+                free(X), free(Y), free(w), free(v), free(g1), free(g2), free(h1), free(h2);
+                eos_model_free(m);
+            }
+}
+
+/* Losses of a linear model computed by hand in the test (independent of both implementations). */
+static void test_loss_values_by_hand(void)
+{
+    const shape s = {"linear d4-3", 4, 0, {0}, 3, 1, 5};
+    for (int li = 0; li < 2; li++) {
+        eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+        eos_model *m = make_model(EOS_ACT_TANH, loss, &s, 2);
+        if (!m) return;
+        real X[20], Y[15], w[15];
+        make_data(X, Y, 5, 4, 3, loss, 77);
+        EXPECT(eos_model_nparams(m) == 15, "nparams %zu", eos_model_nparams(m));
+        rand_vec(w, 15, 9);
+        double expect = 0, got = 0, corr = 0, ecorr = 0;
+        for (int i = 0; i < 5; i++) {
+            double f[3];
+            for (int o = 0; o < 3; o++) {
+                f[o] = w[12 + o]; /* W [3,4] row-major, then b [3] */
+                for (int j = 0; j < 4; j++) f[o] += (double)w[o * 4 + j] * X[i * 4 + j];
+            }
+            if (!li) {
+                for (int o = 0; o < 3; o++) expect += 0.5 * (f[o] - Y[i * 3 + o]) * (f[o] - Y[i * 3 + o]);
+            } else {
+                double z = exp(f[0]) + exp(f[1]) + exp(f[2]);
+                for (int o = 0; o < 3; o++) expect -= Y[i * 3 + o] * log(exp(f[o]) / z);
+            }
+            int bf = f[1] > f[0] ? 1 : 0;
+            bf = f[2] > f[bf] ? 2 : bf;
+            int by = Y[i * 3 + 1] > Y[i * 3] ? 1 : 0;
+            by = Y[i * 3 + 2] > Y[i * 3 + by] ? 2 : by;
+            ecorr += bf == by;
+        }
+        EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, 5, 0.2, &got, &corr, NULL) == 0, "loss");
+        EXPECT_REL(got, expect, TOL_REF);
+        EXPECT(corr == ecorr, "n_correct %g, by hand %g", corr, ecorr);
+        eos_model_free(m);
+    }
+}
+
+/* Bitwise identical results with 1 and 2 threads (OpenMP and OpenBLAS). */
+static void run_threads_case(const shape *s, eos_activation act, eos_loss_kind loss, int chunk)
+{
+    eos_model *m = make_model(act, loss, s, chunk);
+    if (!m) return;
+    size_t P = eos_model_nparams(m);
+    int n = s->n;
+    real *X = malloc(sizeof(real) * n * s->d), *Y = malloc(sizeof(real) * n * s->k);
+    real *w = malloc(sizeof(real) * P), *v = malloc(sizeof(real) * P);
+    real *g[2], *h[2];
+    double l[2] = {0, 0}, c[2] = {0, 0};
+    make_data(X, Y, n, s->d, s->k, loss, 5);
+    for (int i = 0; i < n * s->k; i++) /* one-hot targets */
+        Y[i] = (i % s->k) == (i / s->k) % s->k ? 1 : 0;
+    eos_rng r;
+    eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
+    eos_model_init(m, w, &r);
+    rand_vec(v, P, 8);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        openblas_set_num_threads(t + 1);
+        g[t] = calloc(P, sizeof(real));
+        h[t] = calloc(P, sizeof(real));
+        EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, n, 1.0 / n, &l[t], &c[t], g[t]) == 0, "lg");
+        EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 1.0 / n, v, h[t]) == 0, "hvp");
+    }
+    EXPECT(l[0] == l[1], "%s: loss differs across threads: %.17g vs %.17g", s->name, l[0], l[1]);
+    EXPECT(c[0] == c[1], "%s: n_correct differs across threads", s->name);
+    EXPECT(memcmp(g[0], g[1], P * sizeof(real)) == 0, "%s: gradient differs across threads (rel %.3g)",
+           s->name, rel_err(g[0], g[1], P));
+    EXPECT(memcmp(h[0], h[1], P * sizeof(real)) == 0, "%s: HVP differs across threads (rel %.3g)",
+           s->name, rel_err(h[0], h[1], P));
+    free(X), free(Y), free(w), free(v), free(g[0]), free(g[1]), free(h[0]), free(h[1]);
+    eos_model_free(m);
+}
+
+static void test_thread_invariance(void)
+{
+    const shape s1 = {"64-32-32-10 n=300", 64, 2, {32, 32}, 10, 1, 300};
+    const shape s2 = {"256-128-128-10 n=700", 256, 2, {128, 128}, 10, 1, 700};
+    run_threads_case(&s1, EOS_ACT_TANH, EOS_LOSS_MSE, 128);
+    run_threads_case(&s1, EOS_ACT_GELU, EOS_LOSS_XENT, 300);
+    run_threads_case(&s2, EOS_ACT_TANH, EOS_LOSS_MSE, 700);
+    run_threads_case(&s2, EOS_ACT_RELU, EOS_LOSS_XENT, 256);
+    omp_set_num_threads(2);
+    openblas_set_num_threads(2);
+}
+
+/* Init: draw order (layer by layer, W row-major then b) and bounds/std. */
+static void test_init(void)
+{
+    const shape s = {"784-200-10", 784, 1, {200}, 10, 1, 1};
+    eos_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = EOS_ARCH_MLP;
+    mc.n_hidden = 1;
+    mc.hidden[0] = 200;
+    mc.activation = EOS_ACT_TANH;
+    mc.bias = 1;
+    for (int gi = 0; gi < 2; gi++) {
+        mc.init = gi ? EOS_INIT_GAUSSIAN : EOS_INIT_PYTORCH;
+        mc.init_scale = gi ? 2.0 : 1.0;
+        eos_model *m = NULL;
+        EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, s.d, s.k, 16) == 0, "%s", eos_error_msg());
+        if (!m) return;
+        size_t P = eos_model_nparams(m);
+        EXPECT(P == 784 * 200 + 200 + 200 * 10 + 10, "nparams %zu", P);
+        real *w = malloc(P * sizeof(real));
+        eos_rng r, r2;
+        eos_rng_init(&r, 42, EOS_RNG_STREAM_INIT);
+        r2 = r;
+        eos_model_init(m, w, &r);
+        size_t off = 0;
+        int fan_in[2] = {784, 200}, fan_out[2] = {200, 10};
+        for (int l = 0; l < 2; l++) {
+            double bound = mc.init_scale / sqrt((double)fan_in[l]);
+            size_t nw = (size_t)fan_in[l] * fan_out[l];
+            double s1 = 0, s2 = 0, mx = 0;
+            int order_ok = 1;
+            for (size_t i = 0; i < nw; i++) {
+                double x = w[off + i];
+                s1 += x, s2 += x * x, mx = fabs(x) > mx ? fabs(x) : mx;
+                double e = gi ? bound * eos_rng_normal(&r2) : bound * (2 * eos_rng_uniform(&r2) - 1);
+                if (fabs(x - e) > 1e-6 * bound) order_ok = 0;
+            }
+            EXPECT(order_ok, "layer %d: W not drawn in row-major order from the rng", l);
+            double mean = s1 / nw, sd = sqrt(s2 / nw - mean * mean);
+            if (gi) {
+                EXPECT(fabs(sd / bound - 1) < 0.03, "layer %d gaussian std %g, want %g", l, sd, bound);
+            } else {
+                EXPECT(mx <= bound && mx > 0.98 * bound, "layer %d max |W| %g, bound %g", l, mx, bound);
+                EXPECT(fabs(sd / (bound / sqrt(3.0)) - 1) < 0.03, "layer %d uniform std %g", l, sd);
+            }
+            off += nw;
+            for (int i = 0; i < fan_out[l]; i++) {
+                double b = w[off + i];
+                if (gi) {
+                    EXPECT(b == 0, "gaussian init: bias %g not zero", b);
+                } else {
+                    double e = bound * (2 * eos_rng_uniform(&r2) - 1);
+                    EXPECT(fabs(b) <= bound && fabs(b - e) <= 1e-6 * bound,
+                           "layer %d bias %d = %g, expected draw %g (bound %g)", l, i, b, e, bound);
+                }
+            }
+            off += fan_out[l];
+        }
+        free(w);
+        eos_model_free(m);
+    }
+}
+
+static void test_config_errors(void)
+{
+    eos_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    mc.init_scale = 1;
+    eos_model *m = NULL;
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == EOS_ERR_CONFIG && !m,
+           "linear transformer should report not built");
+    mc.arch = EOS_ARCH_MLP;
+    mc.n_hidden = 2;
+    mc.hidden[0] = 4;
+    mc.hidden[1] = 0;
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == EOS_ERR_CONFIG && !m,
+           "zero width accepted");
+    EXPECT(strstr(eos_error_msg(), "model.hidden[1]") != NULL, "message: %s", eos_error_msg());
+    mc.hidden[1] = 3;
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 0) == EOS_ERR_CONFIG && !m,
+           "chunk 0 accepted");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == 0 && m, "%s", eos_error_msg());
+    eos_model_free(m);
+}
+
+int main(void)
+{
+#ifdef EOS_FLOAT64
+    TEST_RUN(test_derivatives_fd);
+#endif
+    TEST_RUN(test_vs_reference);
+    TEST_RUN(test_loss_values_by_hand);
+    TEST_RUN(test_thread_invariance);
+    TEST_RUN(test_init);
+    TEST_RUN(test_config_errors);
+    return TEST_SUMMARY();
+}

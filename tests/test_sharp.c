@@ -1,0 +1,226 @@
+/* test_sharp.c (float64): Lanczos top eigenvalues against LAPACK on explicitly assembled Hessians
+ * and against the closed form of linear regression. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eos_config.h"
+#include "eos_model.h"
+#include "eos_rng.h"
+#include "eos_sharp.h"
+#include "eos_test.h"
+
+extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                   double *w, double *work, const int *lwork, int *info);
+
+/* eigenvalues of a symmetric n x n matrix, ascending */
+static int sym_eig(double *A, int n, double *w)
+{
+    int info = 0, lwork = 64 * n;
+    double *work = malloc((size_t)lwork * sizeof(double));
+    dsyev_("N", "U", &n, A, &n, w, work, &lwork, &info);
+    free(work);
+    return info;
+}
+
+typedef struct {
+    eos_model *m;
+    const real *w, *X, *Y;
+    int n;
+    const real *D; /* optional diagonal scaling: v -> D H D v */
+    real *tmp;
+    size_t np;
+} hctx;
+
+static int hvp_op(void *c, const real *v, real *out)
+{
+    hctx *h = c;
+    const real *vin = v;
+    if (h->D) {
+        for (size_t i = 0; i < h->np; i++) h->tmp[i] = h->D[i] * v[i];
+        vin = h->tmp;
+    }
+    memset(out, 0, h->np * sizeof(real));
+    int rc = eos_model_hvp(h->m, h->w, h->X, h->Y, NULL, h->n, 1.0 / h->n, vin, out);
+    if (h->D)
+        for (size_t i = 0; i < h->np; i++) out[i] *= h->D[i];
+    return rc;
+}
+
+/* Assemble the Hessian (or D H D) column by column through the same operator. */
+static double *assemble(hctx *h)
+{
+    size_t np = h->np;
+    double *H = calloc(np * np, sizeof(double));
+    real *e = calloc(np, sizeof(real)), *col = calloc(np, sizeof(real));
+    for (size_t j = 0; j < np; j++) {
+        e[j] = 1;
+        hvp_op(h, e, col);
+        e[j] = 0;
+        for (size_t i = 0; i < np; i++) H[j * np + i] = col[i];
+    }
+    free(e);
+    free(col);
+    return H;
+}
+
+static void random_fill(real *x, size_t n, eos_rng *r, double s)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (real)(s * eos_rng_normal(r));
+}
+
+static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
+{
+    eos_model_cfg mc;
+    eos_config c;
+    eos_config_default(&c);
+    mc = c.model;
+    mc.n_hidden = 2;
+    mc.hidden[0] = 5;
+    mc.hidden[1] = 4;
+    mc.activation = act;
+    int d = 4, nout = 3, n = 11;
+    eos_model *m = NULL;
+    EXPECT(eos_model_create(&m, &mc, loss, d, nout, 4) == 0, "create");
+    if (!m) return;
+    size_t np = eos_model_nparams(m);
+    real *w = malloc(np * sizeof(real)), *X = malloc((size_t)n * d * sizeof(real));
+    real *Y = calloc((size_t)n * nout, sizeof(real)), *D = malloc(np * sizeof(real));
+    eos_rng r;
+    eos_rng_init(&r, 11, 1);
+    eos_model_init(m, w, &r);
+    random_fill(w, np, &r, 0.6); /* away from init symmetry, a Hessian with mixed signs */
+    random_fill(X, (size_t)n * d, &r, 1.0);
+    for (int i = 0; i < n; i++) Y[i * nout + (i % nout)] = 1;
+    for (size_t i = 0; i < np; i++) D[i] = (real)(0.5 + eos_rng_uniform(&r));
+    hctx h = {m, w, X, Y, n, use_diag ? D : NULL, malloc(np * sizeof(real)), np};
+    double *H = assemble(&h);
+    /* symmetry of the assembled matrix is a check of the HVP itself */
+    double asym = 0, hmax = 0;
+    for (size_t i = 0; i < np; i++)
+        for (size_t j = 0; j < np; j++) {
+            asym = fmax(asym, fabs(H[i * np + j] - H[j * np + i]));
+            hmax = fmax(hmax, fabs(H[i * np + j]));
+        }
+    EXPECT(asym <= 1e-10 * hmax, "assembled Hessian not symmetric: %g", asym);
+    double *ev = malloc(np * sizeof(double));
+    EXPECT(sym_eig(H, (int)np, ev) == 0, "dsyev");
+    eos_sharp s;
+    EXPECT(eos_sharp_create(&s, np, (int)np) == 0, "sharp create");
+    double eig[3];
+    int nmv = 0;
+    EXPECT(eos_sharp_lanczos_run(&s, hvp_op, &h, 3, 1e-10, NULL, &r, eig, NULL, &nmv) == 0, "lanczos");
+    for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
+    EXPECT(ev[0] < 0, "test Hessian should be indefinite (min eig %g)", ev[0]);
+    eos_sharp_free(&s);
+    free(ev);
+    free(H);
+    free(h.tmp);
+    free(w);
+    free(X);
+    free(Y);
+    free(D);
+    eos_model_free(m);
+}
+
+static void test_lanczos_vs_lapack_tanh_mse(void) { check_net(EOS_ACT_TANH, EOS_LOSS_MSE, 0); }
+static void test_lanczos_vs_lapack_relu_xent(void) { check_net(EOS_ACT_RELU, EOS_LOSS_XENT, 0); }
+static void test_lanczos_vs_lapack_gelu_mse(void) { check_net(EOS_ACT_GELU, EOS_LOSS_MSE, 0); }
+/* P^-1/2 H P^-1/2 with a positive diagonal, as for Adam's preconditioned sharpness */
+static void test_lanczos_preconditioned(void) { check_net(EOS_ACT_TANH, EOS_LOSS_XENT, 1); }
+
+/* diag(-10, 3, 2, 1, 0.5, ...): the top algebraic eigenvalue is 3, not the largest magnitude. */
+typedef struct { int n; } dctx;
+static int diag_op(void *c, const real *v, real *out)
+{
+    int n = ((dctx *)c)->n;
+    for (int i = 0; i < n; i++) out[i] = (real)((i == 0 ? -10.0 : 3.0 / i) * v[i]);
+    return 0;
+}
+
+static void test_largest_algebraic(void)
+{
+    dctx c = {50};
+    eos_sharp s;
+    eos_sharp_create(&s, 50, 50);
+    eos_rng r;
+    eos_rng_init(&r, 5, 4);
+    double eig[2];
+    eos_sharp_lanczos_run(&s, diag_op, &c, 2, 1e-10, NULL, &r, eig, NULL, NULL);
+    EXPECT_REL(eig[0], 3.0, 1e-8);
+    EXPECT_REL(eig[1], 1.5, 1e-8);
+    eos_sharp_free(&s);
+}
+
+/* Linear model + MSE: H = I_out (x) C with C = (1/n) [X 1]'[X 1]; its top eigenvalue is the top
+ * eigenvalue of the input covariance with the bias column (closed form, no HVP involved). */
+static void test_linear_regression_closed_form(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    eos_model_cfg mc = c.model;
+    mc.n_hidden = 0;
+    int d = 6, n = 40, nout = 2;
+    eos_model *m = NULL;
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, d, nout, 16) == 0, "create");
+    if (!m) return;
+    size_t np = eos_model_nparams(m);
+    EXPECT(np == (size_t)(nout * (d + 1)), "nparams %zu", np);
+    real *w = malloc(np * sizeof(real)), *X = malloc((size_t)n * d * sizeof(real));
+    real *Y = malloc((size_t)n * nout * sizeof(real));
+    eos_rng r;
+    eos_rng_init(&r, 3, 1);
+    random_fill(w, np, &r, 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) X[i * d + j] = (real)((1 + j) * eos_rng_normal(&r) + 0.3 * j);
+    random_fill(Y, (size_t)n * nout, &r, 1);
+    double C[7 * 7] = {0}, ev[7];
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a <= d; a++)
+            for (int b = 0; b <= d; b++)
+                C[a * (d + 1) + b] += (a < d ? X[i * d + a] : 1.0) * (b < d ? X[i * d + b] : 1.0) / n;
+    sym_eig(C, d + 1, ev);
+    hctx h = {m, w, X, Y, n, NULL, NULL, np};
+    eos_sharp s;
+    eos_sharp_create(&s, np, (int)np);
+    double eig[3];
+    eos_sharp_lanczos_run(&s, hvp_op, &h, 3, 1e-12, NULL, &r, eig, NULL, NULL);
+    EXPECT_REL(eig[0], ev[d], 1e-9);
+    EXPECT_REL(eig[1], ev[d], 1e-9); /* multiplicity nout */
+    EXPECT_REL(eig[2], ev[d - 1], 1e-9);
+    eos_sharp_free(&s);
+    free(w);
+    free(X);
+    free(Y);
+    eos_model_free(m);
+}
+
+/* Warm start from the previous top eigenvector converges in fewer products. */
+static void test_warm_start(void)
+{
+    dctx c = {400};
+    eos_sharp s;
+    eos_sharp_create(&s, 400, 100);
+    eos_rng r;
+    eos_rng_init(&r, 9, 4);
+    real *v = malloc(400 * sizeof(real));
+    double eig[1];
+    int cold = 0, warm = 0;
+    eos_sharp_lanczos_run(&s, diag_op, &c, 1, 1e-8, NULL, &r, eig, v, &cold);
+    eos_sharp_lanczos_run(&s, diag_op, &c, 1, 1e-8, v, &r, eig, NULL, &warm);
+    EXPECT_REL(eig[0], 3.0, 1e-7);
+    EXPECT(warm < cold, "warm %d >= cold %d", warm, cold);
+    free(v);
+    eos_sharp_free(&s);
+}
+
+int main(void)
+{
+    TEST_RUN(test_lanczos_vs_lapack_tanh_mse);
+    TEST_RUN(test_lanczos_vs_lapack_relu_xent);
+    TEST_RUN(test_lanczos_vs_lapack_gelu_mse);
+    TEST_RUN(test_lanczos_preconditioned);
+    TEST_RUN(test_largest_algebraic);
+    TEST_RUN(test_linear_regression_closed_form);
+    TEST_RUN(test_warm_start);
+    return TEST_SUMMARY();
+}

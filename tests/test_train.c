@@ -1,0 +1,172 @@
+/* test_train.c: the training loop: determinism across thread counts, stopping rules, divergence at
+ * the closed-form stability threshold of linear regression, adaptive preconditioned sharpness. */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eos_data.h"
+#include "eos_train.h"
+#include "eos_test.h"
+
+extern void openblas_set_num_threads(int);
+extern void dsyev_(const char *, const char *, const int *, double *, const int *, double *,
+                   double *, const int *, int *);
+
+static void base_cfg(eos_config *c)
+{
+    eos_config_default(c);
+    c->seed = 5;
+    c->data.source = EOS_DATA_TEACHER;
+    c->data.dim = 12;
+    c->data.n_out = 3;
+    c->data.teacher_hidden = 8;
+    c->data.n_train = 300;
+    c->data.n_test = 50;
+    c->data.standardize = 0;
+    c->data.center = 0;
+    c->model.n_hidden = 2;
+    c->model.hidden[0] = 32;
+    c->model.hidden[1] = 16;
+    c->train.lr = 0.05;
+    c->train.max_steps = 60;
+    c->train.record_every = 5;
+    c->sharpness.every = 20;
+    c->sharpness.k = 2;
+    c->sharpness.chunk = 128;
+}
+
+static int run(const eos_config *c, eos_run_result *res)
+{
+    eos_data d;
+    memset(&d, 0, sizeof d);
+    int rc = eos_data_load(&d, c);
+    if (rc) {
+        fprintf(stderr, "data: %s\n", eos_error_msg());
+        return rc;
+    }
+    rc = eos_run_result_alloc(res, c);
+    if (!rc) rc = eos_train_run(c, &d, res, NULL);
+    eos_data_free(&d);
+    return rc;
+}
+
+static int same_traj(const eos_run_result *a, const eos_run_result *b)
+{
+    size_t nr = (size_t)a->cap_rec, ns = (size_t)a->cap_sharp;
+    return a->steps == b->steps && a->status == b->status &&
+           !memcmp(a->loss, b->loss, 5 * nr * sizeof(float)) &&
+           !memcmp(a->eig, b->eig, ns * ((size_t)a->k + 4) * sizeof(float)) &&
+           !memcmp(&a->final_loss, &b->final_loss, sizeof(double));
+}
+
+static void check_threads(eos_optimizer opt, int batch)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.train.optimizer = opt;
+    c.train.batch_size = batch;
+    c.sharpness.trace_probes = 2;
+    c.sharpness.directional = 1;
+    c.sharpness.batch_sharpness = batch > 0;
+    eos_run_result r1, r2;
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    EXPECT(run(&c, &r1) == 0, "run 1 thread");
+    omp_set_num_threads(2);
+    openblas_set_num_threads(2);
+    EXPECT(run(&c, &r2) == 0, "run 2 threads");
+    EXPECT(r1.status == EOS_RUN_DONE, "status %d: %s", r1.status, r1.message);
+    EXPECT(same_traj(&r1, &r2), "trajectories differ between 1 and 2 threads (%s)",
+           eos_optimizer_name(opt));
+    EXPECT(isfinite(r1.eig[0]) && isfinite(r1.eig[r1.k * 3]), "sharpness recorded");
+    EXPECT(isfinite(r1.trace[0]) && isfinite(r1.dir_sharp[1]), "trace and directional sharpness");
+    if (batch > 0) EXPECT(isfinite(r1.batch_sharp[1]), "batch sharpness");
+    if (eos_optimizer_is_adaptive(opt)) {
+        EXPECT(isnan(r1.precond_eig[0]), "no preconditioner before the first step");
+        EXPECT(isfinite(r1.precond_eig[1]) && r1.precond_eig[1] > 0, "preconditioned sharpness");
+    }
+    eos_run_result_free(&r1);
+    eos_run_result_free(&r2);
+}
+
+static void test_threads_gd(void) { check_threads(EOS_OPT_GD, 0); }
+static void test_threads_sgd(void) { check_threads(EOS_OPT_SGD, 32); }
+static void test_threads_adam(void) { check_threads(EOS_OPT_ADAM, 0); }
+static void test_threads_sam(void) { check_threads(EOS_OPT_SAM, 64); }
+
+static void test_loss_goal_stops(void)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.train.max_steps = 5000;
+    c.sharpness.every = 0;
+    c.train.loss_goal = 0.5 * 0.0; /* set from the first loss below */
+    eos_run_result r;
+    run(&c, &r);
+    double l0 = r.loss[0];
+    eos_run_result_free(&r);
+    c.train.loss_goal = 0.5 * l0;
+    EXPECT(run(&c, &r) == 0, "run");
+    EXPECT(r.status == EOS_RUN_DONE && r.steps < 5000, "stopped at %ld", r.steps);
+    EXPECT(r.final_loss <= 0.5 * l0, "final loss %g > goal %g", r.final_loss, 0.5 * l0);
+    eos_run_result_free(&r);
+}
+
+/* GD on linear regression with MSE is stable iff lr < 2/lambda_max(C), C the covariance with the
+ * bias column: just below converges, just above diverges and the step is recorded. */
+static void test_linear_regression_threshold(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.seed = 2;
+    c.data.source = EOS_DATA_SYNTH_LINEAR;
+    c.data.dim = 8;
+    c.data.n_train = 200;
+    c.data.standardize = 0;
+    c.data.center = 0;
+    c.model.n_hidden = 0;
+    c.train.max_steps = 3000;
+    c.train.record_every = 100;
+    c.train.diverge_loss = 1e6;
+    c.sharpness.every = 0;
+    eos_data d;
+    memset(&d, 0, sizeof d);
+    EXPECT(eos_data_load(&d, &c) == 0, "data");
+    int n = d.train.n, p = d.train.d + 1;
+    double C[81] = {0}, ev[9], work[9 * 64];
+    int lw = 9 * 64, info;
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < p; a++)
+            for (int b = 0; b < p; b++)
+                C[a * p + b] += (a < p - 1 ? d.train.X[i * (p - 1) + a] : 1.0) *
+                                (b < p - 1 ? d.train.X[i * (p - 1) + b] : 1.0) / n;
+    dsyev_("N", "U", &p, C, &p, ev, work, &lw, &info);
+    double thr = 2.0 / ev[p - 1];
+    eos_run_result r;
+    c.train.lr = 0.97 * thr;
+    eos_run_result_alloc(&r, &c);
+    eos_train_run(&c, &d, &r, NULL);
+    EXPECT(r.status == EOS_RUN_DONE && r.final_loss < r.loss[0], "below 2/lambda: status %d loss %g",
+           r.status, r.final_loss);
+    eos_run_result_free(&r);
+    c.train.lr = 1.03 * thr;
+    eos_run_result_alloc(&r, &c);
+    eos_train_run(&c, &d, &r, NULL);
+    EXPECT(r.status == EOS_RUN_DIVERGED && r.diverged_step > 0, "above 2/lambda: status %d",
+           r.status);
+    EXPECT(isnan(r.loss[r.cap_rec - 1]), "slots after divergence stay NaN");
+    eos_run_result_free(&r);
+    eos_data_free(&d);
+}
+
+int main(void)
+{
+    TEST_RUN(test_threads_gd);
+    TEST_RUN(test_threads_sgd);
+    TEST_RUN(test_threads_adam);
+    TEST_RUN(test_threads_sam);
+    TEST_RUN(test_loss_goal_stops);
+    TEST_RUN(test_linear_regression_threshold);
+    return TEST_SUMMARY();
+}

@@ -13,8 +13,11 @@ typedef struct {
     int max_iter;
     real *basis;     /* [max_iter + 1, n] Lanczos vectors */
     real *w;         /* [n] work vector */
+    double *h;       /* [max_iter + 1] projections on the basis */
+    double *part;    /* [n / EOS_RED_BLOCK + 1, max_iter + 1] per-block partial projections */
     double *alpha, *beta;   /* [max_iter + 1] tridiagonal */
     double *tri_d, *tri_e, *tri_z, *tri_work; /* LAPACK dstev workspace */
+    double *blk_d, *blk_e, *blk_z;            /* the same for the block after a restart */
 } eos_sharp;
 
 int eos_sharp_create(eos_sharp *s, size_t n, int max_iter);

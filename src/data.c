@@ -585,7 +585,9 @@ static int h5_read(const char *path, const eos_data_cfg *dc, int offset, int n_w
     free(lab);
     h5_var_close(&vx);
     h5_var_close(&vy);
-    H5Fclose(f);
+    herr_t cerr = H5Fclose(f);
+    f = -1;
+    DATA_CHECK_H5(cerr, path);
     return 0;
 fail:
     free(lab);

@@ -588,6 +588,7 @@ static int read_str_attr(hid_t loc, const char *name, char *buf, size_t len, int
         H5free_memory(p);
     } else {
         size_t n = H5Tget_size(ft);
+        EOS_CHECK(n > 0, EOS_ERR_HDF5, "HDF5 call failed: H5Tget_size (attribute '%s')", name);
         EOS_CHECK_H5(H5Tset_size(mt, n + 1));
         EOS_CHECK_H5(H5Tset_cset(mt, H5Tget_cset(ft)));
         EOS_ALLOC(tmp, n + 1);

@@ -6,7 +6,6 @@
  * an HVP and lets us stop as soon as the wanted Ritz pairs have converged. */
 #include "eos_sharp.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +13,6 @@
 extern void dstev_(const char *jobz, const int *n, double *d, double *e, double *z, const int *ldz,
                    double *work, int *info);
 
-#ifdef EOS_FLOAT64
-#define GEMV cblas_dgemv
-#else
-#define GEMV cblas_sgemv
-#endif
 
 int eos_sharp_create(eos_sharp *s, size_t n, int max_iter)
 {
@@ -28,13 +22,18 @@ int eos_sharp_create(eos_sharp *s, size_t n, int max_iter)
     s->max_iter = max_iter;
     size_t m = (size_t)max_iter + 1;
     EOS_ALLOC(s->basis, m * n);
-    EOS_ALLOC(s->w, n + m); /* tail: Ritz coefficients in `real` for the final GEMV */
+    EOS_ALLOC(s->w, n);
+    EOS_ALLOC(s->h, m);
+    EOS_ALLOC(s->part, ((n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK) * m);
     EOS_ALLOC(s->alpha, m);
     EOS_ALLOC(s->beta, m);
     EOS_ALLOC(s->tri_d, m);
     EOS_ALLOC(s->tri_e, m);
     EOS_ALLOC(s->tri_z, m * m);
     EOS_ALLOC(s->tri_work, 2 * m);
+    EOS_ALLOC(s->blk_d, m);
+    EOS_ALLOC(s->blk_e, m);
+    EOS_ALLOC(s->blk_z, m * m);
     return 0;
 fail:
     eos_sharp_free(s);
@@ -45,28 +44,76 @@ void eos_sharp_free(eos_sharp *s)
 {
     free(s->basis);
     free(s->w);
+    free(s->h);
+    free(s->part);
     free(s->alpha);
     free(s->beta);
     free(s->tri_d);
     free(s->tri_e);
     free(s->tri_z);
     free(s->tri_work);
+    free(s->blk_d);
+    free(s->blk_e);
+    free(s->blk_z);
     memset(s, 0, sizeof *s);
 }
 
+/* Basis kernels. BLAS GEMV is not used here: OpenBLAS splits short-and-wide GEMVs along the long
+ * dimension with a reduction whose order depends on the thread count, and results must be
+ * bitwise independent of OMP_NUM_THREADS. Both kernels work on fixed blocks of EOS_RED_BLOCK
+ * elements, one block per OpenMP iteration, and combine block results in block order. */
+
+/* h[i] = q_i . w for the first j basis vectors */
+static void basis_dots(eos_sharp *s, int j, const real *w, double *h)
+{
+    size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
+    double *part = s->part; /* [nb, j] */
+#pragma omp parallel for schedule(static) /* one block of elements per iteration */
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EOS_RED_BLOCK, hi = lo + EOS_RED_BLOCK < n ? lo + EOS_RED_BLOCK : n;
+        for (int i = 0; i < j; i++) {
+            const real *q = s->basis + (size_t)i * n;
+            double acc = 0;
+            for (size_t e = lo; e < hi; e++) acc += (double)q[e] * (double)w[e];
+            part[b * (size_t)j + (size_t)i] = acc;
+        }
+    }
+    for (int i = 0; i < j; i++) {
+        double acc = 0;
+        for (size_t b = 0; b < nb; b++) acc += part[b * (size_t)j + (size_t)i];
+        h[i] = acc;
+    }
+}
+
+/* y = beta*y + sum_i c[i] q_i (elementwise, so any split gives the same bits) */
+static void basis_combine(eos_sharp *s, int j, const double *c, double beta, real *y)
+{
+    size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
+#pragma omp parallel for schedule(static) /* one block of elements per iteration */
+    for (size_t b = 0; b < nb; b++) {
+        size_t lo = b * EOS_RED_BLOCK, hi = lo + EOS_RED_BLOCK < n ? lo + EOS_RED_BLOCK : n;
+        for (size_t e = lo; e < hi; e++) {
+            double acc = beta != 0 ? beta * (double)y[e] : 0.0;
+            for (int i = 0; i < j; i++) acc += c[i] * (double)s->basis[(size_t)i * n + e];
+            y[e] = (real)acc;
+        }
+    }
+}
+
 /* w -= Q Q' w twice over the first j rows of the basis; returns ||w||. */
-static double orthogonalise(eos_sharp *s, int j, real *w, real *h)
+static double orthogonalise(eos_sharp *s, int j, real *w, double *h)
 {
     size_t n = s->n;
     for (int pass = 0; pass < 2; pass++) {
-        GEMV(CblasRowMajor, CblasNoTrans, j, (int)n, 1, s->basis, (int)n, w, 1, 0, h, 1);
-        GEMV(CblasRowMajor, CblasTrans, j, (int)n, -1, s->basis, (int)n, h, 1, 1, w, 1);
+        basis_dots(s, j, w, h);
+        for (int i = 0; i < j; i++) h[i] = -h[i];
+        basis_combine(s, j, h, 1.0, w);
     }
     return eos_nrm2(w, n);
 }
 
 /* Random unit vector orthogonal to the first j basis vectors, into row j. */
-static int random_restart(eos_sharp *s, int j, eos_rng *rng, real *h)
+static int random_restart(eos_sharp *s, int j, eos_rng *rng, double *h)
 {
     size_t n = s->n;
     real *q = s->basis + (size_t)j * n;
@@ -81,15 +128,28 @@ static int random_restart(eos_sharp *s, int j, eos_rng *rng, real *h)
     return -1; /* the basis already spans everything */
 }
 
-/* Eigen-decomposition of the (m x m) tridiagonal: eigenvalues ascending in tri_d, vectors in
- * tri_z (column-major, column i for eigenvalue i). */
-static int tridiag_eig(eos_sharp *s, int m)
+/* Eigen-decomposition of rows [lo, m) of the tridiagonal into d (ascending) and z (column-major,
+ * column i for eigenvalue i). */
+static int tridiag_eig(eos_sharp *s, int lo, int m, double *d, double *e, double *z)
 {
-    int info = 0, ld = m;
-    memcpy(s->tri_d, s->alpha, (size_t)m * sizeof(double));
-    if (m > 1) memcpy(s->tri_e, s->beta, (size_t)(m - 1) * sizeof(double));
-    dstev_("V", &m, s->tri_d, s->tri_e, s->tri_z, &ld, s->tri_work, &info);
+    int info = 0, len = m - lo, ld = len;
+    memcpy(d, s->alpha + lo, (size_t)len * sizeof(double));
+    if (len > 1) memcpy(e, s->beta + lo, (size_t)(len - 1) * sizeof(double));
+    dstev_("V", &len, d, e, z, &ld, s->tri_work, &info);
     return info;
+}
+
+/* Are the top k Ritz pairs of the block of T starting at row lo converged? */
+static int ritz_converged(const double *d, const double *z, int len, int k, double b, double tol)
+{
+    if (len < k) return 0;
+    double scale = fabs(d[len - 1]);
+    for (int i = 0; i < k; i++) {
+        int col = len - 1 - i;
+        double res = fabs(b * z[(size_t)col * len + (len - 1)]);
+        if (res > tol * fmax(fabs(d[col]), 1e-12 * scale)) return 0;
+    }
+    return 1;
 }
 
 int eos_sharp_lanczos_run(eos_sharp *s, eos_linop_fn op, void *ctx, int k, double tol,
@@ -98,8 +158,8 @@ int eos_sharp_lanczos_run(eos_sharp *s, eos_linop_fn op, void *ctx, int k, doubl
     int rc = 0;
     size_t n = s->n;
     int mmax = s->max_iter < (int)n ? s->max_iter : (int)n;
-    real *h = s->w + n; /* scratch of length max_iter + 1 */
-    int m = 0, nmv = 0;
+    double *h = s->h;
+    int m = 0, nmv = 0, blk = 0; /* blk: first row of the current Krylov block */
     EOS_CHECK(k >= 1 && k <= mmax, EOS_ERR_CONFIG,
               "sharpness.k = %d must be between 1 and the iteration cap %d", k, mmax);
 
@@ -124,38 +184,38 @@ int eos_sharp_lanczos_run(eos_sharp *s, eos_linop_fn op, void *ctx, int k, doubl
         double b = orthogonalise(s, j + 1, w, h);
         s->beta[j] = b;
         m = j + 1;
-        int info = tridiag_eig(s, m);
+        int info = tridiag_eig(s, 0, m, s->tri_d, s->tri_e, s->tri_z);
         EOS_CHECK(info == 0, EOS_ERR_NUMERIC, "Lanczos: LAPACK dstev failed (info %d)", info);
-        if (m >= k) {
-            double scale = fabs(s->tri_d[m - 1]);
-            int done = 1;
-            for (int i = 0; i < k; i++) {
-                int col = m - 1 - i;
-                double res = fabs(b * s->tri_z[(size_t)col * m + (m - 1)]);
-                if (res > tol * fmax(fabs(s->tri_d[col]), 1e-12 * scale)) done = 0;
-            }
-            if (done || m == mmax) break;
+        double anorm = 0;
+        for (int i = 0; i < m; i++) anorm = fmax(anorm, fabs(s->tri_d[i]));
+        /* An invariant subspace (beta ~ 0) makes every Ritz pair look converged, but a Krylov
+         * space holds one copy of a repeated eigenvalue (a linear model with several outputs has
+         * H = I (x) C): restart in a fresh direction, and after a restart stop only once the new
+         * block's own top Ritz pairs have converged too (they may be the missing copies). */
+        const int breakdown = b <= 1e-10 * fmax(anorm, 1e-300);
+        if (m >= k && !breakdown && ritz_converged(s->tri_d, s->tri_z, m, k, b, tol)) {
+            if (blk == 0) break;
+            info = tridiag_eig(s, blk, m, s->blk_d, s->blk_e, s->blk_z);
+            EOS_CHECK(info == 0, EOS_ERR_NUMERIC, "Lanczos: LAPACK dstev failed (info %d)", info);
+            if (ritz_converged(s->blk_d, s->blk_z, m - blk, k, b, tol)) break;
         }
         if (j + 1 >= mmax) break;
         real *qn = s->basis + (size_t)(j + 1) * n;
-        double anorm = 0;
-        for (int i = 0; i < m; i++) anorm = fmax(anorm, fabs(s->tri_d[i]));
-        if (b <= 1e-10 * fmax(anorm, 1e-300)) {
-            /* Invariant subspace found: continue in a fresh direction, decoupled (beta = 0). */
-            s->beta[j] = 0;
+        if (breakdown) {
+            s->beta[j] = 0; /* decoupled block in T */
+            blk = j + 1;
             if (random_restart(s, j + 1, rng, h) != 0) break;
         } else {
             for (size_t i = 0; i < n; i++) qn[i] = (real)(w[i] / b);
         }
     }
     {
-        int info = tridiag_eig(s, m);
+        int info = tridiag_eig(s, 0, m, s->tri_d, s->tri_e, s->tri_z);
         EOS_CHECK(info == 0, EOS_ERR_NUMERIC, "Lanczos: LAPACK dstev failed (info %d)", info);
     }
     for (int i = 0; i < k; i++) eig[i] = i < m ? s->tri_d[m - 1 - i] : NAN;
     if (top_vec) {
-        for (int i = 0; i < m; i++) h[i] = (real)s->tri_z[(size_t)(m - 1) * m + i];
-        GEMV(CblasRowMajor, CblasTrans, m, (int)n, 1, s->basis, (int)n, h, 1, 0, top_vec, 1);
+        basis_combine(s, m, s->tri_z + (size_t)(m - 1) * m, 0.0, top_vec);
         double tn = eos_nrm2(top_vec, n);
         if (tn > 0) eos_scal(top_vec, 1.0 / tn, n);
     }

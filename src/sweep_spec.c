@@ -320,8 +320,8 @@ static int parse_subgrid(ctx_t *ctx, eos_sweep *sw, yaml_node_t *map, subgrid_t 
             if (list_len(zv) == 0) PERR(node_pos(zv), "%s: empty list of values", zname);
             long l0 = list_len(yaml_document_get_node(ctx->doc, z0->value));
             if (list_len(zv) != l0)
-                PERR(node_pos(zv), "zip: %s has %ld values but %s has %ld (zipped lists must "
-                     "have equal lengths)", zname, list_len(zv),
+                PERR(node_pos(zv), "%s: %ld values, but %s in the same zip has %ld (zipped "
+                     "lists must have equal lengths)", zname, list_len(zv),
                      k0->type == YAML_SCALAR_NODE ? (const char *)k0->data.scalar.value : "?", l0);
         }
         f->n_keys = nz;
@@ -788,13 +788,16 @@ void eos_sweep_print(const eos_sweep *sw, FILE *f)
         }
         if (w) w[a] = (int)m;
     }
+    /* Columns padded to their widest entry; the last one unpadded (no trailing blanks). */
     fprintf(f, "%*s", wrun, "run");
-    for (int a = 0; a < sw->n_axes; a++) fprintf(f, "  %-*s", w ? w[a] : 0, sw->axes[a].path);
+    for (int a = 0; a < sw->n_axes; a++)
+        fprintf(f, "  %-*s", w && a + 1 < sw->n_axes ? w[a] : 0, sw->axes[a].path);
     fprintf(f, "\n");
     for (long i = 0; i < sw->n_runs; i++) {
         fprintf(f, "%*ld", wrun, i);
         for (int a = 0; a < sw->n_axes; a++)
-            fprintf(f, "  %-*s", w ? w[a] : 0, sw->values[i * sw->n_axes + a]);
+            fprintf(f, "  %-*s", w && a + 1 < sw->n_axes ? w[a] : 0,
+                    sw->values[i * sw->n_axes + a]);
         fprintf(f, "\n");
     }
     fprintf(f, "%ld run%s", sw->n_runs, sw->n_runs == 1 ? "" : "s");

@@ -17,7 +17,7 @@
 
 #define FASHION "/usr/share/datasets/fashion-mnist"
 
-static char tmpdir[256];
+static char tmpdir[128];
 
 static void tpath(char *buf, size_t len, const char *name)
 {

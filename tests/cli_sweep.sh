@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# End to end: the same sweep on 1, 2 and 3 ranks gives bitwise identical results; dry run; an
+# existing file is never overwritten without --force; resuming a finished file does nothing.
+source "$(dirname "$0")/cli_lib.sh"
+
+small_sweep s.yaml
+out=$("$EOSWEEP" --dry-run s.yaml)
+check "dry run prints the run count" grep -q "^12 runs" <<<"$out"
+check "dry run creates no file" test ! -e small.h5
+
+"$EOSWEEP" s.yaml -o r1.h5 --quiet >log1 2>&1
+check "1 rank: exit 0" test $? -eq 0
+check "1 rank: prints where the results are" grep -q "results: r1.h5" log1
+$MPIRUN -n 2 "$EOSWEEP" s.yaml -o r2.h5 --quiet >log2 2>&1
+check "2 ranks: exit 0" test $? -eq 0
+$MPIRUN -n 3 "$EOSWEEP" s.yaml -o r3.h5 >log3 2>&1
+check "3 ranks: exit 0" test $? -eq 0
+check "3 ranks: progress lines name runs" grep -q "^\[12/12\] run" log3
+check "1 vs 2 ranks identical" $PY "$SRC/tests/h5compare.py" r1.h5 r2.h5
+check "1 vs 3 ranks identical" $PY "$SRC/tests/h5compare.py" r1.h5 r3.h5
+check "work was shared between ranks" $PY -c "
+import h5py, sys; r = h5py.File('r3.h5')['runs/rank'][()]; sys.exit(0 if len(set(r)) >= 2 else 1)"
+check "every run done" $PY -c "
+import h5py, sys; s = h5py.File('r1.h5')['runs/status'][()]; sys.exit(0 if (s == 1).all() else 1)"
+check "h5dump -H shows the layout" bash -c "h5dump -H r1.h5 | grep -q 'DATASET \"eig\"'"
+
+sum=$(sha256sum r1.h5)
+"$EOSWEEP" s.yaml -o r1.h5 --quiet 2>err
+rc=$?
+check "existing file: exit 2" test $rc -eq 2
+check "existing file: message says --force/--resume" grep -q -- "--force" err
+check "existing file: untouched" test "$(sha256sum r1.h5)" = "$sum"
+"$EOSWEEP" s.yaml -o r1.h5 --resume --quiet >/dev/null 2>&1
+check "resume of a finished sweep: exit 0" test $? -eq 0
+check "resume of a finished sweep: results unchanged" $PY "$SRC/tests/h5compare.py" r1.h5 r2.h5
+sed 's/lr: 0.05, batch/lr: 0.04, batch/' s.yaml > s2.yaml
+"$EOSWEEP" s2.yaml -o r1.h5 --resume --quiet 2>err
+check "resume with a different sweep: refused" test $? -eq 2
+check "resume with a different sweep: says why" grep -qi "sha256\|differ" err
+"$EOSWEEP" s.yaml -o r1.h5 --force --quiet >/dev/null 2>&1
+check "--force replaces" test $? -eq 0
+summary

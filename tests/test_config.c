@@ -1,0 +1,342 @@
+/* test_config.c: defaults, the key table, set/get, range and cross-field checks, YAML output.
+ * Expected values come from the specification (docs/sweep-format.md), not from the code. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "eos_common.h"
+#include "eos_config.h"
+#include "eos_test.h"
+
+static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+#define EXPECT_ERR(call, msg)                                                                      \
+    do {                                                                                           \
+        eos_error_clear();                                                                         \
+        int rc_ = (call);                                                                          \
+        EXPECT(rc_ == EOS_ERR_CONFIG, "rc %d for %s", rc_, #call);                                 \
+        EXPECT(strcmp(eos_error_msg(), (msg)) == 0, "got \"%s\"\n       want \"%s\"",             \
+               eos_error_msg(), (msg));                                                            \
+    } while (0)
+#define EXPECT_ERR_PREFIX(call, prefix)                                                            \
+    do {                                                                                           \
+        eos_error_clear();                                                                         \
+        int rc_ = (call);                                                                          \
+        EXPECT(rc_ == EOS_ERR_CONFIG, "rc %d for %s", rc_, #call);                                 \
+        EXPECT(starts(eos_error_msg(), (prefix)), "got \"%s\"\n       want prefix \"%s\"",        \
+               eos_error_msg(), (prefix));                                                         \
+    } while (0)
+
+static void test_defaults(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT(strcmp(c.name, "eosweep") == 0, "%s", c.name);
+    EXPECT(c.seed == 0, " ");
+    EXPECT(c.data.source == EOS_DATA_FASHION_MNIST && c.data.n_train == 1000 && c.data.n_test == 0,
+           " ");
+    EXPECT(c.data.standardize == 1 && c.data.center == 1 && c.data.dim == 10 && c.data.n_out == 1,
+           " ");
+    EXPECT(c.data.teacher_hidden == 20 && c.data.noise == 0 && c.data.n_context == 20 &&
+               c.data.online == 0 && c.data.sigma_decay == 1,
+           " ");
+    EXPECT(strcmp(c.data.x, "X") == 0 && strcmp(c.data.y, "y") == 0 && c.data.path[0] == 0, " ");
+    EXPECT(c.model.arch == EOS_ARCH_MLP && c.model.n_hidden == 2 && c.model.hidden[0] == 200 &&
+               c.model.hidden[1] == 200 && c.model.hidden[2] == 0,
+           " ");
+    EXPECT(c.model.activation == EOS_ACT_TANH && c.model.bias == 1 &&
+               c.model.init == EOS_INIT_PYTORCH && c.model.init_scale == 1 &&
+               c.model.layers == 1 && c.model.sparse == 0,
+           " ");
+    EXPECT(c.loss == EOS_LOSS_MSE, " ");
+    EXPECT(c.train.optimizer == EOS_OPT_GD && c.train.lr == 0.04 && c.train.batch_size == 0 &&
+               c.train.max_steps == 1000 && c.train.loss_goal == 0 && c.train.acc_goal == 0,
+           " ");
+    EXPECT(c.train.diverge_loss == 1e6 && c.train.record_every == 10 && c.train.momentum == 0.9 &&
+               c.train.beta1 == 0.9 && c.train.beta2 == 0.999 && c.train.eps == 1e-8,
+           " ");
+    EXPECT(c.train.weight_decay == 0 && c.train.sam_rho == 0.05 && c.train.p == 3 &&
+               c.train.clip == 1,
+           " ");
+    EXPECT(c.sharpness.every == 50 && c.sharpness.k == 2 && c.sharpness.tol == 1e-3 &&
+               c.sharpness.max_iter == 100 && c.sharpness.n == 0 && c.sharpness.chunk == 1000,
+           " ");
+    EXPECT(c.sharpness.precond == 1 && c.sharpness.trace_probes == 0 &&
+               c.sharpness.batch_sharpness == 0 && c.sharpness.batch_tol == 0.05 &&
+               c.sharpness.directional == 0,
+           " ");
+    EXPECT(eos_config_validate(&c) == 0, "defaults invalid: %s", eos_error_msg());
+}
+
+/* Every struct field (listed here independently of the table) has a key at its offset. */
+static void test_key_table_covers_struct(void)
+{
+    static const size_t fields[] = {
+        offsetof(eos_config, name), offsetof(eos_config, seed), offsetof(eos_config, data.source),
+        offsetof(eos_config, data.path), offsetof(eos_config, data.labels),
+        offsetof(eos_config, data.test_path), offsetof(eos_config, data.test_labels),
+        offsetof(eos_config, data.x), offsetof(eos_config, data.y),
+        offsetof(eos_config, data.n_train), offsetof(eos_config, data.n_test),
+        offsetof(eos_config, data.center), offsetof(eos_config, data.standardize),
+        offsetof(eos_config, data.dim), offsetof(eos_config, data.n_out),
+        offsetof(eos_config, data.teacher_hidden), offsetof(eos_config, data.noise),
+        offsetof(eos_config, data.n_context), offsetof(eos_config, data.online),
+        offsetof(eos_config, data.sigma_decay), offsetof(eos_config, model.arch),
+        offsetof(eos_config, model.n_hidden), offsetof(eos_config, model.activation),
+        offsetof(eos_config, model.bias), offsetof(eos_config, model.init),
+        offsetof(eos_config, model.init_scale), offsetof(eos_config, model.layers),
+        offsetof(eos_config, model.sparse), offsetof(eos_config, loss),
+        offsetof(eos_config, train.optimizer), offsetof(eos_config, train.lr),
+        offsetof(eos_config, train.batch_size), offsetof(eos_config, train.max_steps),
+        offsetof(eos_config, train.loss_goal), offsetof(eos_config, train.acc_goal),
+        offsetof(eos_config, train.diverge_loss), offsetof(eos_config, train.record_every),
+        offsetof(eos_config, train.momentum), offsetof(eos_config, train.beta1),
+        offsetof(eos_config, train.beta2), offsetof(eos_config, train.eps),
+        offsetof(eos_config, train.weight_decay), offsetof(eos_config, train.sam_rho),
+        offsetof(eos_config, train.p), offsetof(eos_config, train.clip),
+        offsetof(eos_config, sharpness.every), offsetof(eos_config, sharpness.k),
+        offsetof(eos_config, sharpness.tol), offsetof(eos_config, sharpness.max_iter),
+        offsetof(eos_config, sharpness.n), offsetof(eos_config, sharpness.chunk),
+        offsetof(eos_config, sharpness.precond), offsetof(eos_config, sharpness.trace_probes),
+        offsetof(eos_config, sharpness.batch_sharpness),
+        offsetof(eos_config, sharpness.batch_tol), offsetof(eos_config, sharpness.directional)};
+    size_t nf = sizeof fields / sizeof *fields;
+    int nkeys = 0;
+    for (const eos_key *k = eos_config_keys; k->path; k++) nkeys++;
+    EXPECT(nkeys == (int)nf, "%d keys for %zu fields", nkeys, nf);
+    for (size_t i = 0; i < nf; i++) {
+        int found = 0;
+        for (const eos_key *k = eos_config_keys; k->path; k++) found += k->offset == fields[i];
+        EXPECT(found == 1, "field at offset %zu has %d keys", fields[i], found);
+    }
+    static const char *const paths[] = {"seed", "name", "loss", "data.source", "data.path",
+                                        "data.n_train", "model.hidden", "model.activation",
+                                        "train.optimizer", "train.lr", "train.batch_size",
+                                        "sharpness.every", "sharpness.k", NULL};
+    for (int i = 0; paths[i]; i++) {
+        const eos_key *k = eos_config_key_find(paths[i]);
+        EXPECT(k && strcmp(k->path, paths[i]) == 0 && k->help && k->help[0], "%s", paths[i]);
+    }
+    EXPECT(eos_config_key_find("train.nope") == NULL, " ");
+    EXPECT(eos_config_key_find("model.hidden")->type == EOS_KEY_INT_LIST, " ");
+    EXPECT(eos_config_key_find("train.batch_size")->type == EOS_KEY_BATCH, " ");
+}
+
+static void test_set_get(void)
+{
+    eos_config c;
+    char buf[600];
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "train.lr", "0.1") == 0 && c.train.lr == 0.1, " ");
+    EXPECT(eos_config_set(&c, "train.lr", "1e-3") == 0 && c.train.lr == 1e-3, " ");
+    EXPECT(eos_config_set(&c, "train.max_steps", "1e4") == 0 && c.train.max_steps == 10000, " ");
+    EXPECT(eos_config_set(&c, "seed", "18446744073709551615") == 0 &&
+               c.seed == UINT64_MAX,
+           " ");
+    EXPECT(eos_config_set(&c, "data.standardize", "no") == 0 && c.data.standardize == 0, " ");
+    EXPECT(eos_config_set(&c, "data.standardize", "True") == 0 && c.data.standardize == 1, " ");
+    EXPECT(eos_config_set(&c, "data.online", "yes") == 0 && c.data.online == 1, " ");
+    EXPECT(eos_config_set(&c, "model.bias", "false") == 0 && c.model.bias == 0, " ");
+    EXPECT(eos_config_set(&c, "train.batch_size", "128") == 0 && c.train.batch_size == 128, " ");
+    EXPECT(eos_config_set(&c, "train.batch_size", "full") == 0 && c.train.batch_size == 0, " ");
+    EXPECT(eos_config_set(&c, "loss", "cross-entropy") == 0 && c.loss == EOS_LOSS_XENT, " ");
+    EXPECT(eos_config_set(&c, "loss", "xent") == 0 && c.loss == EOS_LOSS_XENT, " ");
+    EXPECT(eos_config_set(&c, "train.optimizer", "rmsprop") == 0 &&
+               c.train.optimizer == EOS_OPT_RMSPROP,
+           " ");
+    EXPECT(eos_config_set(&c, "model.activation", "gelu") == 0 &&
+               c.model.activation == EOS_ACT_GELU,
+           " ");
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0 &&
+               c.data.source == EOS_DATA_ICL_REGRESSION,
+           " ");
+    EXPECT(eos_config_set(&c, "model.hidden", "[100, 50, 25]") == 0 && c.model.n_hidden == 3 &&
+               c.model.hidden[0] == 100 && c.model.hidden[1] == 50 && c.model.hidden[2] == 25,
+           " ");
+    EXPECT(eos_config_set(&c, "model.hidden", "[7]") == 0 && c.model.n_hidden == 1 &&
+               c.model.hidden[0] == 7 && c.model.hidden[1] == 0, "unused widths must be zeroed");
+    EXPECT(eos_config_set(&c, "model.hidden", "[]") == 0 && c.model.n_hidden == 0, " ");
+    EXPECT(eos_config_set(&c, "model.hidden", "30,40") == 0 && c.model.n_hidden == 2, " ");
+    EXPECT(eos_config_set(&c, "data.path", "/tmp/a b:c") == 0 &&
+               strcmp(c.data.path, "/tmp/a b:c") == 0,
+           " ");
+
+    /* get: canonical text */
+    eos_config_default(&c);
+    EXPECT(eos_config_get(&c, "model.hidden", buf, sizeof buf) == 0 &&
+               strcmp(buf, "[200, 200]") == 0, "%s", buf);
+    EXPECT(eos_config_get(&c, "train.batch_size", buf, sizeof buf) == 0 &&
+               strcmp(buf, "full") == 0, "%s", buf);
+    EXPECT(eos_config_get(&c, "train.optimizer", buf, sizeof buf) == 0 && strcmp(buf, "gd") == 0,
+           "%s", buf);
+    EXPECT(eos_config_get(&c, "data.standardize", buf, sizeof buf) == 0 &&
+               strcmp(buf, "true") == 0, "%s", buf);
+    EXPECT(eos_config_get(&c, "train.max_steps", buf, sizeof buf) == 0 &&
+               strcmp(buf, "1000") == 0, "%s", buf);
+    /* Doubles read back bitwise. */
+    const double vals[] = {0.04, 0.1 + 0.2, 1.0 / 3.0, 1e-300, 4.9406564584124654e-324, DBL_MAX,
+                           123456789.123456789, 2.5};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        c.train.lr = vals[i];
+        EXPECT(eos_config_get(&c, "train.lr", buf, sizeof buf) == 0, " ");
+        EXPECT(strtod(buf, NULL) == vals[i], "%s != %.17g", buf, vals[i]);
+        eos_config c2 = c;
+        EXPECT(eos_config_set(&c2, "train.lr", buf) == 0 && c2.train.lr == vals[i], "%s", buf);
+    }
+    c.train.lr = 0.04;
+    EXPECT(eos_config_get(&c, "train.lr", buf, sizeof buf) == 0 && strtod(buf, NULL) == 0.04,
+           "%s", buf);
+    EXPECT(eos_config_get(&c, "train.lr", buf, 3) != 0, "too-small buffer must fail");
+    EXPECT(eos_config_get(&c, "train.lrr", buf, sizeof buf) != 0, " ");
+}
+
+static void test_set_errors(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "-0.1"), "train.lr: must be > 0, got -0.1");
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "0"), "train.lr: must be > 0, got 0");
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "fast"), "train.lr: expected a number, got 'fast'");
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "nan"), "train.lr: expected a number, got 'nan'");
+    EXPECT(c.train.lr == 0.04, "a failed set must not change the value");
+    EXPECT_ERR(eos_config_set(&c, "train.optimizer", "adamx"),
+               "train.optimizer: unknown value 'adamx' (expected one of: gd, sgd, momentum, "
+               "nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip)");
+    EXPECT_ERR(eos_config_set(&c, "model.activation", "sigmoid"),
+               "model.activation: unknown value 'sigmoid' (expected one of: tanh, relu, elu, "
+               "softplus, gelu, identity)");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "train.momentum", "1"), "train.momentum: must be in [0, 1)");
+    EXPECT(eos_config_set(&c, "train.momentum", "0") == 0, " ");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "train.beta2", "1.0"), "train.beta2: must be in [0, 1)");
+    EXPECT_ERR(eos_config_set(&c, "train.max_steps", "0"), "train.max_steps: must be in [1, 1000000000000], got 0");
+    EXPECT_ERR(eos_config_set(&c, "train.record_every", "0"),
+               "train.record_every: must be in [1, 2147483647], got 0");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "sharpness.k", "21"), "sharpness.k: must be in [1, 20]");
+    EXPECT(eos_config_set(&c, "sharpness.k", "20") == 0, " ");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "sharpness.tol", "0"), "sharpness.tol: must be > 0");
+    EXPECT_ERR(eos_config_set(&c, "train.p", "1"), "train.p: must be > 1, got 1");
+    EXPECT_ERR(eos_config_set(&c, "train.eps", "0"), "train.eps: must be > 0, got 0");
+    EXPECT_ERR(eos_config_set(&c, "data.n_train", "-1"),
+               "data.n_train: must be in [0, 2147483647], got -1");
+    EXPECT_ERR(eos_config_set(&c, "train.max_steps", "1.5"),
+               "train.max_steps: expected an integer, got '1.5'");
+    EXPECT_ERR(eos_config_set(&c, "data.center", "maybe"),
+               "data.center: expected true or false, got 'maybe'");
+    EXPECT_ERR(eos_config_set(&c, "train.batch_size", "0"),
+               "train.batch_size: must be in [1, 2147483647], got 0");
+    EXPECT_ERR(eos_config_set(&c, "train.batch_size", "half"),
+               "train.batch_size: expected an integer >= 1 or 'full', got 'half'");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.hidden", "[200, x]"), "model.hidden: expected a list");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.hidden", "[0]"), "model.hidden: each entry");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.hidden",
+                                     "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]"),
+                      "model.hidden: at most 16 entries");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "seed", "-1"), "seed: expected an integer");
+    EXPECT_ERR(eos_config_set(&c, "train.nope", "1"), "train.nope: unknown key");
+    char longname[100];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[99] = 0;
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "name", longname), "name: too long");
+}
+
+static void test_validate(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    /* gd is full batch; sgd may use the full batch. */
+    c.train.batch_size = 128;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: optimizer gd is full-batch");
+    c.train.optimizer = EOS_OPT_SGD;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    c.train.batch_size = 0;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    /* batch larger than the data */
+    c.train.batch_size = 1001;
+    EXPECT_ERR(eos_config_validate(&c),
+               "train.batch_size: 1001 is larger than the training set (data.n_train = 1000)");
+    c.train.batch_size = 1000;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    /* n_train 0 = all of Fashion-MNIST (60000) */
+    c.data.n_train = 0;
+    c.train.batch_size = 60000;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    c.train.batch_size = 60001;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: 60001 is larger");
+    c.train.batch_size = 0;
+    c.data.n_train = 70000;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.n_train: fashion-mnist has 60000");
+    eos_config_default(&c);
+    c.sharpness.n = 2000;
+    EXPECT_ERR(eos_config_validate(&c),
+               "sharpness.n: 2000 is larger than the training set (data.n_train = 1000)");
+    eos_config_default(&c);
+    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer requires data.source icl-regression");
+    eos_config_default(&c);
+    c.data.source = EOS_DATA_ICL_REGRESSION;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.source: icl-regression requires model.arch linear-transformer");
+    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    eos_config_default(&c);
+    c.data.source = EOS_DATA_SYNTH_LINEAR;
+    c.loss = EOS_LOSS_XENT;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "loss: xent needs classification data");
+    c.loss = EOS_LOSS_MSE;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    eos_config_default(&c);
+    c.data.source = EOS_DATA_HDF5;
+    EXPECT_ERR(eos_config_validate(&c), "data.path: required for data.source hdf5");
+    eos_config_default(&c);
+    c.sharpness.k = 10;
+    c.sharpness.max_iter = 5;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "sharpness.k:");
+    /* Ranges are re-checked for structs filled in by code. */
+    eos_config_default(&c);
+    c.train.lr = -1;
+    EXPECT_ERR(eos_config_validate(&c), "train.lr: must be > 0, got -1");
+    eos_config_default(&c);
+    c.train.optimizer = (eos_optimizer)99;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.optimizer:");
+}
+
+static void test_names(void)
+{
+    EXPECT(strcmp(eos_optimizer_name(EOS_OPT_ADAMW), "adamw") == 0, " ");
+    EXPECT(strcmp(eos_optimizer_name(EOS_OPT_CLIP), "clip") == 0, " ");
+    EXPECT(strcmp(eos_activation_name(EOS_ACT_SOFTPLUS), "softplus") == 0, " ");
+    EXPECT(eos_optimizer_is_adaptive(EOS_OPT_ADAM) && eos_optimizer_is_adaptive(EOS_OPT_RMSPROP) &&
+               !eos_optimizer_is_adaptive(EOS_OPT_SGD) && !eos_optimizer_is_adaptive(EOS_OPT_SAM),
+           " ");
+}
+
+static void test_to_yaml(void)
+{
+    eos_config c;
+    char buf[16384];
+    eos_config_default(&c);
+    strcpy(c.name, "say \"hi\"\\ #x");
+    int n = eos_config_to_yaml(&c, buf, sizeof buf);
+    EXPECT(n > 0 && (size_t)n == strlen(buf), "%d", n);
+    EXPECT(strstr(buf, "\nname: \"say \\\"hi\\\"\\\\ #x\"\n") != NULL, "%s", buf);
+    EXPECT(strstr(buf, "\ntrain:\n  optimizer: gd\n") != NULL, "%s", buf);
+    EXPECT(strstr(buf, "\n  hidden: [200, 200]\n") != NULL, " ");
+    EXPECT(strstr(buf, "\n  batch_size: full\n") != NULL, " ");
+    EXPECT(strstr(buf, "\nsharpness:\n") && strstr(buf, "\ndata:\n") && strstr(buf, "\nmodel:\n"),
+           " ");
+    EXPECT(strstr(buf, "\nloss: mse\n") != NULL, " ");
+    /* Each section appears exactly once. */
+    EXPECT(strstr(strstr(buf, "\ndata:\n") + 1, "\ndata:\n") == NULL, " ");
+    EXPECT(eos_config_to_yaml(&c, buf, 100) < 0, "small buffer must fail");
+}
+
+int main(void)
+{
+    TEST_RUN(test_defaults);
+    TEST_RUN(test_key_table_covers_struct);
+    TEST_RUN(test_set_get);
+    TEST_RUN(test_set_errors);
+    TEST_RUN(test_validate);
+    TEST_RUN(test_names);
+    TEST_RUN(test_to_yaml);
+    return TEST_SUMMARY();
+}

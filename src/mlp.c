@@ -26,14 +26,12 @@
 
 #ifdef EOS_FLOAT64
 #define GEMM cblas_dgemm
-#define RTANH tanh
 #define REXP exp
 #define REXPM1 expm1
 #define RLOG1P log1p
 #define RERFC erfc
 #else
 #define GEMM cblas_sgemm
-#define RTANH tanhf
 #define REXP expf
 #define REXPM1 expm1f
 #define RLOG1P log1pf
@@ -56,8 +54,10 @@ typedef struct {
     real *zeros;                    /* [maxw] stands in for absent biases */
     real *x0;                       /* [chunk, d_in] gathered input rows (idx != NULL) */
     real *a[MLP_MAXL + 1];          /* [chunk, dims[l]] sigma(z_l); a[L] = outputs f */
-    real *d1[MLP_MAXL + 1];         /* [chunk, dims[l]] sigma'(z_l), l < L */
+    real *d1[MLP_MAXL + 1];         /* [chunk, dims[l]] sigma'(z_l), l < L (NULL for tanh) */
     real *d2[MLP_MAXL + 1];         /* [chunk, dims[l]] sigma''(z_l), then sigma''(z_l) Rz_l */
+    int tanh_a;                     /* tanh: derivatives come from a, d1 unused */
+    real *s[MLP_MAXL + 1];          /* where sigma' comes from: d1[l], or a[l] when tanh_a */
     double *rowv;                   /* [2, chunk] per-row loss, per-row correct flag */
     double *part;                   /* [ceil(chunk/RB), maxw] per-block column sums */
     /* backward deltas: one block */
@@ -70,14 +70,75 @@ typedef struct {
 } mlp;
 
 /* ------------------------------------------------------------------------------------------ */
+/* float32 tanh in 8 lanes with GCC vector extensions. Branch-free, so it vectorises under the
+ * default FP flags (-ftrapping-math blocks if-conversion of libm-style code; glibc's tanhf was a
+ * third of a GD step). Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|) + 1) beyond, with
+ * Cephes' expf polynomial: max error 1.2 ulp against double tanh over all floats (tested). NaN
+ * stays NaN. Pointer arguments keep 32-byte vectors out of the calling convention. */
+#ifndef EOS_FLOAT64
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline void tanh_v8(v8f *out, const v8f *in)
+{
+    const v8f nine = {9, 9, 9, 9, 9, 9, 9, 9};
+    v8f x = *in;
+    v8i xi = (v8i)x;
+    v8f ax = (v8f)(xi & 0x7fffffff);
+    v8f z = x * x;
+    v8f small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z +
+                  1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
+    v8i over = ax > 9.0f; /* tanh(9) rounds to 1; also keeps exp finite */
+    v8f t = (v8f)((over & (v8i)nine) | (~over & (v8i)ax));
+    t = t + t;
+    /* exp(t), t in [0, 18]: t = n ln2 + r, |r| <= ln2/2 */
+    v8f n = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    v8f r = t - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    v8f y = 1.9875691500E-4f * r + 1.3981999507E-3f;
+    y = y * r + 8.3334519073E-3f;
+    y = y * r + 4.1665795894E-2f;
+    y = y * r + 1.6666665459E-1f;
+    y = y * r + 5.0000001201E-1f;
+    y = y * (r * r) + r + 1.0f;
+    v8f e = y * (v8f)((__builtin_convertvector(n, v8i) + 127) << 23);
+    v8f big = 1.0f - 2.0f / (e + 1.0f);
+    big = (v8f)((v8i)big | (xi & (int32_t)0x80000000)); /* copysign */
+    v8i sm = ax < 0.625f;
+    *out = (v8f)((sm & (v8i)small) | (~sm & (v8i)big));
+}
+
+/* a [w] = tanh(z [w] + b [w]) (a may alias z); the tail goes through a padded vector. */
+static void tanh_row(real *a, const real *z, const real *b, int w)
+{
+    int j = 0;
+    for (; j + 8 <= w; j += 8) {
+        v8f v, bv;
+        memcpy(&v, z + j, sizeof v);
+        memcpy(&bv, b + j, sizeof bv);
+        v += bv;
+        tanh_v8(&v, &v);
+        memcpy(a + j, &v, sizeof v);
+    }
+    if (j < w) {
+        real buf[8] = {0};
+        for (int t = j; t < w; t++) buf[t - j] = z[t] + b[t];
+        v8f v;
+        memcpy(&v, buf, sizeof v);
+        tanh_v8(&v, &v);
+        memcpy(buf, &v, sizeof v);
+        memcpy(a + j, buf, (size_t)(w - j) * sizeof(real));
+    }
+}
+#else
+static void tanh_row(real *a, const real *z, const real *b, int w)
+{
+    for (int j = 0; j < w; j++) a[j] = tanh(z[j] + b[j]);
+}
+#endif
+
 /* activations: A = sigma(z), D1 = sigma'(z), D2 = sigma''(z)                                  */
 
-#define ACT_TANH(z, A, D1, D2)                                                                     \
-    do {                                                                                           \
-        A = RTANH(z);                                                                              \
-        D1 = (real)1 - A * A;                                                                      \
-        D2 = (real)-2 * A * D1;                                                                    \
-    } while (0)
 #define ACT_RELU(z, A, D1, D2)                                                                     \
     do {                                                                                           \
         A = z > 0 ? z : (real)0;                                                                   \
@@ -94,7 +155,7 @@ typedef struct {
 /* softplus = max(z, 0) + log1p(exp(-|z|)) (no overflow); sigma' = logistic(z) */
 #define ACT_SOFTPLUS(z, A, D1, D2)                                                                 \
     do {                                                                                           \
-        real t_ = REXP(-(real)fabs((double)z));                                                    \
+        real t_ = REXP(z > 0 ? -z : z);                                                            \
         A = (z > 0 ? z : (real)0) + RLOG1P(t_);                                                    \
         D1 = z > 0 ? (real)1 / ((real)1 + t_) : t_ / ((real)1 + t_);                               \
         D2 = D1 * ((real)1 - D1);                                                                  \
@@ -149,12 +210,16 @@ typedef struct {
     }
 
 /* a [n, w]: z - b on entry (GEMM output), sigma(z) on exit; b [w];
- * d1, d2 [n, w] (NULL: not wanted) get sigma'(z), sigma''(z). */
+ * d1, d2 [n, w] (NULL: not wanted) get sigma'(z), sigma''(z), except for tanh, whose derivatives
+ * the later passes take from a itself (saves writing and reading two arrays). */
 static void act_forward(real *restrict a, real *restrict d1, real *restrict d2,
                         const real *restrict b, int n, int w, eos_activation act)
 {
     switch (act) {
-    case EOS_ACT_TANH: ACT_FORWARD_LOOP(ACT_TANH); break;
+    case EOS_ACT_TANH:
+#pragma omp parallel for schedule(static) /* rows split across threads */
+        for (int i = 0; i < n; i++) tanh_row(a + (size_t)i * w, a + (size_t)i * w, b, w);
+        break;
     case EOS_ACT_RELU: ACT_FORWARD_LOOP(ACT_RELU); break;
     case EOS_ACT_ELU: ACT_FORWARD_LOOP(ACT_ELU); break;
     case EOS_ACT_SOFTPLUS: ACT_FORWARD_LOOP(ACT_SOFTPLUS); break;
@@ -164,28 +229,37 @@ static void act_forward(real *restrict a, real *restrict d1, real *restrict d2,
 }
 
 /* Tangent of the activation. ra [n, w]: Rz - Vb on entry, Ra = sigma' Rz on exit;
- * q [n, w]: sigma'' on entry, sigma'' Rz on exit (all the backward R-pass needs of Rz);
- * d1 [n, w] = sigma'; vb [w]. */
-static void act_tangent(real *restrict ra, real *restrict q, const real *restrict d1,
-                        const real *restrict vb, int n, int w)
+ * q [n, w]: sigma'' on entry (ignored for tanh), sigma'' Rz on exit (all that the backward R-pass
+ * needs of Rz); s [n, w]: sigma', or for tanh (tanh_a) the activation a; vb [w]. */
+static void act_tangent(real *restrict ra, real *restrict q, const real *restrict s,
+                        const real *restrict vb, int n, int w, int tanh_a)
 {
 #pragma omp parallel for schedule(static) /* rows split across threads */
     for (int i = 0; i < n; i++) {
         real *restrict ri = ra + (size_t)i * w;
         real *restrict qi = q + (size_t)i * w;
-        const real *restrict gi = d1 + (size_t)i * w;
-        for (int j = 0; j < w; j++) {
-            real rz = ri[j] + vb[j];
-            qi[j] *= rz;
-            ri[j] = gi[j] * rz;
+        const real *restrict si = s + (size_t)i * w;
+        if (tanh_a) {
+            for (int j = 0; j < w; j++) {
+                real rz = ri[j] + vb[j], g = (real)1 - si[j] * si[j];
+                qi[j] = (real)-2 * si[j] * g * rz;
+                ri[j] = g * rz;
+            }
+        } else {
+            for (int j = 0; j < w; j++) {
+                real rz = ri[j] + vb[j];
+                qi[j] *= rz;
+                ri[j] = si[j] * rz;
+            }
         }
     }
 }
 
-/* dx [n, w]: dloss/da on entry, dloss/dz = dx sigma' on exit; d1 [n, w] = sigma';
- * part [ceil(n/RB), w] (NULL: skip) gets the per-block column sums of the result. */
-static void act_backward(real *restrict dx, double *restrict part, const real *restrict d1, int n,
-                         int w)
+/* dx [n, w]: dloss/da on entry, dloss/dz = dx sigma' on exit; s [n, w] = sigma', or for tanh
+ * (tanh_a) the activation a; part [ceil(n/RB), w] (NULL: skip) gets the per-block column sums of
+ * the result. */
+static void act_backward(real *restrict dx, double *restrict part, const real *restrict s, int n,
+                         int w, int tanh_a)
 {
     int nb = (n + RB - 1) / RB;
 #pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
@@ -195,8 +269,11 @@ static void act_backward(real *restrict dx, double *restrict part, const real *r
         if (ps) memset(ps, 0, (size_t)w * sizeof *ps);
         for (int i = blk * RB; i < i1; i++) {
             real *restrict di = dx + (size_t)i * w;
-            const real *restrict gi = d1 + (size_t)i * w;
-            for (int j = 0; j < w; j++) di[j] *= gi[j];
+            const real *restrict si = s + (size_t)i * w;
+            if (tanh_a)
+                for (int j = 0; j < w; j++) di[j] *= (real)1 - si[j] * si[j];
+            else
+                for (int j = 0; j < w; j++) di[j] *= si[j];
             if (ps)
                 for (int j = 0; j < w; j++) ps[j] += di[j];
         }
@@ -204,10 +281,11 @@ static void act_backward(real *restrict dx, double *restrict part, const real *r
 }
 
 /* R-op of act_backward. dx, rdx [n, w]: dloss/da and its R-derivative before the activation;
- * on exit rdx = rdx sigma' + dx sigma'' Rz and dx = dx sigma'. d1 = sigma', q = sigma'' Rz [n, w];
- * part [ceil(n/RB), w] gets the per-block column sums of rdx (NULL: skip). */
+ * on exit rdx = rdx sigma' + dx sigma'' Rz and dx = dx sigma'. s = sigma' (or tanh's a, tanh_a),
+ * q = sigma'' Rz [n, w]; part [ceil(n/RB), w] gets the per-block column sums of rdx (NULL: skip). */
 static void act_backward_hvp(real *restrict dx, real *restrict rdx, double *restrict part,
-                             const real *restrict d1, const real *restrict q, int n, int w)
+                             const real *restrict s, const real *restrict q, int n, int w,
+                             int tanh_a)
 {
     int nb = (n + RB - 1) / RB;
 #pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
@@ -218,11 +296,19 @@ static void act_backward_hvp(real *restrict dx, real *restrict rdx, double *rest
         for (int i = blk * RB; i < i1; i++) {
             real *restrict di = dx + (size_t)i * w;
             real *restrict ri = rdx + (size_t)i * w;
-            const real *restrict gi = d1 + (size_t)i * w;
+            const real *restrict si = s + (size_t)i * w;
             const real *restrict qi = q + (size_t)i * w;
-            for (int j = 0; j < w; j++) {
-                ri[j] = ri[j] * gi[j] + di[j] * qi[j];
-                di[j] *= gi[j];
+            if (tanh_a) {
+                for (int j = 0; j < w; j++) {
+                    real g = (real)1 - si[j] * si[j];
+                    ri[j] = ri[j] * g + di[j] * qi[j];
+                    di[j] *= g;
+                }
+            } else {
+                for (int j = 0; j < w; j++) {
+                    ri[j] = ri[j] * si[j] + di[j] * qi[j];
+                    di[j] *= si[j];
+                }
             }
             if (ps)
                 for (int j = 0; j < w; j++) ps[j] += ri[j];
@@ -243,28 +329,55 @@ static void part_reduce(real *g, const double *part, int nb, int w, double scale
 /* ------------------------------------------------------------------------------------------ */
 /* dense layers (GEMM)                                                                        */
 
+/* C [M, N] (ldc) = alpha op(A) op(B) + beta C, op(A) [M, K], op(B) [K, N], row-major.
+ * OpenBLAS 0.3.21's own threading changes GEMM results with its thread count (measured), so
+ * OpenBLAS runs single-threaded (blas_single_thread) and the OpenMP threads split C into tiles
+ * instead: one single-threaded GEMM per tile, the tiling chosen from the shape alone, so every
+ * rounding is the same whatever the thread count. Big products get at least GEMM_MIN_TILES tiles
+ * (load balance), no side under 64 (packing overhead); small ones stay whole. */
+#define GEMM_MIN_TILES 8
+#define GEMM_SPLIT_WORK 262144.0 /* M*N*K below this: one tile */
+static void gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                 const real *B, int ldb, real beta, real *C, int ldc)
+{
+    int tm = M, tn = N;
+    if ((double)M * N * K >= GEMM_SPLIT_WORK) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < GEMM_MIN_TILES) {
+            if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16; /* halve, multiple of 16 */
+            else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
+            else break;
+        }
+    }
+    int mt = (M + tm - 1) / tm, nt = (N + tn - 1) / tn;
+#pragma omp parallel for schedule(dynamic, 1) if (mt * nt > 1) /* one C tile per iteration */
+    for (int t = 0; t < mt * nt; t++) {
+        int i0 = (t / nt) * tm, j0 = (t % nt) * tn;
+        int mm = M - i0 < tm ? M - i0 : tm, nn = N - j0 < tn ? N - j0 : tn;
+        GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm,
+             nn, K, alpha, ta ? A + i0 : A + (size_t)i0 * lda, lda,
+             tb ? B + (size_t)j0 * ldb : B + j0, ldb, beta, C + (size_t)i0 * ldc + j0, ldc);
+    }
+}
+
 /* out [n, od] = inp [n, id] W' + beta out, W [od, id] */
 static void dense_forward(real *out, const real *inp, const real *W, int n, int id, int od,
                           real beta)
 {
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, od, id, (real)1, inp, id, W, id, beta, out,
-         od);
+    gemm(0, 1, n, od, id, 1, inp, id, W, id, beta, out, od);
 }
 
 /* dW [od, id] += scale * dout' inp, dout [n, od], inp [n, id] */
 static void dense_backward_w(real *dW, const real *dout, const real *inp, int n, int id, int od,
                              real scale)
 {
-    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, od, id, n, scale, dout, od, inp, id, (real)1, dW,
-         id);
+    gemm(1, 0, od, id, n, scale, dout, od, inp, id, 1, dW, id);
 }
 
 /* dinp [n, id] = dout [n, od] W + beta dinp, W [od, id] */
 static void dense_backward_x(real *dinp, const real *dout, const real *W, int n, int id, int od,
                              real beta)
 {
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, id, od, (real)1, dout, od, W, id, beta,
-         dinp, id);
+    gemm(0, 0, n, id, od, 1, dout, od, W, id, beta, dinp, id);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -397,6 +510,13 @@ static const real *input_rows(mlp *p, const real *X, const int *idx, int r0, int
     return p->x0;
 }
 
+/* OpenBLAS must run single-threaded under gemm()'s tiling (a cheap query; someone may have
+ * raised it since the last call). */
+static void blas_single_thread(void)
+{
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
 static const real *bias_of(const mlp *p, const real *params, int l)
 {
     return p->bias ? params + p->boff[l] : p->zeros;
@@ -410,6 +530,7 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
     const int L = p->L, *dm = p->dims, k = m->n_out;
     double *lrow = p->rowv, *crow = (n_correct && k > 1) ? p->rowv + m->chunk : NULL;
     double lsum = 0.0, csum = 0.0;
+    blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
         const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
@@ -438,7 +559,7 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
                              (real)scale);
             if (l == 1) break;
             dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
-            act_backward(Dn, part, p->d1[l - 1], nr, dm[l - 1]);
+            act_backward(Dn, part, p->s[l - 1], nr, dm[l - 1], p->tanh_a);
             if (part) part_reduce(grad + p->boff[l - 1], part, nb, dm[l - 1], scale);
             real *t = D;
             D = Dn;
@@ -456,6 +577,7 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
     mlp *p = m->impl;
     const int L = p->L, *dm = p->dims, k = m->n_out;
     double *part = p->bias ? p->part : NULL;
+    blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
         const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
@@ -468,7 +590,7 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
             if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
             if (l < L) {
                 act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
-                act_tangent(p->ra[l], p->d2[l], p->d1[l], bias_of(p, v, l), nr, dm[l]);
+                act_tangent(p->ra[l], p->d2[l], p->s[l], bias_of(p, v, l), nr, dm[l], p->tanh_a);
             }
             ain = p->a[l];
             rain = p->ra[l];
@@ -487,7 +609,7 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
             dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
             dense_backward_x(RDn, RD, W, nr, dm[l - 1], dm[l], 0);
             dense_backward_x(RDn, D, V, nr, dm[l - 1], dm[l], 1);
-            act_backward_hvp(Dn, RDn, part, p->d1[l - 1], p->d2[l - 1], nr, dm[l - 1]);
+            act_backward_hvp(Dn, RDn, part, p->s[l - 1], p->d2[l - 1], nr, dm[l - 1], p->tanh_a);
             if (part) part_reduce(hv + p->boff[l - 1], part, nb, dm[l - 1], scale);
             real *t = D;
             D = Dn;
@@ -561,6 +683,7 @@ int eos_mlp_setup(eos_model *m)
     p->L = mc->n_hidden + 1;
     p->bias = mc->bias != 0;
     p->act = mc->activation;
+    p->tanh_a = mc->activation == EOS_ACT_TANH;
     p->dims[0] = m->d_in;
     for (int l = 1; l < p->L; l++) {
         p->dims[l] = mc->hidden[l - 1];
@@ -581,7 +704,8 @@ int eos_mlp_setup(eos_model *m)
 
     size_t c = (size_t)m->chunk, maxw = (size_t)p->maxw, nb = (c + RB - 1) / RB;
     size_t nacts = maxw + c * (size_t)m->d_in + c * (size_t)m->n_out, ntang = 2 * c * maxw;
-    for (int l = 1; l < p->L; l++) nacts += 3 * c * (size_t)p->dims[l];
+    int per = p->tanh_a ? 2 : 3; /* a, d1 (not for tanh), d2 per hidden layer */
+    for (int l = 1; l < p->L; l++) nacts += (size_t)per * c * (size_t)p->dims[l];
     for (int l = 1; l <= p->L; l++) ntang += c * (size_t)p->dims[l];
     EOS_ALLOC(p->acts, nacts);
     EOS_ALLOC(p->bwd, 2 * c * maxw);
@@ -595,9 +719,10 @@ int eos_mlp_setup(eos_model *m)
     for (int l = 1; l < p->L; l++) {
         size_t sz = c * (size_t)p->dims[l];
         p->a[l] = q;
-        p->d1[l] = q + sz;
-        p->d2[l] = q + 2 * sz;
-        q += 3 * sz;
+        p->d2[l] = q + sz;
+        p->d1[l] = p->tanh_a ? NULL : q + 2 * sz;
+        p->s[l] = p->tanh_a ? p->a[l] : p->d1[l];
+        q += (size_t)per * sz;
     }
     p->a[p->L] = q;
     p->dl[0] = p->bwd;

@@ -5,7 +5,9 @@
  * it, fsyncs it and moves it to PATH; then every rank reopens PATH with MPI-IO. From then on only
  * raw data is written (independently, by the rank that trained the run), into preallocated space,
  * so the metadata never changes and a kill -9 at any moment leaves a file HDF5 can open. */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include "eos_results.h"
 
 #include <errno.h>
@@ -233,6 +235,9 @@ fail:
 }
 
 /* Pack n strings into an n x width NUL-padded buffer and write them as a whole dataset. */
+/* A grid axis that is also a fixed column (seed) is stored once, as the fixed column. */
+static int axis_is_fixed_column(const char *path) { return strcmp(path, "seed") == 0; }
+
 static int write_str_column(hid_t loc, const char *name, long n, char *const *s, size_t stride)
 {
     int rc = 0;
@@ -307,6 +312,7 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
     EOS_ALLOC(iv, n);
     for (int a = 0; a < sw->n_axes; a++) {
         const eos_axis *ax = &sw->axes[a];
+        if (axis_is_fixed_column(ax->path)) continue;
         if (ax->col == EOS_COL_STRING) {
             EOS_TRY(write_str_column(runs, ax->path, n, sw->values + a, (size_t)sw->n_axes));
             continue;
@@ -533,12 +539,12 @@ static int create_and_publish(const char *path, const eos_sweep *sw, eos_results
         } else {
             int e = errno;
             struct stat st;
-            EOS_CHECK(e != EEXIST, EOS_ERR_IO,
+            EOS_CHECK(e != EEXIST, EOS_ERR_CONFIG,
                       "%s exists; use --force to overwrite or --resume to continue", path);
             EOS_CHECK(e == EPERM || e == ENOTSUP || e == ENOSYS || e == EXDEV, EOS_ERR_IO,
                       "%s: cannot create: %s", path, strerror(e));
             /* no hard links on this file system: check, then rename */
-            EOS_CHECK(lstat(path, &st) != 0, EOS_ERR_IO,
+            EOS_CHECK(lstat(path, &st) != 0, EOS_ERR_CONFIG,
                       "%s exists; use --force to overwrite or --resume to continue", path);
             EOS_CHECK(rename(tmp, path) == 0, EOS_ERR_IO, "%s: cannot rename %s to it: %s", path,
                       tmp, strerror(errno));
@@ -754,6 +760,7 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     }
     EOS_TRY(open_ds(f, r->path, "sweep", 0, NULL, NULL, NULL));
     for (int a = 0; a < sw->n_axes; a++) {
+        if (axis_is_fixed_column(sw->axes[a].path)) continue;
         snprintf(name, sizeof name, "runs/%s", sw->axes[a].path);
         EOS_TRY(open_ds(f, r->path, name, 1, d1, NULL, NULL));
     }
@@ -804,16 +811,16 @@ static int precheck(const char *path, const eos_sweep *sw, eos_results_mode mode
     EOS_CHECK(exists || errno == ENOENT, EOS_ERR_IO, "%s: cannot stat: %s", path,
               strerror(errno));
     if (mode == EOS_RESULTS_CREATE) {
-        EOS_CHECK(!exists, EOS_ERR_IO,
+        EOS_CHECK(!exists, EOS_ERR_CONFIG,
                   "%s exists; use --force to overwrite or --resume to continue", path);
         return 0;
     }
     if (mode == EOS_RESULTS_FORCE) {
-        EOS_CHECK(!exists || !S_ISDIR(st.st_mode), EOS_ERR_IO,
+        EOS_CHECK(!exists || !S_ISDIR(st.st_mode), EOS_ERR_CONFIG,
                   "%s is a directory; cannot replace it with a results file", path);
         return 0;
     }
-    EOS_CHECK(exists, EOS_ERR_IO, "%s does not exist; nothing to resume", path);
+    EOS_CHECK(exists, EOS_ERR_CONFIG, "%s does not exist; nothing to resume", path);
     EOS_CHECK(S_ISREG(st.st_mode), EOS_ERR_IO, "%s is not a regular file", path);
     htri_t is = H5Fis_hdf5(path);
     EOS_CHECK(is >= 0, EOS_ERR_IO, "%s: cannot read the file", path);

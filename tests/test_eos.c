@@ -60,11 +60,11 @@ static void check_lr(double lr, long steps)
 }
 
 static void test_eos_lr_004(void) { check_lr(0.04, 1500); }
-static void test_eos_lr_006(void) { check_lr(0.06, 1000); }
+static void test_eos_lr_005(void) { check_lr(0.05, 1200); }
 
 int main(void)
 {
     TEST_RUN(test_eos_lr_004);
-    TEST_RUN(test_eos_lr_006);
+    TEST_RUN(test_eos_lr_005);
     return TEST_SUMMARY();
 }

@@ -3,7 +3,8 @@
  * Build with -DEOS_FLOAT64 for the finite-difference checks (a float build runs the reference,
  * threading and init checks with float tolerances and skips finite differences). Oracles:
  * central differences of the loss and of the gradient, direct hand computation for linear
- * models, the naive reference kernels, Hessian symmetry, and independent RNG draws for init. */
+ * models, double-precision libm formulas for the activations, the naive reference kernels,
+ * Hessian symmetry, 1 vs 2 threads, and independent RNG draws for init. */
 #include "eos_model.h"
 #include "../src/model_impl.h"
 #include "eos_test.h"
@@ -15,7 +16,7 @@
 #ifdef EOS_FLOAT64
 #define TOL_REF 1e-12
 #else
-#define TOL_REF 2e-4
+#define TOL_REF 1e-5
 #endif
 
 static const eos_activation all_acts[] = {EOS_ACT_TANH, EOS_ACT_RELU,  EOS_ACT_ELU,
@@ -27,12 +28,14 @@ typedef struct {
     int d, nh, hidden[3], k, bias, n;
 } shape;
 
+#ifdef EOS_FLOAT64
 static const shape shapes[] = {
     {"d5-[4,3]-3", 5, 2, {4, 3}, 3, 1, 7},
     {"linear d5-3", 5, 0, {0}, 3, 1, 7},
     {"d5-[4,3]-3 nobias", 5, 2, {4, 3}, 3, 0, 7},
     {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 9}, /* two-layer net with biases */
 };
+#endif
 
 static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape *s, int chunk)
 {
@@ -83,6 +86,7 @@ static double rel_err(const real *a, const real *b, size_t n)
     return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
 }
 
+#ifdef EOS_FLOAT64
 static double mean_loss(eos_model *m, const real *w, const real *X, const real *Y, int n)
 {
     double l = 0;
@@ -91,7 +95,6 @@ static double mean_loss(eos_model *m, const real *w, const real *X, const real *
     return l / n;
 }
 
-#ifdef EOS_FLOAT64
 /* gradient vs central differences of the loss; HVP vs central differences of the gradient;
  * symmetry v'Hw = w'Hv. Every activation, both losses, every shape. */
 static void test_derivatives_fd(void)
@@ -164,27 +167,29 @@ static void test_derivatives_fd(void)
 #endif
 
 /* Optimised path vs the naive reference: loss, accuracy, gradient and HVP, with idx selection
- * (repeats, out of order) and chunk < n so several chunks (and a partial one) are processed.
+ * (repeats, out of order) and chunk < n so several chunks (and a partial one) are processed;
+ * chunk 70 also spans several (and a partial) of the RB = 32 row blocks of the fused reductions.
  * Outputs start non-zero to check that both accumulate. */
 static void test_vs_reference(void)
 {
     const shape big[] = {
-        {"d6-[5,4,3]-4", 6, 3, {5, 4, 3}, 4, 1, 37},
-        {"d6-[9]-3 nobias", 6, 1, {9}, 3, 0, 37},
-        {"linear d6-2", 6, 0, {0}, 2, 1, 37},
-        {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 37},
+        {"d6-[5,4,3]-4", 6, 3, {5, 4, 3}, 4, 1, 150},
+        {"d6-[9]-3 nobias", 6, 1, {9}, 3, 0, 150},
+        {"linear d6-2", 6, 0, {0}, 2, 1, 150},
+        {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 150},
     };
+    for (int ci = 0; ci < 2; ci++)
     for (size_t si = 0; si < sizeof big / sizeof *big; si++)
         for (int li = 0; li < 2; li++)
             for (int ai = 0; ai < 6; ai++) {
                 const shape *s = &big[si];
                 eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
-                eos_model *m = make_model(all_acts[ai], loss, s, 8);
+                eos_model *m = make_model(all_acts[ai], loss, s, ci ? 70 : 8);
                 if (!m) return;
                 size_t P = eos_model_nparams(m);
-                int N = s->n, n = 29;
-                int idx[29];
-                for (int i = 0; i < n; i++) idx[i] = (i * 17 + 5) % N; /* repeats, shuffled */
+                int N = s->n, n = 129;
+                int idx[129];
+                for (int i = 0; i < n; i++) idx[i] = (i * 37 + 5) % 101; /* repeats, out of order */
                 real *X = malloc(sizeof(real) * N * s->d), *Y = malloc(sizeof(real) * N * s->k);
                 real *w = malloc(sizeof(real) * P), *v = malloc(sizeof(real) * P);
                 real *g1 = malloc(sizeof(real) * P), *g2 = malloc(sizeof(real) * P);
@@ -257,7 +262,58 @@ static void test_loss_values_by_hand(void)
     }
 }
 
-/* Bitwise identical results with 1 and 2 threads (OpenMP and OpenBLAS). */
+/* Activation values against double-precision formulas from libm (float build: the vectorised
+ * tanh and the float libm calls). Net 1-[H]-1 with W1 = x values, input 1, W2 = 0, b2 = 1, y = 0:
+ * f = 1, delta = 1, so dL/dW2[j] = sigma(x_j) exactly. */
+static void test_activation_values(void)
+{
+    enum { H = 20001 };
+#ifdef EOS_FLOAT64
+    const double tol = 1e-14, tiny = 1e-300;
+#else
+    const double tol = 3e-7, tiny = 1e-30; /* ~2.5 ulp; below 1e-30 float results may flush */
+#endif
+    for (int ai = 0; ai < 6; ai++) {
+        const shape s = {"1-[H]-1", 1, 1, {H}, 1, 1, 1};
+        eos_model *m = make_model(all_acts[ai], EOS_LOSS_MSE, &s, 1);
+        if (!m) return;
+        size_t P = eos_model_nparams(m); /* W1 [H], b1 [H], W2 [1, H], b2 [1] */
+        real *w = calloc(P, sizeof(real)), *g = calloc(P, sizeof(real)), X[1] = {1}, Y[1] = {0};
+        for (int j = 0; j < H; j++) {
+            double x = -25.0 + 50.0 * j / (H - 1); /* includes 0, +-0.625 neighbourhoods, tails */
+            if (j % 7 == 0) x = ldexp(1.0, -(j % 60)) * (j % 2 ? -1 : 1); /* tiny values */
+            w[j] = (real)x;
+        }
+        w[P - 1] = 1;
+        double loss = 0;
+        EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, 1, 1.0, &loss, NULL, g) == 0, "lg");
+        double worst = 0;
+        int wj = 0;
+        for (int j = 0; j < H; j++) {
+            double x = w[j], want;
+            switch (all_acts[ai]) {
+            case EOS_ACT_TANH: want = tanh(x); break;
+            case EOS_ACT_RELU: want = x > 0 ? x : 0; break;
+            case EOS_ACT_ELU: want = x > 0 ? x : expm1(x); break;
+            case EOS_ACT_SOFTPLUS: want = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); break;
+            case EOS_ACT_GELU: want = 0.5 * x * erfc(-x / sqrt(2.0)); break;
+            default: want = x; break;
+            }
+            /* gelu's left tail is ill-conditioned (relative condition number ~ x^2) */
+            double cond = all_acts[ai] == EOS_ACT_GELU ? 1 + x * x : 1;
+            double got = g[2 * H + j];
+            double e = fabs(got - want) / (fabs(want) > tiny ? fabs(want) : tiny) / cond;
+            if (!(e <= worst)) worst = e, wj = j;
+        }
+        EXPECT(worst <= tol, "%s: worst rel err %.3g at x = %.9g", act_names[ai], worst,
+               (double)w[wj]);
+        free(w), free(g);
+        eos_model_free(m);
+    }
+}
+
+/* Bitwise identical results with 1 and 2 threads. The model must also undo a raised OpenBLAS
+ * thread count (OpenBLAS's own threading is not deterministic across thread counts). */
 static void run_threads_case(const shape *s, eos_activation act, eos_loss_kind loss, int chunk)
 {
     eos_model *m = make_model(act, loss, s, chunk);
@@ -398,6 +454,7 @@ int main(void)
 #endif
     TEST_RUN(test_vs_reference);
     TEST_RUN(test_loss_values_by_hand);
+    TEST_RUN(test_activation_values);
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_init);
     TEST_RUN(test_config_errors);

@@ -2,7 +2,9 @@
  *
  * The file is checked with plain serial HDF5 calls (and h5py / h5dump when available) against
  * values generated here, never against what src/results.c reads back itself. */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -609,7 +611,7 @@ static void expect_refused(const eos_sweep *sw, eos_results_mode mode, const cha
 static void test_refusals(void)
 {
     /* CREATE on an existing results file */
-    expect_refused(&g_sw, EOS_RESULTS_CREATE, g_path, EOS_ERR_IO,
+    expect_refused(&g_sw, EOS_RESULTS_CREATE, g_path, EOS_ERR_CONFIG,
                    "exists; use --force to overwrite or --resume to continue");
     /* RESUME with another sweep */
     eos_sweep other = g_sw;
@@ -619,7 +621,7 @@ static void test_refusals(void)
     other.n_runs = N_RUNS - 1;
     expect_refused(&other, EOS_RESULTS_RESUME, g_path, EOS_ERR_FORMAT, "n_runs mismatch");
     /* RESUME of a missing file */
-    expect_refused(&g_sw, EOS_RESULTS_RESUME, g_path2, EOS_ERR_IO, "does not exist");
+    expect_refused(&g_sw, EOS_RESULTS_RESUME, g_path2, EOS_ERR_CONFIG, "does not exist");
     /* RESUME of a non-HDF5 file */
     if (g_rank == 0) {
         FILE *fp = fopen(g_path2, "w");

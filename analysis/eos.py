@@ -1,0 +1,159 @@
+"""Stability thresholds and edge-of-stability statistics.
+
+Thresholds are those of the local quadratic model with the optimizer's update rule as eosweep
+implements it (src/optim.c, PyTorch forms); a run is at the edge of stability when its tracked
+sharpness hovers at the threshold (Cohen et al. 2021, arXiv 2103.00065; adaptive methods: Cohen
+et al. 2022, arXiv 2207.14484).
+"""
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+
+try:
+    import yaml
+    _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+except ImportError:  # pragma: no cover - Debian: python3-yaml
+    yaml = None
+
+# Defaults of docs/sweep-format.md, used only when neither the row nor its config has the key.
+DEFAULTS = {"train.optimizer": "gd", "train.lr": 0.04, "train.momentum": 0.9,
+            "train.beta1": 0.9, "train.loss_goal": 0.0, "train.max_steps": 1000}
+GD_LIKE = ("gd", "sgd", "sam", "usam", "ngd", "clip", "pgd")
+ADAPTIVE = ("adam", "adamw", "rmsprop")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_config(text):
+    if yaml is None:
+        raise RuntimeError("reading hyperparameters from /runs/config needs python3-yaml")
+    return yaml.load(text, Loader=_Loader) or {}
+
+
+def _from_config(text, key):
+    node = _parse_config(text)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def param(row, key):
+    """Hyperparameter KEY (dotted) of a run: its grid column if present, else from the run's
+    resolved YAML (row['config']), else the documented default."""
+    if key in row and not _missing(row[key]):
+        return row[key]
+    text = row.get("config") if hasattr(row, "get") else None
+    if isinstance(text, str) and text:
+        val = _from_config(text, key)
+        if val is not None:
+            return val
+    if key in DEFAULTS:
+        return DEFAULTS[key]
+    raise KeyError(f"run has no column {key!r} and no config text to read it from")
+
+
+def _missing(v):
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def tracked(row):
+    """Which sharpness the threshold applies to: 'precond_eig' for adam/adamw/rmsprop (top
+    eigenvalue of P^-1/2 H P^-1/2), else 'eig' (top Hessian eigenvalue)."""
+    return "precond_eig" if str(param(row, "train.optimizer")) in ADAPTIVE else "eig"
+
+
+def threshold(row):
+    """Stability threshold of a run (a pandas row of load(), or any mapping with dotted keys
+    and/or 'config').
+
+    - gd, sgd: 2/lr. For sam, usam, ngd, clip and pgd the value is 2/lr as well: it is the GD
+      reference line, not these methods' own threshold (USAM's is lr*l*(1+rho*l) < 2, SAM and
+      normalised GD have none of this simple form).
+    - momentum (heavy ball, v = beta v + g; w -= lr v): (2 + 2 beta)/lr, beta = train.momentum.
+    - nesterov (v = beta v + g; w -= lr (g + beta v)): (2 + 2 beta)/((1 + 2 beta) lr). The
+      heavy-ball value (2 + 2 beta)/lr is NOT the Nesterov threshold: on a quadratic with
+      curvature l the iteration matrix has an eigenvalue -1 exactly when
+      lr l (1 + 2 beta) = 2 + 2 beta (tests/analysis/test_threshold.py checks it by simulation).
+    - adam, adamw: (2 + 2 beta1)/((1 - beta1) lr) (38/lr at beta1 = 0.9) on the
+      preconditioned sharpness (Cohen et al. 2022).
+    - rmsprop: 2/lr on the preconditioned sharpness.
+    """
+    opt = str(param(row, "train.optimizer"))
+    lr = float(param(row, "train.lr"))
+    if opt in GD_LIKE:
+        return 2.0 / lr
+    if opt == "momentum":
+        b = float(param(row, "train.momentum"))
+        return (2.0 + 2.0 * b) / lr
+    if opt == "nesterov":
+        b = float(param(row, "train.momentum"))
+        return (2.0 + 2.0 * b) / ((1.0 + 2.0 * b) * lr)
+    if opt in ("adam", "adamw"):
+        b1 = float(param(row, "train.beta1"))
+        return (2.0 + 2.0 * b1) / ((1.0 - b1) * lr)
+    if opt == "rmsprop":
+        return 2.0 / lr
+    raise ValueError(f"threshold: unknown optimizer {opt!r}")
+
+
+def thresholds(df):
+    """threshold() and tracked() for every row of a load() DataFrame."""
+    return (pd.Series([threshold(r) for _, r in df.iterrows()], index=df.index, dtype=float),
+            pd.Series([tracked(r) for _, r in df.iterrows()], index=df.index, dtype=object))
+
+
+def eos_stats(steps, sharp, thr, reach=0.9, band=0.1):
+    """Edge-of-stability statistics of one run's sharpness series against its threshold.
+
+    steps, sharp: measurement steps and values ([S]; NaN = not measured); thr: threshold.
+    Returns a dict:
+      steps_to_90   step of the first measurement >= reach * thr (NaN if never);
+      frac_within   fraction of the measurements from that one on (inclusive, NaN ones
+                    skipped) with |sharp/thr - 1| <= band (NaN if never reached);
+      max_overshoot max(sharp)/thr - 1 over all measurements (NaN if none);
+      n_meas        number of measurements.
+    """
+    steps = np.asarray(steps)
+    s = np.asarray(sharp, dtype=float)
+    ok = np.isfinite(s)
+    out = {"steps_to_90": np.nan, "frac_within": np.nan, "max_overshoot": np.nan,
+           "n_meas": int(ok.sum())}
+    if not ok.any() or not np.isfinite(thr) or thr <= 0:
+        return out
+    st, sv = steps[ok], s[ok]
+    out["max_overshoot"] = float(sv.max() / thr - 1.0)
+    hit = np.flatnonzero(sv >= reach * thr)
+    if hit.size:
+        j = hit[0]
+        out["steps_to_90"] = float(st[j])
+        rest = sv[j:] / thr
+        out["frac_within"] = float(np.mean(np.abs(rest - 1.0) <= band))
+    return out
+
+
+def eos_table(res, df=None):
+    """EoS table (DataFrame, one row per run): grid axes, status, optimizer, lr, threshold,
+    quantity (eig / precond_eig), steps_to_90, frac_within, max_overshoot, n_meas.
+
+    res: an open Results; df: its load() frame (read if not given)."""
+    if df is None:
+        df = res.runs()
+    thr, qty = thresholds(df)
+    steps, eig = res.sharpness(0) if res.f["sharp/eig"].shape[2] else (res.f["sharp/step"][()],
+                                                                      None)
+    _, pre = res.precond_sharpness()
+    rows = []
+    for i in df.index:
+        series = pre[i] if qty[i] == "precond_eig" else (eig[i] if eig is not None else
+                                                          np.full(len(steps), np.nan))
+        rows.append(eos_stats(steps, series, thr[i]))
+    stats = pd.DataFrame(rows, index=df.index)
+    base = df[[c for c in res.axes if c in df.columns] + ["status"]].copy()
+    base["optimizer"] = [str(param(r, "train.optimizer")) for _, r in df.iterrows()]
+    base["lr"] = [float(param(r, "train.lr")) for _, r in df.iterrows()]
+    base["threshold"] = thr
+    base["quantity"] = qty
+    return pd.concat([base, stats], axis=1)

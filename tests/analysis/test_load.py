@@ -1,0 +1,131 @@
+"""load() and the accessors on a results file written by the real binary, checked against the
+sweep's grid expanded by hand and against raw h5py reads."""
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import analysis
+from conftest import K, MAX_STEPS, PENDING, RECORD_EVERY, SHARP_EVERY, expected_grid
+
+
+def test_load_shape_columns_dtypes(sweep_file):
+    df = analysis.load(sweep_file)
+    grid = expected_grid()
+    assert len(df) == len(grid)
+    assert list(df.index) == list(range(len(grid)))
+    axes = ["train.optimizer", "train.lr", "train.batch_size"]
+    assert list(df.columns[:3]) == axes  # grid axes first, in first-appearance order
+    for col in ["seed", "status", "steps", "final_loss", "final_sharpness", "diverged_step",
+                "message", "config"]:
+        assert col in df.columns, col
+    assert df["train.lr"].dtype == np.float64
+    assert df["train.batch_size"].dtype == np.int64
+    assert df["seed"].dtype == np.uint64
+    assert df["final_loss"].dtype == np.float64
+    assert df["steps"].dtype == np.int64
+    assert isinstance(df["status"].dtype, pd.CategoricalDtype)
+    assert list(df["status"].cat.categories) == ["pending", "done", "diverged", "failed"]
+    assert all(isinstance(v, str) for v in df["train.optimizer"])
+    assert all(isinstance(v, str) and v.startswith("#") for v in df["config"])
+    got = list(zip(df["train.optimizer"], df["train.lr"], df["train.batch_size"]))
+    assert got == grid
+
+
+def test_load_matches_raw_h5py(sweep_file):
+    df = analysis.load(sweep_file)
+    with h5py.File(sweep_file, "r") as f:
+        names = {v: k for k, v in h5py.check_enum_dtype(f["runs/status"].dtype).items()}
+        raw = [names[int(v)] for v in f["runs/status"][()]]
+        np.testing.assert_array_equal(df["final_loss"].to_numpy(), f["runs/final_loss"][()])
+        np.testing.assert_array_equal(df["steps"].to_numpy(), f["runs/steps"][()])
+    assert list(df["status"].astype(str)) == raw
+    assert set(raw) <= {"done", "diverged"}
+    div = df["status"] == "diverged"
+    assert div.any() and (df.loc[div, "diverged_step"] >= 0).all()
+    assert (df.loc[~div, "diverged_step"] == -1).all()
+    # lr 3 is far past 2/lr for this problem (sharpness ~1.8 at init: 2/3 < 1.8)
+    assert set(df.loc[div, "train.lr"]) == {3.0}
+
+
+def test_config_is_the_runs_resolved_yaml(sweep_file):
+    df = analysis.load(sweep_file)
+    for i, (opt, lr, bs) in enumerate(expected_grid()):
+        cfg = yaml.safe_load(analysis.config(sweep_file, i))
+        assert cfg["train"]["optimizer"] == opt
+        assert float(cfg["train"]["lr"]) == lr
+        assert cfg["train"]["batch_size"] == ("full" if bs == 0 else bs)
+        assert analysis.config(sweep_file, i) == df.at[i, "config"]
+    with pytest.raises(IndexError):
+        analysis.config(sweep_file, len(df))
+
+
+def test_trajectories(sweep_file):
+    n = len(expected_grid())
+    steps, loss = analysis.traj(sweep_file, "loss")
+    np.testing.assert_array_equal(steps, np.arange(0, MAX_STEPS + 1, RECORD_EVERY))
+    assert loss.shape == (n, len(steps)) and loss.dtype == np.float32
+    df = analysis.load(sweep_file)
+    done = (df["status"] == "done").to_numpy()
+    assert np.isfinite(loss[done]).all()
+    assert np.isfinite(loss[:, 0]).all()
+    np.testing.assert_allclose(loss[done, -1], df.loc[done, "final_loss"], rtol=1e-6)
+
+    ssteps, s = analysis.sharpness(sweep_file)
+    np.testing.assert_array_equal(ssteps, np.arange(0, MAX_STEPS + 1, SHARP_EVERY))
+    assert s.shape == (n, len(ssteps))
+    _, s1 = analysis.sharpness(sweep_file, k=1)
+    ok = np.isfinite(s) & np.isfinite(s1)
+    assert ok.any() and (s[ok] >= s1[ok] - 1e-4 * np.abs(s[ok])).all()  # descending
+    with pytest.raises(IndexError):
+        analysis.sharpness(sweep_file, k=K)
+    _, p = analysis.precond_sharpness(sweep_file)
+    adam = (df["train.optimizer"] == "adam").to_numpy()
+    assert np.isfinite(p[adam][:, 1:]).all()  # measured once Adam has a preconditioner
+    assert np.isnan(p[~adam]).all()
+    with pytest.raises(KeyError):
+        analysis.traj(sweep_file, "nope")
+
+
+def test_results_class_and_open_file(sweep_file):
+    with analysis.Results(sweep_file) as r:
+        assert r.n_runs == len(expected_grid())
+        assert r.axes == ["train.optimizer", "train.lr", "train.batch_size"]
+        assert "grid:" in r.sweep_text
+        assert r.attrs["format"] == "eosweep-results"
+    with h5py.File(sweep_file, "r") as f:  # accessors also take an open h5py.File
+        steps, loss = analysis.traj(f, "loss")
+        assert loss.shape[0] == len(expected_grid())
+
+
+def test_unfinished_file(crashed_file):
+    df = analysis.load(crashed_file)
+    pend = df.index[df["status"] == "pending"].tolist()
+    assert pend == PENDING
+    # a pending run has no valid results, even a value that was already written
+    assert np.isnan(df.loc[PENDING, "final_loss"]).all()
+    assert (df.loc[PENDING, "diverged_step"] == -1).all()
+    _, loss = analysis.traj(crashed_file, "loss")
+    assert np.isnan(loss[PENDING]).all()
+    _, s = analysis.sharpness(crashed_file)
+    assert np.isnan(s[PENDING]).all()
+    assert np.isfinite(loss[0]).all()
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(analysis.ResultsError, match="No such file"):
+        analysis.load(tmp_path / "missing.h5")
+    txt = tmp_path / "x.h5"
+    txt.write_text("hello\n")
+    with pytest.raises(analysis.ResultsError, match="not an HDF5 file"):
+        analysis.load(txt)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(analysis.ResultsError, match="not an eosweep results file"):
+        analysis.load(other)
+    with h5py.File(other, "a") as f:
+        f.attrs["format"] = "something-else"
+    with pytest.raises(analysis.ResultsError, match="something-else"):
+        analysis.load(other)

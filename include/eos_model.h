@@ -20,6 +20,12 @@ typedef struct eos_model eos_model;
 /* d_in inputs, n_out outputs, classify != 0 adds accuracy (argmax(f) == argmax(y)). */
 int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss, int d_in,
                      int n_out, int chunk);
+/* Linear transformer (model.arch linear-transformer) on in-context regression prompts of
+ * n_context tokens (x_i, y_i) plus the query (x_q, 0), x in R^dim: d_in = (n_context+1)*(dim+1)
+ * (one prompt per row of X, token-major, as eos_data_icl_draw writes it), one output, MSE only.
+ * eos_model_create refuses this architecture, because d_in alone does not give dim. */
+int eos_model_create_icl(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss,
+                         int n_context, int dim, int chunk);
 void eos_model_free(eos_model *m);
 size_t eos_model_nparams(const eos_model *m);
 

@@ -581,7 +581,8 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
         const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
-        /* forward with tangents */
+        /* forward with tangents: a[l], ra[l] [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until
+         * the fused passes add the biases and apply sigma */
         const real *ain = x, *rain = NULL;
         for (int l = 1; l <= L; l++) {
             const real *W = params + p->woff[l], *V = v + p->woff[l];
@@ -595,6 +596,7 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
             ain = p->a[l];
             rain = p->ra[l];
         }
+        /* D, RD [nr, dims[l]]: dloss/dz_l and its R-derivative (Dn, RDn: the next ones) */
         real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
         loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx,
                  r0, nr, k, m->loss);

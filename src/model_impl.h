@@ -29,6 +29,7 @@ struct eos_model {
     int chunk;          /* examples per workspace pass */
     size_t nparams;
     void *impl;         /* architecture-private state */
+    int tok_dim;        /* linear transformer: d+1 (set by eos_model_create_icl; 0 otherwise) */
 };
 
 /* Architecture setup (common fields already filled; on failure leaves nothing allocated). */
@@ -44,6 +45,13 @@ int eos_mlp_loss_grad_ref(const eos_model *m, const real *params, const real *X,
                           double *n_correct, real *grad);
 int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                     const int *idx, int n, double scale, const real *v, real *hv);
+/* Naive references for the linear transformer (double, explicit T x T attention scores, plain
+ * loops, no OpenMP, allocate per call): same semantics as eos_model_loss_grad / eos_model_hvp.
+ * For tests only. */
+int eos_lintf_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                            const int *idx, int n, double scale, double *loss_sum, real *grad);
+int eos_lintf_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                      const int *idx, int n, double scale, const real *v, real *hv);
 #define mlp_loss_grad_ref eos_mlp_loss_grad_ref
 #define mlp_hvp_ref eos_mlp_hvp_ref
 

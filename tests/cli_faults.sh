@@ -5,7 +5,7 @@
 # with --retry-failed.
 source "$(dirname "$0")/cli_lib.sh"
 
-small_sweep k.yaml 300
+small_sweep k.yaml 1500
 "$EOSWEEP" k.yaml -o ref.h5 --quiet >/dev/null 2>&1 || bad "reference run"
 
 # --- kill -9 at several random points -------------------------------------------------------

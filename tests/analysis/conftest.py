@@ -4,8 +4,10 @@ import hashlib
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -15,8 +17,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-# 12 runs of ~50 ms: GD and heavy ball at four learning rates (lr 3 diverges, lr 1 reaches the
-# edge of stability), Adam at two, SGD at two batch sizes.
+# 14 runs of ~50 ms: GD and heavy ball at four learning rates (lr 3 diverges, lr 1 reaches the
+# edge of stability), Adam at two, SGD at two batch sizes and two seeds.
 SWEEP = """name: tiny
 seed: 0
 data:      {source: teacher-student, dim: 10, n_out: 3, teacher_hidden: 8, n_train: 128, n_test: 32, standardize: false}
@@ -27,17 +29,22 @@ sharpness: {every: 10, k: 2, tol: 1.0e-3, chunk: 128}
 grid:
   - {train.optimizer: [gd, momentum], train.lr: [0.3, 0.6, 1.0, 3.0]}
   - {train.optimizer: [adam], train.lr: [0.003, 0.01]}
-  - {train.optimizer: [sgd], train.batch_size: [16, 64], train.lr: [0.3]}
+  - {train.optimizer: [sgd], train.batch_size: [16, 64], train.lr: [0.3], seed: [0, 1]}
 """
 MAX_STEPS, RECORD_EVERY, SHARP_EVERY, K = 200, 5, 10, 2
 
 
+AXES = ["train.optimizer", "train.lr", "train.batch_size", "seed"]
+
+
 def expected_grid():
-    """The sweep's runs as (optimizer, lr, batch_size) expanded by hand from the grid above:
-    union of cartesian products in order, last axis fastest, batch_size full = 0."""
-    runs = [(o, lr, 0) for o, lr in itertools.product(["gd", "momentum"], [0.3, 0.6, 1.0, 3.0])]
-    runs += [("adam", lr, 0) for lr in [0.003, 0.01]]
-    runs += [("sgd", 0.3, bs) for bs in [16, 64]]
+    """The sweep's runs as (optimizer, lr, batch_size, seed) expanded by hand from the grid
+    above: union of cartesian products in order, last axis fastest, batch_size full = 0, the
+    base seed 0 where a sub-grid does not name it."""
+    runs = [(o, lr, 0, 0)
+            for o, lr in itertools.product(["gd", "momentum"], [0.3, 0.6, 1.0, 3.0])]
+    runs += [("adam", lr, 0, 0) for lr in [0.003, 0.01]]
+    runs += [("sgd", 0.3, bs, seed) for bs, seed in itertools.product([16, 64], [0, 1])]
     return runs
 
 
@@ -62,6 +69,37 @@ def sweep_file(eosweep_bin, tmp_path_factory):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, f"eosweep failed (exit {p.returncode}): {p.stderr[-2000:]}"
     return str(d / "tiny.h5")
+
+
+# 10 runs of ~1 s each, killed about a second after the results file appears.
+KILL_SWEEP = SWEEP.split("grid:")[0].replace("max_steps: 200", "max_steps: 4000") + """grid:
+  train.lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+"""
+
+
+@pytest.fixture(scope="session")
+def killed_file(eosweep_bin, tmp_path_factory):
+    """A results file of a sweep killed with SIGKILL mid-way (as by a node failure)."""
+    d = tmp_path_factory.mktemp("killed")
+    (d / "k.yaml").write_text(KILL_SWEEP)
+    out = d / "k.h5"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # own session, so that the kill reaches exactly this eosweep and any MPI helper it started
+    proc = subprocess.Popen([eosweep_bin, "k.yaml", "-o", "k.h5", "--quiet"], cwd=d, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert out.exists(), f"eosweep made no results file: {proc.stderr.read()[-2000:]!r}"
+    assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    return str(out)
 
 
 PENDING = [1, 6, 9]

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import analysis
-from conftest import K, MAX_STEPS, PENDING, RECORD_EVERY, SHARP_EVERY, expected_grid
+from conftest import AXES, K, MAX_STEPS, PENDING, RECORD_EVERY, SHARP_EVERY, expected_grid
 
 
 def test_load_shape_columns_dtypes(sweep_file):
@@ -15,9 +15,8 @@ def test_load_shape_columns_dtypes(sweep_file):
     grid = expected_grid()
     assert len(df) == len(grid)
     assert list(df.index) == list(range(len(grid)))
-    axes = ["train.optimizer", "train.lr", "train.batch_size"]
-    assert list(df.columns[:3]) == axes  # grid axes first, in first-appearance order
-    for col in ["seed", "status", "steps", "final_loss", "final_sharpness", "diverged_step",
+    assert list(df.columns[:4]) == AXES  # grid axes first, in first-appearance order
+    for col in ["status", "steps", "final_loss", "final_sharpness", "diverged_step",
                 "message", "config"]:
         assert col in df.columns, col
     assert df["train.lr"].dtype == np.float64
@@ -29,7 +28,7 @@ def test_load_shape_columns_dtypes(sweep_file):
     assert list(df["status"].cat.categories) == ["pending", "done", "diverged", "failed"]
     assert all(isinstance(v, str) for v in df["train.optimizer"])
     assert all(isinstance(v, str) and v.startswith("#") for v in df["config"])
-    got = list(zip(df["train.optimizer"], df["train.lr"], df["train.batch_size"]))
+    got = list(zip(df["train.optimizer"], df["train.lr"], df["train.batch_size"], df["seed"]))
     assert got == grid
 
 
@@ -51,8 +50,9 @@ def test_load_matches_raw_h5py(sweep_file):
 
 def test_config_is_the_runs_resolved_yaml(sweep_file):
     df = analysis.load(sweep_file)
-    for i, (opt, lr, bs) in enumerate(expected_grid()):
+    for i, (opt, lr, bs, seed) in enumerate(expected_grid()):
         cfg = yaml.safe_load(analysis.config(sweep_file, i))
+        assert cfg["seed"] == seed
         assert cfg["train"]["optimizer"] == opt
         assert float(cfg["train"]["lr"]) == lr
         assert cfg["train"]["batch_size"] == ("full" if bs == 0 else bs)
@@ -91,7 +91,7 @@ def test_trajectories(sweep_file):
 def test_results_class_and_open_file(sweep_file):
     with analysis.Results(sweep_file) as r:
         assert r.n_runs == len(expected_grid())
-        assert r.axes == ["train.optimizer", "train.lr", "train.batch_size"]
+        assert r.axes == AXES
         assert "grid:" in r.sweep_text
         assert r.attrs["format"] == "eosweep-results"
     with h5py.File(sweep_file, "r") as f:  # accessors also take an open h5py.File

@@ -80,6 +80,9 @@ typedef struct {
     eos_optim opt;
     eos_sharp lz;
     int *bs_idx;
+    int online;          /* in-context regression with fresh prompts every step */
+    eos_dataset fresh;   /* [batch] prompts drawn for the current step (online only) */
+    eos_rng online_rng;
 } trainer;
 
 static void trainer_free(trainer *T)
@@ -88,6 +91,8 @@ static void trainer_free(trainer *T)
     free(T->buf);
     free(T->perm);
     free(T->bs_idx);
+    free(T->fresh.X);
+    free(T->fresh.Y);
     eos_optim_free(&T->opt);
     eos_sharp_free(&T->lz);
 }
@@ -106,7 +111,19 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     T->sharp_n = sc->n > 0 && sc->n < T->tr->n ? sc->n : T->tr->n;
     int chunk = sc->chunk > 0 ? sc->chunk : 1000;
     if (T->batch < T->tr->n && T->batch > chunk) chunk = T->batch;
-    EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, T->tr->d, T->tr->n_out, chunk));
+    if (cfg->data.source == EOS_DATA_ICL_REGRESSION)
+        EOS_TRY(eos_model_create_icl(&T->model, &cfg->model, cfg->loss, cfg->data.n_context,
+                                     cfg->data.dim, chunk));
+    else
+        EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, T->tr->d, T->tr->n_out, chunk));
+    T->online = cfg->data.source == EOS_DATA_ICL_REGRESSION && cfg->data.online;
+    if (T->online) {
+        /* the fixed pool stays the set that losses and sharpness are measured on */
+        T->fresh = (eos_dataset){.n = T->batch, .d = T->tr->d, .n_out = T->tr->n_out};
+        EOS_ALLOC(T->fresh.X, (size_t)T->batch * T->tr->d);
+        EOS_ALLOC(T->fresh.Y, (size_t)T->batch * T->tr->n_out);
+        eos_rng_init(&T->online_rng, cfg->seed, EOS_RNG_STREAM_ONLINE);
+    }
     size_t np = T->np = eos_model_nparams(T->model);
     EOS_ALLOC(T->buf, 8 * np);
     T->w = T->buf;
@@ -301,7 +318,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
         return rc;
     }
     const eos_train_cfg *tc = &cfg->train;
-    const int full_batch = T.batch >= T.tr->n;
+    const int full_batch = T.batch >= T.tr->n && !T.online;
     const int rec = tc->record_every, sev = cfg->sharpness.every;
     long t = 0;
     double loss = NAN, acc = NAN;
@@ -345,14 +362,24 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             res->status = EOS_RUN_DONE;
             break;
         }
-        /* the step's gradient */
-        if (!full_batch) {
-            const int *idx;
-            double ls = 0;
+        /* the step's batch: the whole set (gradient already in T.g), a minibatch of it, or
+         * fresh prompts */
+        const real *Xs = T.tr->X, *Ys = T.tr->Y;
+        const int *idx = NULL;
+        int nb = T.tr->n;
+        if (T.online) {
+            EOS_TRY(eos_data_icl_draw(&T.fresh, cfg, &T.online_rng));
+            Xs = T.fresh.X;
+            Ys = T.fresh.Y;
+            nb = T.fresh.n;
+        } else if (!full_batch) {
             next_batch(&T, &idx);
+            nb = T.batch;
+        }
+        if (!full_batch) {
+            double ls = 0;
             eos_zero(T.g, T.np);
-            EOS_TRY(eos_model_loss_grad(T.model, T.w, T.tr->X, T.tr->Y, idx, T.batch, 1.0 / T.batch,
-                                        &ls, NULL, T.g));
+            EOS_TRY(eos_model_loss_grad(T.model, T.w, Xs, Ys, idx, nb, 1.0 / nb, &ls, NULL, T.g));
             if (!isfinite(ls)) {
                 res->status = EOS_RUN_DIVERGED;
                 res->diverged_step = t;
@@ -366,9 +393,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             eos_optim_sam_perturb(&T.opt, T.w_adv, T.w, T.g);
             double ls = 0;
             eos_zero(T.g, T.np);
-            const int *idx = full_batch ? NULL : T.perm + T.perm_pos - T.batch;
-            EOS_TRY(eos_model_loss_grad(T.model, T.w_adv, T.tr->X, T.tr->Y, idx, T.batch,
-                                        1.0 / T.batch, &ls, NULL, T.g));
+            EOS_TRY(eos_model_loss_grad(T.model, T.w_adv, Xs, Ys, idx, nb, 1.0 / nb, &ls, NULL, T.g));
         }
         if (at_sharp && cfg->sharpness.directional) eos_copy(T.w_prev, T.w, T.np);
         eos_optim_step(&T.opt, T.w, T.g);

@@ -4,17 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* HOOK for the linear transformer: this weak fallback is replaced by the strong definition in
- * the transformer's own source file once it exists. (If the sources are archived into a static
- * library, make sure that object is linked, e.g. by an OBJECT library, or delete this fallback
- * when the file lands.) */
-__attribute__((weak)) int eos_lintf_setup(eos_model *m)
-{
-    (void)m;
-    return eos_error_set(EOS_ERR_CONFIG, __FILE__, __LINE__,
-                         "model.arch = linear_transformer: not built yet in this version");
-}
-
 int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss, int d_in,
                      int n_out, int chunk)
 {

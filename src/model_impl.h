@@ -34,8 +34,7 @@ struct eos_model {
 
 /* Architecture setup (common fields already filled; on failure leaves nothing allocated). */
 int eos_mlp_setup(eos_model *m);
-/* Linear transformer: to be defined in its own file (e.g. src/lintf.c). model.c carries a weak
- * fallback that reports "not built yet"; see the note there. */
+/* Linear transformer (src/lintf.c); created through eos_model_create_icl. */
 int eos_lintf_setup(eos_model *m);
 
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same

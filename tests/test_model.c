@@ -432,7 +432,7 @@ static void test_config_errors(void)
     mc.init_scale = 1;
     eos_model *m = NULL;
     EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == EOS_ERR_CONFIG && !m,
-           "linear transformer should report not built");
+           "linear transformer through eos_model_create must be refused (needs eos_model_create_icl)");
     mc.arch = EOS_ARCH_MLP;
     mc.n_hidden = 2;
     mc.hidden[0] = 4;

@@ -26,9 +26,14 @@ int eos_results_open(eos_results **out, MPI_Comm comm, const char *path, const e
 /* Status of every run [n_runs] (collective read, every rank gets all). */
 int eos_results_read_status(eos_results *r, int8_t *status);
 
-/* Independent: write run i's row (all columns and trajectories), status last, then make the data
- * durable (MPI_File_sync-equivalent) so a kill -9 afterwards cannot lose it. */
+/* Independent: write run i's row (all columns and trajectories), status last. Once it returns, a
+ * kill -9 of the job cannot lose the run (the data is in the kernel); see eos_results_set_durable
+ * for machine crashes. */
 int eos_results_write_run(eos_results *r, long i, const eos_run_result *res);
+
+/* Durable mode: fsync a run's data before its status is written, so that even a machine crash
+ * cannot leave a status without its data (kill -9 of the job cannot, in any mode). */
+void eos_results_set_durable(eos_results *r, int on);
 
 /* Collective close. */
 int eos_results_close(eos_results *r);

@@ -19,6 +19,7 @@ typedef struct {
     const char *out_path;     /* NULL: NAME.h5 from the sweep's name */
     int dry_run, force, resume, retry_failed, quiet;
     int verbose;              /* print every record of every run (single-run debugging) */
+    int durable;              /* fsync each run's data before its status (machine crashes) */
     volatile sig_atomic_t *stop; /* set by SIGTERM/SIGUSR1/SIGINT */
 } eos_sched_opts;
 

@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: eosweep [SWEEP.yaml] [-o OUT.h5] [--dry-run] [--force | --resume [--retry-failed]]\n"
-            "               [--quiet] [--verbose]\n"
+            "               [--quiet] [--verbose] [--fsync]\n"
             "Runs every grid point of SWEEP.yaml (the built-in quickstart if none) and writes one\n"
             "HDF5 results file. Under mpirun, ranks share the runs dynamically.\n"
             "  -o, --output FILE  results file (default: NAME.h5, NAME from the sweep)\n"
@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "  --resume           continue an existing results file (same sweep text)\n"
             "  --retry-failed     with --resume: run failed runs again too\n"
             "  --quiet            no progress output\n"
+            "  --fsync            fsync each run before its status (survives machine crashes,\n"
+            "                     not only kill -9; costs an fsync per run)\n"
             "  --verbose          print every recorded step of every run\n"
             "Exit codes: 0 finished, 1 error, 2 bad input (nothing written), 75 interrupted by a\n"
             "signal (SIGTERM/SIGUSR1/SIGINT): run again with --resume.\n");
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--resume")) o.resume = 1;
         else if (!strcmp(a, "--retry-failed")) o.retry_failed = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = 1;
+        else if (!strcmp(a, "--fsync")) o.durable = 1;
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o.verbose = 1;
         else if (!strcmp(a, "--version")) {
             printf("eosweep %s (%s)\n", EOS_VERSION, EOS_REAL_NAME);

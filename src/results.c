@@ -66,6 +66,7 @@ struct eos_results {
     float *row;                   /* one trajectory/sharpness row, allocated once */
     char msg[EOS_MSG_MAX];
     int fd;                       /* plain descriptor of PATH, only for fsync */
+    int durable;                  /* fsync between a run's data and its status */
 };
 
 /* ---- error helpers ---------------------------------------------------------------------- */
@@ -994,17 +995,20 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
     memset(r->msg, 0, sizeof r->msg);
     memcpy(r->msg, res->message, strnlen(res->message, EOS_MSG_MAX - 1));
     EOS_TRY(write_elem(r, C_MESSAGE, i, r->msg_type, r->msg));
-    /* Status last: a run only counts as written once everything else is on disk. The data
-     * already sits in the kernel (MPI-IO writes straight through), which a kill -9 cannot lose;
-     * fsync also covers a machine crash (MPI_File_sync would be collective). */
-    EOS_CHECK(fsync(r->fd) == 0 || errno == EINVAL, EOS_ERR_IO, "%s: fsync failed: %s", r->path,
-              strerror(errno));
+    /* Status last: a run only counts as written once everything else is. MPI-IO writes go
+     * straight to the kernel, which a kill -9 of the job cannot lose, and later readers see them in
+     * order. Only a machine crash could reorder them on disk: in durable mode an fsync separates
+     * the data from the status (about 4 ms here, so off by default; measured in
+     * docs/performance.md). No fsync after the status: losing it only means the run is redone. */
+    if (r->durable)
+        EOS_CHECK(fsync(r->fd) == 0 || errno == EINVAL, EOS_ERR_IO, "%s: fsync failed: %s",
+                  r->path, strerror(errno));
     EOS_TRY(write_elem(r, C_STATUS, i, r->status_type, &status));
-    EOS_CHECK(fsync(r->fd) == 0 || errno == EINVAL, EOS_ERR_IO, "%s: fsync failed: %s", r->path,
-              strerror(errno));
 fail:
     return r ? h5_annotate(rc, r->path) : rc;
 }
+
+void eos_results_set_durable(eos_results *r, int on) { r->durable = on; }
 
 int eos_results_read_status(eos_results *r, int8_t *status)
 {

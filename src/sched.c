@@ -412,6 +412,7 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
         code = rc == EOS_ERR_CONFIG || rc == EOS_ERR_FORMAT ? EOS_EXIT_USAGE : EOS_EXIT_ERROR;
         goto out;
     }
+    eos_results_set_durable(S.res_file, opts->durable);
     EOS_ALLOC(status, S.sw.n_runs);
     EOS_TRY(eos_results_read_status(S.res_file, status));
     S.t_start = eos_now();

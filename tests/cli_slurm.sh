@@ -3,7 +3,7 @@
 # (tests/slurm_lib.sh; slurm-wlm and munge are installed with apt-get if missing):
 #  1. the one-node script with mpirun and with srun --mpi=pmix, and the many-node script on one
 #     node, give the same results as eosweep run directly, every run done;
-#  2. the chain script under a 1-minute time limit, warned by SIGUSR1 ~10 s into each job: the
+#  2. the chain script under a 1-minute time limit, warned by SIGUSR1 1-40 s into each job: the
 #     jobs stop cleanly and resubmit themselves until the sweep is complete; the results equal an
 #     uninterrupted run bitwise, every run finished exactly once over all jobs, at least 2 jobs
 #     ran; the job cap (EOS_CHAIN_MAX) ends a chain, and bad input stops it at once.
@@ -25,6 +25,14 @@ echo "# SLURM $(sinfo -V | cut -d' ' -f2) up on $(hostname -s) in $((SECONDS - T
 # Open MPI refuses root unless told; the job scripts leave that to the site (here: the test).
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export EOSWEEP
+
+# A trivial job first, so that a cluster that cannot run jobs fails in seconds, not at every wait.
+j=$(sbatch --parsable -o probe.out --wrap 'echo probe ran on $SLURM_JOB_NODELIST' | cut -d';' -f1)
+if ! slurm_wait_job "$j" 30 || ! grep -q "probe ran" probe.out 2>/dev/null; then
+    bad "a trivial batch job runs on the test cluster"
+    squeue; cat probe.out 2>/dev/null; slurm_logs
+    summary; exit
+fi
 
 # Read a results file: "<runs> <done> <pending>".
 counts() {
@@ -78,13 +86,16 @@ if wait_job "$j" 120 "eosweep-$j.out"; then
 else bad "many-node script job $j did not finish"; fi
 
 # --- 2. the chain -------------------------------------------------------------------------------
-# 72 runs of ~1 s each: about a minute on 2 cores, against ~10 s of work per 1-minute job.
+# 84 runs of ~1 s each: 65-90 s on 2 cores, against at most ~40 s of work per 1-minute job: with
+# --signal=B:USR1@50 the warning comes 1 to 40 s into a job (SLURM checks time limits every 30 s
+# and may signal up to a minute early).
+NC=84
 small_sweep c.yaml 1500
-sed -i "s/seed: \[0, 1\]/seed: [$(seq -s ', ' 0 11)]/" c.yaml
+sed -i "s/seed: \[0, 1\]/seed: [$(seq -s ', ' 0 $((NC / 6 - 1)))]/" c.yaml
 t=$SECONDS
 j=$(submit SWEEP=c.yaml OUT=c_ref.h5 -- "$JOBS/eosweep-1node.sbatch")
 if wait_job "$j" 300 "eosweep-$j.out"; then
-    check "chain sweep uninterrupted, one-node script: every run done ($((SECONDS - t)) s)" all_done c_ref.h5 72
+    check "chain sweep uninterrupted, one-node script: every run done ($((SECONDS - t)) s)" all_done c_ref.h5 $NC
 else bad "uninterrupted run of the chain sweep (job $j) did not finish"; fi
 
 # The user's edits: a 1-minute limit with the warning 50 s before it (SLURM's minimum limit).
@@ -103,16 +114,19 @@ chain_wait() { # wait until no job of the chain is queued (at most $1 s)
 }
 chain_logs() { ls eosweep-chain-*.out 2>/dev/null | sort -t- -k3 -n; }
 
-# 2a. A cap of 1 job: the first job stops at the warning and the chain ends there.
+# 2a. A cap of 1 job, stopped by hand the way SLURM warns (SIGUSR1 to the batch shell only): the
+#     job forwards it, eosweep stops with 75, and the chain ends there.
 t=$SECONDS
-submit SWEEP=c.yaml OUT=c_chain.h5 EOS_CHAIN_MAX=1 -- chain.sbatch >/dev/null
-chain_wait 150 || bad "capped chain still queued after 150 s"
+j=$(submit SWEEP=c.yaml OUT=c_chain.h5 EOS_CHAIN_MAX=1 -- chain.sbatch)
+for i in $(seq 120); do grep -q '^\[1/' "eosweep-chain-$j.out" 2>/dev/null && break; sleep 0.5; done
+scancel --batch --signal=USR1 "$j"
+chain_wait 60 || bad "capped chain still queued after 60 s"
 check "capped chain: exactly 1 job ran ($((SECONDS - t)) s)" test "$(chain_logs | wc -l)" -eq 1
-first=$(chain_logs | head -1)
-check "capped chain: the job got the warning signal" grep -q "signal: asking eosweep to stop" "$first"
-check "capped chain: eosweep stopped with 75 and the chain ended at the cap" grep -q "chain ends here (EOS_CHAIN_MAX=1" "$first"
+check "capped chain: the job passed SIGUSR1 on" grep -q "asking eosweep to stop" "eosweep-chain-$j.out"
+check "capped chain: eosweep stopped with 75 and the chain ended at the cap" \
+    grep -q "chain ends here (EOS_CHAIN_MAX=1" "eosweep-chain-$j.out"
 read -r _ done1 _ <<<"$(counts c_chain.h5)"
-check "capped chain: some but not all runs done (${done1:-?} of 72)" test "${done1:-0}" -gt 0 -a "${done1:-72}" -lt 72
+check "capped chain: some but not all runs done (${done1:-?} of $NC)" test "${done1:-0}" -gt 0 -a "${done1:-$NC}" -lt "$NC"
 
 # 2b. Submitted again (default cap): resumes and resubmits itself until the sweep is complete.
 t=$SECONDS
@@ -121,7 +135,9 @@ chain_wait 330 || bad "chain still queued after 330 s"
 logs=$(chain_logs)
 n_jobs=$(wc -l <<<"$logs")
 echo "# chain: $n_jobs jobs in all, $((SECONDS - t)) s after the resubmission"
-for f in $logs; do echo "#   $f: $(grep -c '^\[[0-9]*/[0-9]*\] run ' "$f") runs finished; $(tail -1 "$f" | cut -c21-)"; done
+for f in $logs; do
+    echo "#   $f: $(grep -c '^\[[0-9]*/[0-9]*\] run ' "$f") runs finished; $(grep -o 'received [0-9]* s into' "$f" | head -1); $(tail -1 "$f" | cut -c21-)"
+done
 check "chain: at least 2 jobs after the resubmission (resubmitted itself)" test "$n_jobs" -ge 3
 last=$(tail -1 <<<"$logs")
 check "chain: the last job reports the sweep finished" grep -q "chain finished after" "$last"
@@ -129,18 +145,23 @@ check "chain: every job but the last stopped cleanly and handed over" \
     test "$(grep -l "exit 75.*continues the sweep\|chain ends here" $logs | wc -l)" -eq $((n_jobs - 1))
 check "chain: every later job resumed the results file" \
     test "$(grep -l -- "-o c_chain.h5 --resume" $logs | wc -l)" -eq $((n_jobs - 1))
-check "chain: every run done" all_done c_chain.h5 72
+check "chain: SLURM's warning signal reached a job" \
+    test "$(grep -l "asking eosweep to stop" $(tail -n +2 <<<"$logs") | wc -l)" -ge 1
+check "chain: no job reached its time limit (no TIMEOUT in SLURM's job completion log)" \
+    test "$(grep 'Name=eosweep-chain' "$SDIR/jobcomp.log" | grep -c 'JobState=TIMEOUT')" -eq 0
+check "chain: every run done" all_done c_chain.h5 $NC
 # Finished runs are never redone: over all jobs, each run index is reported finished exactly once.
 cat $logs | sed -n 's/^\[[0-9]*\/[0-9]*\] run \([0-9]*\) .*/\1/p' | sort -n >finished.txt
-check "chain: each of the 72 runs finished exactly once over all jobs ($(wc -l <finished.txt) reports)" \
-    test "$(sort -nu finished.txt | wc -l)" -eq 72 -a "$(wc -l <finished.txt)" -eq 72
+check "chain: each of the $NC runs finished exactly once over all jobs ($(wc -l <finished.txt) reports)" \
+    test "$(sort -nu finished.txt | wc -l)" -eq "$NC" -a "$(wc -l <finished.txt)" -eq "$NC"
 check "chain: results equal the uninterrupted run bitwise" $PY "$SRC/tests/h5compare.py" c_ref.h5 c_chain.h5
 check "chain: no job left queued" test -z "$(squeue -h 2>/dev/null)"
 check "chain: the last job's unneeded successor was cancelled" grep -q "cancelled successor job" "$last"
 
-# 2c. Bad input: the chain stops at once with exit 2 and cancels its successor.
+# 2c. Bad input: the chain stops at once with exit 2 and cancels its successor. (The template's own
+#     time limit: under the 1-minute one the warning may come in the first second, see above.)
 rm -f eosweep-chain-*.out
-j=$(submit SWEEP=missing.yaml OUT=bad.h5 -- chain.sbatch)
+j=$(submit SWEEP=missing.yaml OUT=bad.h5 -- "$JOBS/eosweep-chain.sbatch")
 chain_wait 60 || bad "bad-input chain still queued after 60 s"
 check "chain with a missing sweep file: one job, stopped with exit 2" \
     grep -q "chain stopped: eosweep exited with 2" "eosweep-chain-$j.out"

@@ -60,7 +60,7 @@ slurm_logs() {
 
 slurm_up() {
     SLURM_DIR=$1
-    local d=$SLURM_DIR node cpus mem p1 p2 t
+    local d=$SLURM_DIR node hw mem p1 p2 t
     mkdir -p "$d/state" "$d/spool"
     # munged insists on a socket directory everyone can traverse and a key only root can read.
     chmod 755 "$d"
@@ -72,7 +72,10 @@ slurm_up() {
         { cat "$d/munged.out"; slurm_skip "munged does not start here"; }
     SLURM_PIDS="$SLURM_PIDS $(cat "$d/munged.pid")"
 
-    cpus=$(nproc)
+    # The node as slurmd sees it (CPUs and topology; nproc would follow OMP_NUM_THREADS), with
+    # half the memory so that a busy machine does not fail the check.
+    hw=$(slurmd -C 2>/dev/null | head -1 | sed -e 's/^NodeName=[^ ]* //' -e 's/ *RealMemory=[0-9]*//')
+    case $hw in CPUs=[0-9]*) ;; *) hw="CPUs=$(getconf _NPROCESSORS_ONLN)" ;; esac
     mem=$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)
     p1=$(slurm_free_port) && p2=$(slurm_free_port) || slurm_skip "no free TCP port on loopback"
     [ "$p1" != "$p2" ] || p2=$((p1 + 1))
@@ -110,7 +113,7 @@ ReturnToService=2
 # SIGTERM -> SIGKILL delay at a time limit or scancel (default 30 s; the tests are short).
 KillWait=10
 InactiveLimit=0
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 $hw RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
     export SLURM_CONF=$d/slurm.conf
@@ -138,7 +141,7 @@ slurm_our_procs() {
     for e in /proc/[0-9]*/environ; do
         p=${e#/proc/}; p=${p%/environ}
         [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
-        tr '\0' '\n' <"$e" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_DIR/slurm.conf" && echo "$p"
+        tr '\0' '\n' 2>/dev/null <"$e" | grep -qxF "SLURM_CONF=$SLURM_DIR/slurm.conf" && echo "$p"
     done
 }
 

@@ -4,7 +4,7 @@ the synthetic data set is generated once per rank and cached: what is left betwe
 sweep engine's own work (scheduling, result rows, fsync), not data generation.
 
   gen_sweep.py tiny N        N runs of ~1 ms (20 GD steps of a 20-32-1 tanh MLP on 256 examples)
-  gen_sweep.py eff N         N runs of ~0.15 s (GD on teacher-student, sharpness every 50 steps)
+  gen_sweep.py eff N         N runs of ~0.15 s (100 GD steps, top-2 Hessian eigenvalues every 100 steps)
   gen_sweep.py big N         N runs with a Fashion-MNIST-sized config (for file size/creation only)
 """
 import sys
@@ -24,11 +24,11 @@ grid:
 elif kind == "eff":
     print(f"""name: bench-eff
 seed: 0
-data:      {{source: teacher-student, n_train: 1000, dim: 50, n_out: 1, teacher_hidden: 50}}
-model:     {{arch: mlp, hidden: [100, 100], activation: tanh}}
+data:      {{source: teacher-student, n_train: 500, dim: 50, n_out: 1, teacher_hidden: 50}}
+model:     {{arch: mlp, hidden: [64, 64], activation: tanh}}
 loss: mse
-train:     {{optimizer: gd, lr: 0.05, batch_size: full, max_steps: 200, record_every: 10}}
-sharpness: {{every: 50, k: 2, tol: 1.0e-3}}
+train:     {{optimizer: gd, lr: 0.05, batch_size: full, max_steps: 100, record_every: 10}}
+sharpness: {{every: 100, k: 2, tol: 1.0e-3}}
 grid:
   train.lr: [{lrs}]""")
 elif kind == "big":

@@ -1,0 +1,455 @@
+/* bench_core.c: the training core on the issue's workload (fc-tanh 784-200-200-10 with biases, the
+ * first 5,000 Fashion-MNIST training images standardised, MSE, float32), through the library's
+ * real code paths (eos_data_load, eos_model_loss_grad, eos_optim_step, eos_model_hvp,
+ * eos_sharp_lanczos_run), for comparison with bench_core_torch.py. Not a test: it prints numbers.
+ *
+ *   bench_core prep DIR   load the data, write DIR/{meta.txt,X.bin,Y.bin} (float32, row-major) and
+ *                         the parameters at GD steps 0, 50, 450 and 500 (lr 0.04, full batch) as
+ *                         DIR/p{0,50,450,500}.bin, so that both sides and the float64 reference
+ *                         work on the very same numbers.
+ *   bench_core run DIR [PARTS]   (PARTS: any of the letters abc, default all)
+ *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
+ *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
+ *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second.
+ * Threads: OMP_NUM_THREADS (the library runs OpenBLAS single-threaded under its own tiling; the
+ * pure-sgemm baseline uses OpenBLAS's threads, set to the same count).
+ * Output: one "key value" per line, keys as bench/run_core.sh reads them. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eos_config.h"
+#include "eos_data.h"
+#include "eos_model.h"
+#include "eos_optim.h"
+#include "eos_rng.h"
+#include "eos_sharp.h"
+
+#ifdef EOS_FLOAT64
+#error "bench_core measures the float32 build"
+#endif
+
+#define N_TRAIN 5000
+#define CHUNK 1000 /* train.c's HVP/eval chunk (sharpness.chunk default) */
+#define LR 0.04
+
+static int write_bin(const char *dir, const char *name, const void *p, size_t bytes)
+{
+    int rc = 0;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open for writing", path);
+    size_t w = fwrite(p, 1, bytes, f);
+    int cl = fclose(f);
+    EOS_CHECK(w == bytes && cl == 0, EOS_ERR_IO, "%s: write failed", path);
+fail:
+    return rc;
+}
+
+static int read_bin(const char *dir, const char *name, void *p, size_t bytes)
+{
+    int rc = 0;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open (run `bench_core prep` first)", path);
+    size_t r = fread(p, 1, bytes, f);
+    fclose(f);
+    EOS_CHECK(r == bytes, EOS_ERR_FORMAT, "%s: expected %zu bytes, got %zu", path, bytes, r);
+fail:
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+static long vm_hwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+typedef struct {
+    eos_config cfg;
+    eos_data data;
+    eos_model *model;
+    size_t np;
+    real *w, *g;
+    eos_optim opt;
+    eos_sharp lz;
+} bench;
+
+static int bench_setup(bench *B)
+{
+    int rc = 0;
+    eos_config_default(&B->cfg); /* fashion-mnist, standardize, fc-tanh 200-200, biases, mse, gd */
+    B->cfg.data.n_train = N_TRAIN;
+    B->cfg.train.lr = LR;
+    EOS_TRY(eos_data_load(&B->data, &B->cfg));
+    const eos_dataset *tr = &B->data.train;
+    EOS_TRY(eos_model_create(&B->model, &B->cfg.model, B->cfg.loss, tr->d, tr->n_out, CHUNK));
+    B->np = eos_model_nparams(B->model);
+    EOS_ALLOC(B->w, B->np);
+    EOS_ALLOC(B->g, B->np);
+    eos_rng r;
+    eos_rng_init(&r, B->cfg.seed, EOS_RNG_STREAM_INIT);
+    eos_model_init(B->model, B->w, &r);
+    EOS_TRY(eos_optim_init(&B->opt, &B->cfg.train, B->np));
+fail:
+    return rc;
+}
+
+static void bench_free(bench *B)
+{
+    eos_model_free(B->model);
+    eos_data_free(&B->data);
+    free(B->w);
+    free(B->g);
+    eos_optim_free(&B->opt);
+    eos_sharp_free(&B->lz);
+}
+
+/* One full-batch GD step as train.c takes it: loss (and accuracy) and gradient over the whole
+ * training set in chunks, then the update. */
+static int gd_step(bench *B, double *loss)
+{
+    const eos_dataset *tr = &B->data.train;
+    double ls = 0, nc = 0;
+    eos_zero(B->g, B->np);
+    int rc = eos_model_loss_grad(B->model, B->w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls, &nc,
+                                 B->g);
+    if (rc) return rc;
+    eos_optim_step(&B->opt, B->w, B->g);
+    *loss = ls / tr->n;
+    return 0;
+}
+
+static int do_prep(const char *dir)
+{
+    int rc = 0;
+    bench B = {0};
+    EOS_TRY(bench_setup(&B));
+    const eos_dataset *tr = &B.data.train;
+    char meta[256];
+    int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\n", tr->n, tr->d,
+                       tr->n_out, B.np, LR);
+    EOS_TRY(write_bin(dir, "meta.txt", meta, (size_t)len));
+    EOS_TRY(write_bin(dir, "X.bin", tr->X, (size_t)tr->n * tr->d * sizeof(real)));
+    EOS_TRY(write_bin(dir, "Y.bin", tr->Y, (size_t)tr->n * tr->n_out * sizeof(real)));
+    double loss = NAN;
+    for (int t = 0; t <= 500; t++) {
+        char name[32];
+        if (t == 0 || t == 50 || t == 450 || t == 500) {
+            snprintf(name, sizeof name, "p%d.bin", t);
+            EOS_TRY(write_bin(dir, name, B.w, B.np * sizeof(real)));
+        }
+        if (t == 500) break;
+        EOS_TRY(gd_step(&B, &loss));
+        if (t % 100 == 0) printf("prep_loss_step%d %.6f\n", t, loss);
+    }
+    printf("prep_done %s\n", dir);
+fail:
+    bench_free(&B);
+    return rc;
+}
+
+/* ---- (a) the GEMMs of one GD step, for the FLOP count and the pure-sgemm baseline ---------- */
+
+typedef struct {
+    int ta, tb, M, N, K;
+} gemm_shape;
+
+/* The GEMMs src/mlp.c's loss_grad issues for one chunk of nr rows (row-major, its transposes):
+ * forward z_l = a W' for l = 1..3, backward dW_l = D' a (l = 3..1), dA = D W (l = 3, 2). */
+static int step_gemms(gemm_shape *s, int nr, const int *dm)
+{
+    int c = 0;
+    for (int l = 1; l <= 3; l++) s[c++] = (gemm_shape){0, 1, nr, dm[l], dm[l - 1]};
+    for (int l = 3; l >= 1; l--) {
+        s[c++] = (gemm_shape){1, 0, dm[l], dm[l - 1], nr};
+        if (l > 1) s[c++] = (gemm_shape){0, 0, nr, dm[l - 1], dm[l]};
+    }
+    return c;
+}
+
+/* Pure cblas_sgemm over the same shapes back to back (OpenBLAS threads = T); returns seconds per
+ * step (median of reps) and the step's GEMM FLOPs. rows: examples per GEMM (chunk) */
+static int pure_gemm(int rows, int n, int threads, int reps, double *sec, double *flops)
+{
+    int rc = 0;
+    const int dm[4] = {784, 200, 200, 10};
+    gemm_shape sh[8];
+    int ns = step_gemms(sh, rows, dm);
+    size_t big = 0;
+    double fl = 0;
+    for (int i = 0; i < ns; i++) {
+        size_t a = (size_t)sh[i].M * sh[i].K, b = (size_t)sh[i].K * sh[i].N,
+               c = (size_t)sh[i].M * sh[i].N;
+        big = a > big ? a : big;
+        big = b > big ? b : big;
+        big = c > big ? c : big;
+        fl += 2.0 * sh[i].M * sh[i].N * sh[i].K;
+    }
+    float *A = NULL, *Bm = NULL, *C = NULL;
+    double *t = NULL;
+    EOS_ALLOC(A, big);
+    EOS_ALLOC(Bm, big);
+    EOS_ALLOC(C, big);
+    EOS_ALLOC(t, reps);
+    for (size_t i = 0; i < big; i++) A[i] = Bm[i] = (float)((i % 97) * 0.01 - 0.5);
+    openblas_set_num_threads(threads);
+    int nchunk = (n + rows - 1) / rows;
+    for (int r = -2; r < reps; r++) {
+        double t0 = eos_now();
+        for (int ch = 0; ch < nchunk; ch++)
+            for (int i = 0; i < ns; i++) {
+                const gemm_shape *g = &sh[i];
+                int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
+                cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+                            g->tb ? CblasTrans : CblasNoTrans, g->M, g->N, g->K, 1.0f, A, lda, Bm,
+                            ldb, i >= 3 && g->ta ? 1.0f : 0.0f, C, g->N);
+            }
+        if (r >= 0) t[r] = eos_now() - t0;
+    }
+    *sec = median(t, reps);
+    *flops = fl * nchunk;
+fail:
+    free(A);
+    free(Bm);
+    free(C);
+    free(t);
+    return rc;
+}
+
+/* ---- (b) sharpness ------------------------------------------------------------------------ */
+
+typedef struct {
+    bench *B;
+    const real *w;
+    int hvps;
+} hvp_ctx;
+
+/* train.c's hvp_sharpset: mean Hessian of the sharpness set (all 5,000 examples) times v */
+static int hvp_op(void *ctx, const real *v, real *out)
+{
+    hvp_ctx *h = ctx;
+    const eos_dataset *tr = &h->B->data.train;
+    eos_zero(out, h->B->np);
+    h->hvps++;
+    return eos_model_hvp(h->B->model, h->w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, out);
+}
+
+static double rel_err2(const double *eig, const double *ref, int k)
+{
+    double e = 0;
+    for (int i = 0; i < k; i++) e = fmax(e, fabs(eig[i] - ref[i]) / fabs(ref[i]));
+    return e;
+}
+
+/* One top-2 measurement from the train.c start (cold: the SHARP stream's random vector; warm: v0).
+ * Returns seconds. */
+static int sharp_once(bench *B, const real *w, double tol, const real *v0, double *eig, real *top,
+                      int *nmv, double *sec)
+{
+    hvp_ctx h = {B, w, 0};
+    eos_rng r;
+    eos_rng_init(&r, B->cfg.seed, EOS_RNG_STREAM_SHARP);
+    double t0 = eos_now();
+    int rc = eos_sharp_lanczos_run(&B->lz, hvp_op, &h, 2, tol, v0, &r, eig, top, nmv);
+    *sec = eos_now() - t0;
+    return rc;
+}
+
+/* The largest tolerance in the ladder whose result meets rel. error <= 1e-3 against ref: that
+ * run's time and HVPs (run_core.sh repeats whole processes and takes the median). */
+static int sharp_bench(bench *B, const char *tag, const real *w, const real *v0, const double *ref)
+{
+    int rc = 0;
+    static const double ladder[] = {1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5};
+    double eig[2], sec = NAN, best_tol = NAN;
+    int nmv = 0;
+    for (size_t i = 0; i < sizeof ladder / sizeof *ladder; i++) {
+        EOS_TRY(sharp_once(B, w, ladder[i], v0, eig, NULL, &nmv, &sec));
+        double e = rel_err2(eig, ref, 2);
+        printf("sharp_ladder_%s tol %.0e hvps %d err %.2e eig %.6f %.6f sec %.3f\n", tag, ladder[i],
+               nmv, e, eig[0], eig[1], sec);
+        if (e <= 1e-3) {
+            best_tol = ladder[i];
+            break;
+        }
+    }
+    EOS_CHECK(!isnan(best_tol), EOS_ERR_NUMERIC, "%s: no tolerance met 1e-3", tag);
+    printf("sharp_%s_tol %.0e\nsharp_%s_hvps %d\nsharp_%s_err %.2e\nsharp_%s_sec %.4f\n", tag,
+           best_tol, tag, nmv, tag, rel_err2(eig, ref, 2), tag, sec);
+fail:
+    return rc;
+}
+
+static int read_ref(const char *dir, const char *point, double *ref)
+{
+    int rc = 0;
+    char path[1024], name[64];
+    snprintf(path, sizeof path, "%s/ref.txt", dir);
+    FILE *f = fopen(path, "r");
+    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open (run `lanczos_vs_arpack ref %s` first)", path, dir);
+    int found = 0;
+    double a, b;
+    while (fscanf(f, "%63s %lf %lf", name, &a, &b) == 3)
+        if (strcmp(name, point) == 0) ref[0] = a, ref[1] = b, found = 1;
+    fclose(f);
+    EOS_CHECK(found, EOS_ERR_FORMAT, "%s: no line for point %s", path, point);
+fail:
+    return rc;
+}
+
+static int do_run(const char *dir, const char *parts)
+{
+    int rc = 0;
+    bench B = {0};
+    real *p0 = NULL, *p450 = NULL, *p500 = NULL, *xbin = NULL, *v450 = NULL;
+    double *t = NULL;
+    int threads = omp_get_max_threads();
+    EOS_TRY(bench_setup(&B));
+    const eos_dataset *tr = &B.data.train;
+    size_t np = B.np;
+    printf("threads %d\nnparams %zu\n", threads, np);
+    /* the torch side reads DIR/X.bin: make sure it is what eos_data_load gives now */
+    EOS_ALLOC(xbin, (size_t)tr->n * tr->d);
+    EOS_TRY(read_bin(dir, "X.bin", xbin, (size_t)tr->n * tr->d * sizeof(real)));
+    EOS_CHECK(memcmp(xbin, tr->X, (size_t)tr->n * tr->d * sizeof(real)) == 0, EOS_ERR_FORMAT,
+              "%s/X.bin differs from eos_data_load's data: re-run prep", dir);
+    free(xbin);
+    xbin = NULL;
+    EOS_ALLOC(p0, np);
+    EOS_ALLOC(p450, np);
+    EOS_ALLOC(p500, np);
+    EOS_ALLOC(v450, np);
+    EOS_TRY(read_bin(dir, "p0.bin", p0, np * sizeof(real)));
+    EOS_TRY(read_bin(dir, "p450.bin", p450, np * sizeof(real)));
+    EOS_TRY(read_bin(dir, "p500.bin", p500, np * sizeof(real)));
+
+    const int reps = 20;
+    EOS_ALLOC(t, reps);
+    /* (a) GD step: 3 warm-up steps, then the median of 20 */
+    if (strchr(parts, 'a')) {
+        eos_copy(B.w, p0, np);
+        double loss;
+        for (int r = -3; r < reps; r++) {
+            double t0 = eos_now();
+            EOS_TRY(gd_step(&B, &loss));
+            if (r >= 0) t[r] = eos_now() - t0;
+        }
+        double step = median(t, reps);
+        /* loss_grad without the update, to show what the update costs */
+        for (int r = 0; r < reps; r++) {
+            double ls = 0, t0 = eos_now();
+            eos_zero(B.g, np);
+            EOS_TRY(eos_model_loss_grad(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls,
+                                        NULL, B.g));
+            t[r] = eos_now() - t0;
+        }
+        double lg = median(t, reps);
+        double pure_c, fl_c, pure_full, fl_full;
+        EOS_TRY(pure_gemm(CHUNK, tr->n, threads, reps, &pure_c, &fl_c));
+        EOS_TRY(pure_gemm(tr->n, tr->n, threads, reps, &pure_full, &fl_full));
+        printf("gd_step_sec %.5f\ngd_lossgrad_sec %.5f\ngemm_flops %.0f\n", step, lg, fl_c);
+        printf("pure_sgemm_chunk_sec %.5f\npure_sgemm_full_sec %.5f\n", pure_c, pure_full);
+        printf("gd_gflops %.2f\npure_sgemm_chunk_gflops %.2f\npure_sgemm_full_gflops %.2f\n",
+               fl_c / step * 1e-9, fl_c / pure_c * 1e-9, fl_full / pure_full * 1e-9);
+        printf("gemm_peak_frac %.3f\n", pure_c / step);
+    }
+
+    /* (b) top-2 sharpness at equal accuracy (1e-3) against the float64 reference */
+    if (strchr(parts, 'b')) {
+        double ref0[2], ref500[2], eig[2], sec;
+        int nmv;
+        EOS_TRY(read_ref(dir, "p0", ref0));
+        EOS_TRY(read_ref(dir, "p500", ref500));
+        EOS_TRY(eos_sharp_create(&B.lz, np, B.cfg.sharpness.max_iter)); /* train.c's cap: 100 */
+        EOS_TRY(sharp_bench(&B, "init", p0, NULL, ref0));
+        EOS_TRY(sharp_bench(&B, "trained", p500, NULL, ref500));
+        /* warm start as train.c does every 50 steps: the top vector measured at step 450 */
+        EOS_TRY(sharp_once(&B, p450, B.cfg.sharpness.tol, NULL, eig, v450, &nmv, &sec));
+        EOS_TRY(sharp_bench(&B, "trained_warm", p500, v450, ref500));
+    }
+    long hwm = vm_hwm_kb();
+    printf("peak_rss_kb %ld\n", hwm);
+
+    /* (c) SGD at batch 32, reshuffled every epoch with the tail dropped (train.c's next_batch) */
+    if (strchr(parts, 'c')) {
+        eos_copy(B.w, p0, np);
+        int n = tr->n, b = 32, pos = n, *perm = NULL;
+        eos_rng br;
+        eos_rng_init(&br, B.cfg.seed, EOS_RNG_STREAM_BATCH);
+        EOS_ALLOC(perm, n);
+        for (int i = 0; i < n; i++) perm[i] = i;
+        const int nsteps = 3000;
+        double sps[3];
+        for (int rep = -1; rep < 3; rep++) {
+            double t0 = eos_now();
+            for (int s = 0; s < nsteps; s++) {
+                if (pos + b > n) {
+                    eos_rng_shuffle(&br, perm, n);
+                    pos = 0;
+                }
+                const int *idx = perm + pos;
+                pos += b;
+                double ls = 0;
+                eos_zero(B.g, np);
+                rc = eos_model_loss_grad(B.model, B.w, tr->X, tr->Y, idx, b, 1.0 / b, &ls, NULL,
+                                         B.g);
+                if (rc || !isfinite(ls)) {
+                    free(perm);
+                    EOS_CHECK(rc == 0, rc, "SGD step failed: %s", eos_error_msg());
+                    EOS_FAIL(EOS_ERR_NUMERIC, "SGD diverged at step %d", s);
+                }
+                eos_optim_step(&B.opt, B.w, B.g);
+            }
+            if (rep >= 0) sps[rep] = nsteps / (eos_now() - t0);
+        }
+        free(perm);
+        printf("sgd32_steps_per_sec %.1f\n", median(sps, 3));
+    }
+fail:
+    if (rc) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
+    free(t);
+    free(p0);
+    free(p450);
+    free(p500);
+    free(v450);
+    free(xbin);
+    bench_free(&B);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4 || (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0)) {
+        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abc]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc = strcmp(argv[1], "prep") == 0 ? do_prep(argv[2])
+                                            : do_run(argv[2], argc > 3 ? argv[3] : "abc");
+    if (rc && strcmp(argv[1], "prep") == 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,123 @@
+#!/bin/bash
+# Benchmarks of the training core against PyTorch (results: docs/performance.md, "Training core";
+# docs/sharpness.md for the Lanczos-vs-ARPACK part). Not a test: it only prints numbers.
+#
+# Needs, on top of the README's set-up (build dependencies, dataset-fashion-mnist):
+#     apt-get install -y python3-torch python3-scipy libarpack2-dev
+# (the PyTorch side runs under /usr/bin/python3, Debian's interpreter that has those packages).
+#
+# usage: bench/run_core.sh [BUILD_DIR]
+#   BUILD_DIR: a CMake build of this tree holding libeoscore.a and libeoscore64.a (default: build
+#   one in /tmp/eos_bench_build). Environment:
+#     THREADS="1 2"   thread counts (OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = torch threads)
+#     REPEATS=3       processes per side and thread count; the table shows medians
+#     DATA_DIR=/tmp/eos_bench_core   data, parameters and references shared by both sides
+#     LVA=1           also run lanczos_vs_arpack compare (slow: ~2,000 float64 HVPs)
+#     LVA_N=1000      examples in the Lanczos-vs-ARPACK operator
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-/tmp/eos_bench_build}
+THREADS=${THREADS:-"1 2"}
+REPEATS=${REPEATS:-3}
+DATA_DIR=${DATA_DIR:-/tmp/eos_bench_core}
+PY=/usr/bin/python3
+
+if [ ! -f "$BUILD/libeoscore.a" ] || [ ! -f "$BUILD/libeoscore64.a" ]; then
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    make -C "$BUILD" -j2 eoscore eoscore64 >/dev/null
+fi
+for lib in libeoscore.a libeoscore64.a; do
+    [ -f "$BUILD/$lib" ] || { echo "run_core.sh: $BUILD/$lib missing after the build" >&2; exit 1; }
+done
+$PY -c 'import torch, scipy' 2>/dev/null ||
+    { echo "run_core.sh: $PY cannot import torch/scipy: apt-get install -y python3-torch python3-scipy" >&2; exit 1; }
+
+# Same flags as the library (Release: -O3 -march=x86-64-v2); Debian's parallel HDF5 and Open MPI.
+CFLAGS="-std=c11 -O3 -march=x86-64-v2 -Wall -Wextra -fopenmp -D_POSIX_C_SOURCE=200809L -I$SRC/include
+  -I/usr/include/hdf5/openmpi -I/usr/lib/x86_64-linux-gnu/openmpi/include"
+LIBS="-L/usr/lib/x86_64-linux-gnu/hdf5/openmpi -lhdf5_hl -lhdf5 -lopenblas -lyaml -lz -lm
+  -L/usr/lib/x86_64-linux-gnu/openmpi/lib -lmpi"
+BIN="$BUILD/bench"
+mkdir -p "$BIN" "$DATA_DIR"
+# shellcheck disable=SC2086
+gcc $CFLAGS "$SRC/bench/bench_core.c" "$BUILD/libeoscore.a" $LIBS -o "$BIN/bench_core"
+# shellcheck disable=SC2086
+gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.a" -larpack $LIBS \
+    -o "$BIN/lanczos_vs_arpack"
+
+echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "# load before: $(uptime)"
+if [ ! -f "$DATA_DIR/p500.bin" ]; then
+    echo "# prep: data + 500 GD steps (lr 0.04) -> $DATA_DIR"
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/bench_core" prep "$DATA_DIR"
+fi
+if [ ! -f "$DATA_DIR/ref.txt" ]; then
+    echo "# float64 reference eigenvalues -> $DATA_DIR/ref.txt"
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/lanczos_vs_arpack" ref "$DATA_DIR"
+fi
+
+LOGS="$DATA_DIR/logs"
+mkdir -p "$LOGS"
+rm -f "$LOGS"/*.txt
+for t in $THREADS; do
+    for r in $(seq 1 "$REPEATS"); do
+        # alternate the sides so that a change of machine load hits both
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$BIN/bench_core" run "$DATA_DIR" \
+            >"$LOGS/ours_t${t}_r${r}.txt"
+        OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t \
+            $PY "$SRC/bench/bench_core_torch.py" "$DATA_DIR" "$t" >"$LOGS/torch_t${t}_r${r}.txt"
+        echo "# T=$t repeat $r done; $(uptime)"
+    done
+done
+echo "# load after: $(uptime)"
+
+$PY - "$LOGS" "$THREADS" <<'EOF'
+import glob, os, statistics, sys
+logs, threads = sys.argv[1], sys.argv[2].split()
+def runs(side, t):
+    out = []
+    for f in sorted(glob.glob(os.path.join(logs, "%s_t%s_r*.txt" % (side, t)))):
+        d = {}
+        for line in open(f):
+            p = line.split()
+            if len(p) == 2:
+                try: d[p[0]] = float(p[1])
+                except ValueError: pass
+        out.append(d)
+    return out
+def med(rs, key):
+    v = [r[key] for r in rs if key in r]
+    return statistics.median(v) if v else float("nan")
+rows = [("(a) GD step, s", "gd_step_sec", "<= 0.9"),
+        ("(b) top-2 sharpness at init, s", "sharp_init_sec", "<= 0.125"),
+        ("    HVPs at init", "sharp_init_hvps", ""),
+        ("(b) top-2 sharpness, step 500 cold, s", "sharp_trained_sec", "<= 0.125"),
+        ("    HVPs, step 500 cold", "sharp_trained_hvps", ""),
+        ("(b) top-2 sharpness, step 500 warm, s", "sharp_trained_warm_sec", "<= 0.125"),
+        ("    HVPs, step 500 warm", "sharp_trained_warm_hvps", ""),
+        ("(c) SGD b=32 steps/s", "sgd32_steps_per_sec", ">= 4 (speed-up)"),
+        ("(d) peak RSS after (a)+(b), MiB", "peak_rss_kb", "<= 0.333")]
+for t in threads:
+    o, p = runs("ours", t), runs("torch", t)
+    print("\nT=%s threads (medians of %d/%d runs)" % (t, len(o), len(p)))
+    print("%-40s %12s %12s %10s  %s" % ("", "eosweep", "PyTorch", "ours/torch", "target"))
+    for name, key, target in rows:
+        a, b = med(o, key), med(p, key)
+        if key == "peak_rss_kb": a, b = a / 1024, b / 1024
+        ratio = a / b if b else float("nan")
+        if key == "sgd32_steps_per_sec": target = target + "; ratio shown is the speed-up"
+        print("%-40s %12.4g %12.4g %10.3f  %s" % (name, a, b, ratio, target))
+    for key in ("sharp_init_tol", "sharp_trained_tol", "sharp_trained_warm_tol"):
+        print("    %s: eosweep %g, PyTorch eigsh %g" % (key, med(o, key), med(p, key)))
+    print("GEMM: %.3g GFLOP per step; step %.1f GFLOP/s; pure cblas_sgemm same shapes (chunks of 1000) "
+          "%.1f GFLOP/s, at 5000 rows %.1f GFLOP/s; fraction of pure-sgemm peak %.1f %%"
+          % (med(o, "gemm_flops") * 1e-9, med(o, "gd_gflops"), med(o, "pure_sgemm_chunk_gflops"),
+             med(o, "pure_sgemm_full_gflops"), 100 * med(o, "gemm_peak_frac")))
+EOF
+
+if [ "${LVA:-0}" = 1 ]; then
+    echo
+    echo "# Lanczos vs ARPACK (HVP counts; operator on the first ${LVA_N:-1000} examples)"
+    OMP_NUM_THREADS=2 "$BIN/lanczos_vs_arpack" compare "$DATA_DIR" "${LVA_N:-1000}" | grep -E '^(TABLE|step)'
+fi

@@ -1,9 +1,12 @@
 /* sched.c: the sweep engine. Rank 0 reads and validates the sweep, checks the data, orders the
  * queue and hands out runs; every rank (rank 0 included, between its own training steps) trains
- * runs and writes their rows into the shared results file itself. Protocol (tags below):
- *   worker -> 0  EOS_TAG_REQ    {finished run or -1, its status or -1, stopping flag}
- *   0 -> worker  EOS_TAG_ASSIGN {next run index, or -1: no more work}
- * A worker's first request carries no finished run. */
+ * runs and writes their rows into the shared results file itself. Protocol (tags below), every
+ * message {run, status, stopping flag, final flag}:
+ *   worker -> 0  EOS_TAG_REQ     asks for a run; always answered with one EOS_TAG_ASSIGN
+ *   0 -> worker  EOS_TAG_ASSIGN  {next run index, or -1: no more work}
+ *   worker -> 0  EOS_TAG_REPORT  a finished run (never answered); final = the worker is leaving
+ * A worker asks for its next run when it starts one (one request in flight), so the answer is
+ * there when it finishes even though rank 0 only answers between its own training steps. */
 #include "eos_sched.h"
 
 #include <errno.h>
@@ -20,7 +23,7 @@
 #include "eos_sweep.h"
 #include "eos_train.h"
 
-enum { EOS_TAG_REQ = 101, EOS_TAG_ASSIGN = 102 };
+enum { EOS_TAG_REQ = 101, EOS_TAG_ASSIGN = 102, EOS_TAG_REPORT = 103 };
 
 typedef struct {
     MPI_Comm comm;
@@ -238,21 +241,26 @@ static int sched_serve(sched *S, int block)
     for (;;) {
         int flag = 0;
         MPI_Status st;
-        EOS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, EOS_TAG_REQ, S->comm, &flag, &st));
+        EOS_CHECK_MPI(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, S->comm, &flag, &st));
         if (!flag) {
             if (!block || S->active_workers == 0) break;
             struct timespec ts = {0, 2000000}; /* 2 ms: idle rank 0 must not spin a core */
             nanosleep(&ts, NULL);
             continue;
         }
-        long msg[3];
-        EOS_CHECK_MPI(MPI_Recv(msg, 3, MPI_LONG, st.MPI_SOURCE, EOS_TAG_REQ, S->comm, MPI_STATUS_IGNORE));
-        if (msg[0] >= 0) sched_account(S, msg[0], (int)msg[1], st.MPI_SOURCE, NULL);
+        long msg[4];
+        EOS_CHECK(st.MPI_TAG == EOS_TAG_REQ || st.MPI_TAG == EOS_TAG_REPORT, EOS_ERR_INTERNAL,
+                  "unexpected message tag %d from rank %d", st.MPI_TAG, st.MPI_SOURCE);
+        EOS_CHECK_MPI(MPI_Recv(msg, 4, MPI_LONG, st.MPI_SOURCE, st.MPI_TAG, S->comm, MPI_STATUS_IGNORE));
         if (msg[2]) *S->opts->stop = 1; /* a worker got the signal: stop handing out */
+        if (st.MPI_TAG == EOS_TAG_REPORT) {
+            if (msg[0] >= 0) sched_account(S, msg[0], (int)msg[1], st.MPI_SOURCE, NULL);
+            if (msg[3]) S->active_workers--;
+            continue;
+        }
         long next = -1;
         if (!*S->opts->stop && S->qpos < S->qlen) next = S->queue[S->qpos++];
         EOS_CHECK_MPI(MPI_Send(&next, 1, MPI_LONG, st.MPI_SOURCE, EOS_TAG_ASSIGN, S->comm));
-        if (next < 0) S->active_workers--;
     }
 fail:
     return rc;
@@ -319,28 +327,36 @@ fail:
 static int sched_worker_loop(sched *S)
 {
     int rc = 0;
-    long msg[3] = {-1, -1, 0};
+    long msg[4] = {-1, -1, 0, 0}, next = -1;
+    MPI_Request pending = MPI_REQUEST_NULL;
     eos_run_result res;
     memset(&res, 0, sizeof res);
-    for (;;) {
-        long next = -1;
-        msg[2] = *S->opts->stop ? 1 : 0;
-        EOS_CHECK_MPI(MPI_Send(msg, 3, MPI_LONG, 0, EOS_TAG_REQ, S->comm));
-        EOS_CHECK_MPI(MPI_Recv(&next, 1, MPI_LONG, 0, EOS_TAG_ASSIGN, S->comm, MPI_STATUS_IGNORE));
-        if (next < 0) break;
+    EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REQ, S->comm));
+    EOS_CHECK_MPI(MPI_Recv(&next, 1, MPI_LONG, 0, EOS_TAG_ASSIGN, S->comm, MPI_STATUS_IGNORE));
+    while (next >= 0 && !*S->opts->stop) {
+        long cur = next;
+        /* ask for the following run now: rank 0 answers while this one trains */
+        msg[0] = msg[1] = -1;
+        msg[2] = 0;
+        EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REQ, S->comm));
+        EOS_CHECK_MPI(MPI_Irecv(&next, 1, MPI_LONG, 0, EOS_TAG_ASSIGN, S->comm, &pending));
         int st = 0;
-        rc = sched_do_run(S, next, &st, &res);
+        rc = sched_do_run(S, cur, &st, &res);
         eos_run_result_free(&res);
-        if (rc == EOS_ERR_INTERRUPT) {
-            msg[0] = -1;
-            msg[1] = -1;
-            rc = 0;
-            continue; /* tell rank 0 we are stopping; it answers -1 */
+        if (rc && rc != EOS_ERR_INTERRUPT) goto fail;
+        if (rc == 0) {
+            msg[0] = cur;
+            msg[1] = st;
+            EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REPORT, S->comm));
         }
-        if (rc) goto fail;
-        msg[0] = next;
-        msg[1] = st;
+        rc = 0;
+        EOS_CHECK_MPI(MPI_Wait(&pending, MPI_STATUS_IGNORE));
     }
+    /* leaving: a run assigned but not started stays pending in the file */
+    msg[0] = msg[1] = -1;
+    msg[2] = *S->opts->stop ? 1 : 0;
+    msg[3] = 1;
+    EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REPORT, S->comm));
 fail:
     eos_run_result_free(&res);
     return rc;
@@ -366,7 +382,7 @@ static int sched_rank0_loop(sched *S)
         sched_account(S, i, st, 0, &res);
         eos_run_result_free(&res);
     }
-    EOS_TRY(sched_serve(S, 1)); /* until every worker has been told there is no more work */
+    EOS_TRY(sched_serve(S, 1)); /* until every worker has reported that it is leaving */
 fail:
     eos_run_result_free(&res);
     return rc;

@@ -84,6 +84,8 @@ def runs(side, t):
             if len(p) == 2:
                 try: d[p[0]] = float(p[1])
                 except ValueError: pass
+        if "sharp_init_sec" in d and d.get("sharp_init_hvps"):
+            d["hvp_sec"] = d["sharp_init_sec"] / d["sharp_init_hvps"]  # Lanczos/ARPACK included
         out.append(d)
     return out
 def med(rs, key):
@@ -96,6 +98,7 @@ rows = [("(a) GD step, s", "gd_step_sec", "<= 0.9"),
         ("    HVPs, step 500 cold", "sharp_trained_hvps", ""),
         ("(b) top-2 sharpness, step 500 warm, s", "sharp_trained_warm_sec", "<= 0.125"),
         ("    HVPs, step 500 warm", "sharp_trained_warm_hvps", ""),
+        ("    time per HVP at init, s", "hvp_sec", ""),
         ("(c) SGD b=32 steps/s", "sgd32_steps_per_sec", ">= 4 (speed-up)"),
         ("(d) peak RSS after (a)+(b), MiB", "peak_rss_kb", "<= 0.333")]
 for t in threads:

@@ -78,6 +78,16 @@ int main(int argc, char **argv)
         return EOS_EXIT_USAGE;
     }
 
+    /* SLURM sends SIGTERM (or the --signal of the job script) before a time limit.
+     * Installed before MPI starts so that a warning arriving during start-up only sets the flag. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
     int provided = 0;
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "eosweep: MPI_Init_thread failed\n");
@@ -88,14 +98,6 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, EOS_EXIT_ERROR);
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    /* SLURM sends SIGTERM (or the --signal of the job script) before a time limit. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
 
     int code = eos_sched_main(MPI_COMM_WORLD, &o);
     if (code == EOS_EXIT_ERROR) MPI_Abort(MPI_COMM_WORLD, code); /* a rank may be stuck */

@@ -21,6 +21,8 @@ slurm_skip() {
 
 slurm_install() {
     local need=0 p
+    # The daemons live in /usr/sbin, which a non-root PATH may lack.
+    case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
     for p in munged slurmctld slurmd sbatch squeue sinfo scontrol scancel; do
         command -v "$p" >/dev/null 2>&1 || need=1
     done
@@ -28,13 +30,18 @@ slurm_install() {
     [ "$(id -u)" -eq 0 ] || slurm_skip "SLURM is not installed and installing it needs root"
     command -v apt-get >/dev/null 2>&1 || slurm_skip "SLURM is not installed and there is no apt-get"
     echo "# installing slurm-wlm and munge with apt-get"
-    local args="-y -q --no-install-recommends slurm-wlm munge"
-    # policy-rc.d-less images would start the system daemons; ours run from SLURM_CONF anyway.
+    local args="-y -q --no-install-recommends slurm-wlm munge" ok=1 policy=
+    # Keep the packages from starting the system's munged and slurm daemons (Debian's policy-rc.d
+    # mechanism; only where the image has no policy of its own): the test starts its own.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1
+    fi
     if ! DEBIAN_FRONTEND=noninteractive apt-get install $args >"$WORK/apt.log" 2>&1; then
         apt-get update -q >>"$WORK/apt.log" 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install $args >>"$WORK/apt.log" 2>&1 ||
-            { tail -5 "$WORK/apt.log"; slurm_skip "apt-get could not install slurm-wlm and munge"; }
+        DEBIAN_FRONTEND=noninteractive apt-get install $args >>"$WORK/apt.log" 2>&1 || ok=0
     fi
+    [ -n "$policy" ] && rm -f /usr/sbin/policy-rc.d
+    [ "$ok" -eq 1 ] || { tail -5 "$WORK/apt.log"; slurm_skip "apt-get could not install slurm-wlm and munge"; }
     for p in munged slurmctld slurmd sbatch; do
         command -v "$p" >/dev/null 2>&1 || slurm_skip "$p missing after installing slurm-wlm"
     done

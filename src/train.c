@@ -207,8 +207,8 @@ static int batch_sharpness(trainer *T, double tol, double *out)
 {
     int rc = 0, n = T->tr->n, b = T->batch;
     double s = 0, s2 = 0;
-    int cnt = 0;
-    for (; cnt < 400; cnt++) {
+    int used = 0; /* batches with a non-zero gradient (the ratio is undefined otherwise) */
+    for (int draw = 0; draw < 400; draw++) {
         /* b distinct examples: a partial Fisher-Yates over bs_idx (a permutation of 0..n-1
          * kept between draws, so its first b entries are a uniform random subset) */
         for (int i = 0; i < b; i++) {
@@ -229,17 +229,14 @@ static int batch_sharpness(trainer *T, double tol, double *out)
         double r = eos_dot(T->tmp, T->tmp2, T->np) / gg;
         s += r;
         s2 += r * r;
-        int c = cnt + 1;
-        if (c >= 8) {
-            double mean = s / c, var = (s2 - c * mean * mean) / (c - 1);
+        used++;
+        if (used >= 8) {
+            double mean = s / used, var = (s2 - used * mean * mean) / (used - 1);
             if (var < 0) var = 0;
-            if (sqrt(var / c) <= tol * fabs(mean)) {
-                cnt = c;
-                break;
-            }
+            if (sqrt(var / used) <= tol * fabs(mean)) break;
         }
     }
-    *out = cnt > 0 ? s / (cnt < 400 ? cnt : 400) : NAN;
+    *out = used > 0 ? s / used : NAN;
     return 0;
 fail:
     return rc;

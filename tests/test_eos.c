@@ -1,6 +1,7 @@
 /* test_eos.c: science acceptance. fc-tanh (200, 200) on the first 1,000 Fashion-MNIST images, MSE,
- * full-batch GD: sharpness starts well below 2/lr, rises (progressive sharpening), and once it has
- * reached 2/lr stays within +-15 % of it for the rest of training (edge of stability, Cohen et al.
+ * full-batch GD: sharpness starts well below 2/lr, rises (progressive sharpening), crosses 2/lr,
+ * self-stabilises after a bounded first overshoot, and from then on stays within +-15 % of 2/lr for
+ * the rest of training (edge of stability, Cohen et al.
  * 2021, fig. 1; shared/references.md lists the measured Fashion-MNIST analogue). */
 #include <stdlib.h>
 #include <string.h>
@@ -39,18 +40,28 @@ static void check_lr(double lr, long steps)
     double thr = 2.0 / lr;
     fprintf(stderr, "  lr %g (2/lr = %g): %ld steps in %.1f s, %d HVPs, final loss %.4f\n", lr, thr,
             r.steps, eos_now() - t0, r.hvp_count, r.final_loss);
-    int reached = -1;
+    /* Onset of the edge of stability: sharpness first crosses 2/lr, overshoots while the unstable
+     * direction grows out of rounding noise (for longer in float64 than in float32, so the size of
+     * this first overshoot depends on the precision), and then self-stabilises: the first
+     * measurement at which it has come back down. From there on it must stay within +-15 %. */
+    int crossed = -1, onset = -1;
+    double peak = 0;
     for (int j = 0; j < r.n_sharp; j++) {
         fprintf(stderr, "%s%.1f", j % 10 ? " " : (j ? "\n    " : "    "), r.eig[j]);
-        if (reached < 0 && r.eig[j] >= 0.85 * thr) reached = j;
+        if (crossed < 0 && r.eig[j] >= thr) crossed = j;
+        if (crossed >= 0 && onset < 0) {
+            if (j > crossed && r.eig[j] < r.eig[j - 1]) onset = j;
+            else peak = fmax(peak, r.eig[j]);
+        }
     }
     fprintf(stderr, "\n");
     EXPECT(r.status == EOS_RUN_DONE, "status %d (%s)", r.status, r.message);
     EXPECT(r.eig[0] < 0.75 * thr, "initial sharpness %g should be well below 2/lr = %g", r.eig[0], thr);
-    EXPECT(reached > 0, "sharpness never reached 85%% of 2/lr");
-    EXPECT(reached >= 0 && reached < r.n_sharp * 2 / 3, "reached 2/lr too late (measurement %d of %d)",
-           reached, r.n_sharp);
-    for (int j = reached; reached > 0 && j < r.n_sharp; j++)
+    EXPECT(crossed > 0, "sharpness never reached 2/lr (progressive sharpening)");
+    EXPECT(onset > 0 && onset < r.n_sharp * 2 / 3, "no self-stabilisation, or too late (measurement %d of %d)",
+           onset, r.n_sharp);
+    EXPECT(peak <= 1.25 * thr, "first overshoot %g is more than 25 %% above 2/lr", peak);
+    for (int j = onset; onset > 0 && j < r.n_sharp; j++)
         EXPECT(fabs(r.eig[j] - thr) <= 0.15 * thr, "step %d: sharpness %g outside 2/lr +-15%%",
                j * c.sharpness.every, r.eig[j]);
     /* the loss keeps decreasing overall at the edge of stability */

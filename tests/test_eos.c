@@ -1,4 +1,4 @@
-/* test_eos.c: science acceptance. fc-tanh (200, 200) on the first 1,000 Fashion-MNIST images, MSE,
+/* test_eos.c: science acceptance (GD and Adam at the edge of stability). fc-tanh (200, 200) on the first 1,000 Fashion-MNIST images, MSE,
  * full-batch GD: sharpness starts well below 2/lr, rises (progressive sharpening), crosses 2/lr,
  * self-stabilises after a bounded first overshoot, and from then on stays within +-15 % of 2/lr for
  * the rest of training (edge of stability, Cohen et al.
@@ -70,6 +70,53 @@ static void check_lr(double lr, long steps)
     eos_data_free(&d);
 }
 
+/* Adaptive methods at the edge of stability (Cohen et al. 2022): full-batch Adam's preconditioned
+ * sharpness (top eigenvalue of P^-1/2 H P^-1/2) rises to (2 + 2 beta1) / ((1 - beta1) lr) = 38/lr
+ * and stays there, while the raw sharpness stays far below 2/lr. */
+static void test_adam_precond_eos(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.data.n_train = 1000;
+    c.model.n_hidden = 2;
+    c.model.hidden[0] = c.model.hidden[1] = 200;
+    c.train.optimizer = EOS_OPT_ADAM;
+    c.train.lr = 4e-4;
+    c.train.beta1 = 0.9;
+    c.train.beta2 = 0.999;
+    c.train.eps = 1e-7;
+    c.train.max_steps = 1500;
+    c.train.record_every = 50;
+    c.sharpness.every = 50;
+    c.sharpness.k = 1;
+    c.sharpness.precond = 1;
+    eos_data d;
+    memset(&d, 0, sizeof d);
+    EXPECT(eos_data_load(&d, &c) == 0, "data: %s", eos_error_msg());
+    eos_run_result r;
+    eos_run_result_alloc(&r, &c);
+    EXPECT(eos_train_run(&c, &d, &r, NULL) == 0 && r.status == EOS_RUN_DONE, "train: %s", r.message);
+    double thr = (2 + 2 * c.train.beta1) / ((1 - c.train.beta1) * c.train.lr);
+    int onset = -1;
+    fprintf(stderr, "  Adam lr %g: 38/lr = %g; preconditioned sharpness:", c.train.lr, thr);
+    for (int j = 0; j < r.n_sharp; j++) {
+        fprintf(stderr, "%s%.0f", j % 10 ? " " : "\n    ", r.precond_eig[j]);
+        if (onset < 0 && r.precond_eig[j] >= 0.9 * thr) onset = j;
+    }
+    fprintf(stderr, "\n");
+    EXPECT(isnan(r.precond_eig[0]), "no preconditioner before the first step");
+    EXPECT(r.precond_eig[1] < 0.6 * thr, "starts well below 38/lr: %g", r.precond_eig[1]);
+    EXPECT(onset > 0 && onset < r.n_sharp / 2, "never reached 38/lr, or too late (%d of %d)", onset,
+           r.n_sharp);
+    for (int j = onset; onset > 0 && j < r.n_sharp; j++)
+        EXPECT(fabs(r.precond_eig[j] - thr) <= 0.15 * thr, "step %d: %g outside 38/lr +-15%%",
+               j * c.sharpness.every, r.precond_eig[j]);
+    EXPECT(r.eig[(r.n_sharp - 1) * r.k] < 0.1 * 2 / c.train.lr, "raw sharpness %g is not the tracked quantity",
+           r.eig[(r.n_sharp - 1) * r.k]);
+    eos_run_result_free(&r);
+    eos_data_free(&d);
+}
+
 static void test_eos_lr_004(void) { check_lr(0.04, 1500); }
 static void test_eos_lr_005(void) { check_lr(0.05, 1200); }
 
@@ -77,5 +124,6 @@ int main(void)
 {
     TEST_RUN(test_eos_lr_004);
     TEST_RUN(test_eos_lr_005);
+    TEST_RUN(test_adam_precond_eos);
     return TEST_SUMMARY();
 }

@@ -39,4 +39,15 @@ check "resume with a different sweep: refused" test $? -eq 2
 check "resume with a different sweep: says why" grep -qi "sha256\|differ" err
 "$EOSWEEP" s.yaml -o r1.h5 --force --quiet >/dev/null 2>&1
 check "--force replaces" test $? -eq 0
+if command -v strace >/dev/null; then
+    strace -f -e trace=fsync -o fsync.trace "$EOSWEEP" s.yaml -o r4.h5 --fsync --quiet >/dev/null 2>&1
+    check "--fsync: exit 0" test $? -eq 0
+    check "--fsync: one fsync per run (at least 12)" test "$(grep -c 'fsync(' fsync.trace)" -ge 12
+    strace -f -e trace=fsync -o nofsync.trace "$EOSWEEP" s.yaml -o r5.h5 --quiet >/dev/null 2>&1
+    check "default: no fsync per run (only the creation's)" test "$(grep -c 'fsync(' nofsync.trace)" -lt 12
+else
+    "$EOSWEEP" s.yaml -o r4.h5 --fsync --quiet >/dev/null 2>&1
+    check "--fsync: exit 0 (strace not installed: fsync count not checked)" test $? -eq 0
+fi
+check "--fsync: same results" $PY "$SRC/tests/h5compare.py" r1.h5 r4.h5
 summary

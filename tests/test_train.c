@@ -160,6 +160,45 @@ static void test_linear_regression_threshold(void)
     eos_data_free(&d);
 }
 
+/* In-context regression with fresh prompts every step (data.online): the run is reproducible and
+ * thread-count independent, learns (pool loss falls), and differs from training on the fixed pool. */
+static void test_icl_online(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.seed = 4;
+    c.data.source = EOS_DATA_ICL_REGRESSION;
+    c.data.dim = 3;
+    c.data.n_context = 8;
+    c.data.n_train = 200;
+    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    c.model.layers = 1;
+    c.model.init = EOS_INIT_GAUSSIAN;
+    c.model.init_scale = 0.25;
+    c.train.optimizer = EOS_OPT_ADAM;
+    c.train.lr = 0.01;
+    c.train.batch_size = 50;
+    c.train.max_steps = 200;
+    c.train.record_every = 50;
+    c.sharpness.every = 100;
+    c.sharpness.k = 1;
+    eos_run_result fixed, on1, on2;
+    c.data.online = 0;
+    EXPECT(run(&c, &fixed) == 0 && fixed.status == EOS_RUN_DONE, "fixed pool: %s", fixed.message);
+    c.data.online = 1;
+    omp_set_num_threads(1);
+    EXPECT(run(&c, &on1) == 0 && on1.status == EOS_RUN_DONE, "online: %s", on1.message);
+    omp_set_num_threads(2);
+    EXPECT(run(&c, &on2) == 0, "online, 2 threads");
+    EXPECT(same_traj(&on1, &on2), "online run differs between 1 and 2 threads");
+    EXPECT(on1.final_loss < 0.7 * on1.loss[0], "online training did not learn: %g -> %g", on1.loss[0],
+           on1.final_loss);
+    EXPECT(on1.final_loss != fixed.final_loss, "online and fixed-pool runs should see different batches");
+    eos_run_result_free(&fixed);
+    eos_run_result_free(&on1);
+    eos_run_result_free(&on2);
+}
+
 int main(void)
 {
     TEST_RUN(test_threads_gd);
@@ -168,5 +207,6 @@ int main(void)
     TEST_RUN(test_threads_sam);
     TEST_RUN(test_loss_goal_stops);
     TEST_RUN(test_linear_regression_threshold);
+    TEST_RUN(test_icl_online);
     return TEST_SUMMARY();
 }

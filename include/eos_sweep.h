@@ -19,7 +19,7 @@ typedef struct {
     size_t text_len;
     char sha256[65];          /* hex digest of text */
     char name[EOS_NAME_MAX];
-    eos_config base;          /* base configuration (validated) */
+    eos_config base;          /* base configuration (validated on its own only without a grid) */
     int n_axes;
     eos_axis *axes;           /* every key named by any grid entry, in first-appearance order */
     long n_runs;

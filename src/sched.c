@@ -58,10 +58,10 @@ static int sched_load_sweep(sched *S)
                                    S->opts->sweep_path, strerror(errno));
                 len = -1;
             } else {
-                fseek(f, 0, SEEK_END);
-                len = ftell(f);
-                fseek(f, 0, SEEK_SET);
-                text = malloc((size_t)len + 1);
+                if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+                else len = -1;
+                if (len >= 0 && fseek(f, 0, SEEK_SET) != 0) len = -1;
+                text = len >= 0 ? malloc((size_t)len + 1) : NULL;
                 if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) {
                     rc = eos_error_set(EOS_ERR_IO, __FILE__, __LINE__, "%s: cannot read",
                                        S->opts->sweep_path);
@@ -98,9 +98,10 @@ fail:
 static int sched_check_data(sched *S)
 {
     int rc = 0, bad = 0;
+    eos_config *seen = NULL; /* one configuration per distinct data set already checked */
     if (S->rank == 0) {
-        eos_config cfg, seen[8];
-        int nseen = 0;
+        eos_config cfg;
+        long nseen = 0, cap = 0;
         for (long i = 0; i < S->sw.n_runs && !bad; i++) {
             if (eos_sweep_run_config(&S->sw, i, &cfg)) {
                 bad = 1;
@@ -109,20 +110,32 @@ static int sched_check_data(sched *S)
             eos_data_source src = cfg.data.source;
             if (src != EOS_DATA_FASHION_MNIST && src != EOS_DATA_MNIST_IDX &&
                 src != EOS_DATA_CIFAR10 && src != EOS_DATA_HDF5)
-                continue;
+                continue; /* synthetic data cannot be missing or corrupt */
             int known = 0;
-            for (int j = 0; j < nseen && !known; j++) known = eos_data_same(&seen[j], &cfg);
+            for (long j = 0; j < nseen && !known; j++) known = eos_data_same(&seen[j], &cfg);
             if (known) continue;
             eos_data d;
             memset(&d, 0, sizeof d);
             if (eos_data_load(&d, &cfg)) bad = 1;
             eos_data_free(&d);
-            if (nseen < 8) seen[nseen++] = cfg;
+            if (nseen == cap) {
+                cap = cap ? 2 * cap : 8;
+                eos_config *grown = realloc(seen, (size_t)cap * sizeof *seen);
+                if (!grown) {
+                    eos_error_set(EOS_ERR_NOMEM, __FILE__, __LINE__,
+                                  "out of memory checking the sweep's data sets");
+                    bad = 1;
+                    break;
+                }
+                seen = grown;
+            }
+            seen[nseen++] = cfg;
         }
     }
     EOS_CHECK_MPI(MPI_Bcast(&bad, 1, MPI_INT, 0, S->comm));
     if (bad) rc = EOS_ERR_CONFIG;
 fail:
+    free(seen);
     return rc;
 }
 
@@ -442,9 +455,8 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     } else {
         EOS_TRY(sched_worker_loop(&S));
     }
-    /* Interrupted runs stay pending; the exit code tells the job script to resume. */
-    int stopped = *opts->stop ? 1 : 0, any_stopped = 0;
-    EOS_CHECK_MPI(MPI_Allreduce(&stopped, &any_stopped, 1, MPI_INT, MPI_MAX, comm));
+    /* Interrupted runs stay pending; rank 0 counts them and the exit code tells the job script
+     * to resume. */
     rc = eos_results_close(S.res_file);
     S.res_file = NULL;
     if (rc) goto fail;
@@ -464,7 +476,6 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
         code = left > 0 ? EOS_EXIT_INCOMPLETE : EOS_EXIT_OK;
     }
     EOS_CHECK_MPI(MPI_Bcast(&code, 1, MPI_INT, 0, comm));
-    (void)any_stopped;
     goto out;
 fail:
     fprintf(stderr, "eosweep: rank %d: %s (%s)\n", S.rank, eos_error_msg(), eos_error_where());

@@ -50,4 +50,13 @@ else
     check "--fsync: exit 0 (strace not installed: fsync count not checked)" test $? -eq 0
 fi
 check "--fsync: same results" $PY "$SRC/tests/h5compare.py" r1.h5 r4.h5
+cat > one.yaml <<YAML
+name: one
+data:  {source: synthetic-linear, dim: 3, n_train: 32, standardize: false}
+model: {arch: mlp, hidden: []}
+train: {optimizer: gd, lr: 0.05, max_steps: 20, record_every: 10}
+sharpness: {every: 10, k: 1}
+YAML
+"$EOSWEEP" one.yaml -o one.h5 --verbose --quiet >/dev/null 2>verbose.txt
+check "--verbose prints every record and measurement" test "$(grep -c '^  step' verbose.txt)" -eq 6
 summary

@@ -101,7 +101,6 @@ static void test_loss_goal_stops(void)
     base_cfg(&c);
     c.train.max_steps = 5000;
     c.sharpness.every = 0;
-    c.train.loss_goal = 0.5 * 0.0; /* set from the first loss below */
     eos_run_result r;
     run(&c, &r);
     double l0 = r.loss[0];

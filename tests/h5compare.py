@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Compare two eosweep results files run by run, bitwise.
 
-Usage: h5compare.py A.h5 B.h5   -> exit 0 if every run's results are identical.
+Usage: h5compare.py A.h5 B.h5             -> exit 0 if every run's results are identical.
+       h5compare.py --subset REF.h5 NEW.h5  -> exit 0 if every dataset of REF is in NEW and
+                                              identical (NEW may add columns: format_version 1
+                                              files only ever gain datasets).
 Ignored: /runs/rank and /runs/wall_seconds (who ran it and how long it took) and the creation time.
 """
 import sys
@@ -22,11 +25,17 @@ def same(a, b):
 
 
 def main():
-    fa, fb = (h5py.File(p, "r") for p in sys.argv[1:3])
+    args = sys.argv[1:]
+    subset = args[:1] == ["--subset"]
+    if subset:
+        args = args[1:]
+    fa, fb = (h5py.File(p, "r") for p in args[:2])
     bad = []
     for grp in ("runs", "traj", "sharp"):
         ka, kb = set(fa[grp].keys()), set(fb[grp].keys())
-        if ka != kb:
+        if subset and not ka <= kb:
+            bad.append(f"/{grp}: missing columns {sorted(ka - kb)}")
+        elif not subset and ka != kb:
             bad.append(f"/{grp}: different columns {sorted(ka ^ kb)}")
         for k in sorted(ka & kb):
             if grp == "runs" and k in IGNORE:

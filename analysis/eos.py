@@ -1,7 +1,7 @@
 """Stability thresholds and edge-of-stability statistics.
 
 Thresholds are those of the local quadratic model with the optimizer's update rule as eosweep
-implements it (src/optim.c, PyTorch forms); a run is at the edge of stability when its tracked
+implements it (src/optim/optim.c, PyTorch forms); a run is at the edge of stability when its tracked
 sharpness hovers at the threshold (Cohen et al. 2021, arXiv 2103.00065; adaptive methods: Cohen
 et al. 2022, arXiv 2207.14484).
 """

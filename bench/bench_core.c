@@ -1,7 +1,7 @@
 /* bench_core.c: the training core on the issue's workload (fc-tanh 784-200-200-10 with biases, the
  * first 5,000 Fashion-MNIST training images standardised, MSE, float32), through the library's
  * real code paths (eos_data_load, eos_model_loss_grad, eos_optim_step, eos_model_hvp,
- * eos_sharp_lanczos_run), for comparison with bench_core_torch.py. Not a test: it prints numbers.
+ * eos_lanczos_run), for comparison with bench_core_torch.py. Not a test: it prints numbers.
  *
  *   bench_core prep DIR   load the data, write DIR/{meta.txt,X.bin,Y.bin} (float32, row-major) and
  *                         the parameters at GD steps 0, 50, 450 and 500 (lr 0.04, full batch) as
@@ -26,7 +26,7 @@
 #include "eos_model.h"
 #include "eos_optim.h"
 #include "eos_rng.h"
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 
 #ifdef EOS_FLOAT64
 #error "bench_core measures the float32 build"
@@ -95,7 +95,7 @@ typedef struct {
     size_t np;
     real *w, *g;
     eos_optim opt;
-    eos_sharp lz;
+    eos_lanczos lz;
 } bench;
 
 static int bench_setup(bench *B)
@@ -125,7 +125,7 @@ static void bench_free(bench *B)
     free(B->w);
     free(B->g);
     eos_optim_free(&B->opt);
-    eos_sharp_free(&B->lz);
+    eos_lanczos_free(&B->lz);
 }
 
 /* One full-batch GD step as train.c takes it: loss (and accuracy) and gradient over the whole
@@ -178,7 +178,7 @@ typedef struct {
     int ta, tb, M, N, K;
 } gemm_shape;
 
-/* The GEMMs src/mlp.c's loss_grad issues for one chunk of nr rows (row-major, its transposes):
+/* The GEMMs src/model/mlp.c's loss_grad issues for one chunk of nr rows (row-major, its transposes):
  * forward z_l = a W' for l = 1..3, backward dW_l = D' a (l = 3..1), dA = D W (l = 3, 2). */
 static int step_gemms(gemm_shape *s, int nr, const int *dm)
 {
@@ -274,7 +274,7 @@ static int sharp_once(bench *B, const real *w, double tol, const real *v0, doubl
     eos_rng r;
     eos_rng_init(&r, B->cfg.seed, EOS_RNG_STREAM_SHARP);
     double t0 = eos_now();
-    int rc = eos_sharp_lanczos_run(&B->lz, hvp_op, &h, 2, tol, v0, &r, eig, top, nmv);
+    int rc = eos_lanczos_run(&B->lz, hvp_op, &h, 2, tol, v0, &r, eig, top, nmv);
     *sec = eos_now() - t0;
     return rc;
 }
@@ -384,7 +384,7 @@ static int do_run(const char *dir, const char *parts)
         int nmv;
         EOS_TRY(read_ref(dir, "p0", ref0));
         EOS_TRY(read_ref(dir, "p500", ref500));
-        EOS_TRY(eos_sharp_create(&B.lz, np, B.cfg.sharpness.max_iter)); /* train.c's cap: 100 */
+        EOS_TRY(eos_lanczos_create(&B.lz, np, B.cfg.sharpness.max_iter)); /* train.c's cap: 100 */
         EOS_TRY(sharp_bench(&B, "init", p0, NULL, ref0));
         EOS_TRY(sharp_bench(&B, "trained", p500, NULL, ref500));
         /* warm start as train.c does every 50 steps: the top vector measured at step 450 */

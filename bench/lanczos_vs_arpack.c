@@ -1,4 +1,4 @@
-/* lanczos_vs_arpack.c: HVPs that src/sharp.c's Lanczos (full reorthogonalisation) and ARPACK's
+/* lanczos_vs_arpack.c: HVPs that src/curv/lanczos.c's Lanczos (full reorthogonalisation) and ARPACK's
  * implicitly restarted Lanczos (dsaupd/dseupd, which = "LA") need on the same operator: the mean
  * Hessian of fc-tanh 784-200-200-10 on Fashion-MNIST (MSE), float64 arithmetic on the float32
  * data and parameters that `bench_core prep DIR` wrote. Build against the float64 library
@@ -22,7 +22,7 @@
 #include "eos_config.h"
 #include "eos_model.h"
 #include "eos_rng.h"
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 
 #ifndef EOS_FLOAT64
 #error "lanczos_vs_arpack needs the float64 build (-DEOS_FLOAT64, libeoscore64.a)"
@@ -108,7 +108,7 @@ typedef struct {
     int n, d, k;
     size_t np;
     double *p[4]; /* steps 0, 50, 450, 500 */
-    eos_sharp lz;
+    eos_lanczos lz;
 } lva;
 
 static const int steps[4] = {0, 50, 450, 500};
@@ -147,7 +147,7 @@ static int lva_setup(lva *S, const char *dir, int max_iter)
         EOS_ALLOC(S->p[i], np);
         EOS_TRY(read_f32(dir, name, S->p[i], np));
     }
-    EOS_TRY(eos_sharp_create(&S->lz, np, max_iter));
+    EOS_TRY(eos_lanczos_create(&S->lz, np, max_iter));
 fail:
     return rc;
 }
@@ -158,7 +158,7 @@ static void lva_free(lva *S)
     free(S->X);
     free(S->Y);
     for (int i = 0; i < 4; i++) free(S->p[i]);
-    eos_sharp_free(&S->lz);
+    eos_lanczos_free(&S->lz);
 }
 
 static int do_ref(const char *dir)
@@ -177,7 +177,7 @@ static int do_ref(const char *dir)
         double eig[2];
         int nmv = 0;
         double t0 = eos_now();
-        rc = eos_sharp_lanczos_run(&S.lz, hvp_op, &c, 2, 1e-10, NULL, &r, eig, NULL, &nmv);
+        rc = eos_lanczos_run(&S.lz, hvp_op, &c, 2, 1e-10, NULL, &r, eig, NULL, &nmv);
         if (rc) {
             fclose(f);
             goto fail;
@@ -220,7 +220,7 @@ static int run_ladder(lva *S, op_ctx *c, int arpack, int k, const double *v0, co
             EOS_TRY(arpack_top(hvp_op, c, (int)S->np, k, 20, ladder[li], v0, eig, NULL, &nmv));
         else
             EOS_TRY(
-                eos_sharp_lanczos_run(&S->lz, hvp_op, c, k, ladder[li], v0, &r, eig, NULL, &nmv));
+                eos_lanczos_run(&S->lz, hvp_op, c, k, ladder[li], v0, &r, eig, NULL, &nmv));
         double e = rel_err(eig, ref, k);
         printf("  %s %s k=%d tol %.0e hvps %3d err %.2e\n", tag, arpack ? "arpack " : "lanczos", k,
                ladder[li], nmv, e);
@@ -266,7 +266,7 @@ static int do_compare(const char *dir, int n_sharp)
             double e2[2];
             int nmv;
             eos_rng_init(&r, 99, EOS_RNG_STREAM_SHARP);
-            EOS_TRY(eos_sharp_lanczos_run(&S.lz, hvp_op, &cw, 1, 1e-8, NULL, &r, e2, vprev, &nmv));
+            EOS_TRY(eos_lanczos_run(&S.lz, hvp_op, &cw, 1, 1e-8, NULL, &r, e2, vprev, &nmv));
             v0 = vprev;
         }
         op_ctx c = {S.model, S.X, S.Y, S.p[pi], n_sharp, S.np};
@@ -274,7 +274,7 @@ static int do_compare(const char *dir, int n_sharp)
         double refL[2], refA[2];
         int nL = 0, nA = 0;
         eos_rng_init(&r, 5, EOS_RNG_STREAM_SHARP);
-        EOS_TRY(eos_sharp_lanczos_run(&S.lz, hvp_op, &c, 2, 1e-11, NULL, &r, refL, NULL, &nL));
+        EOS_TRY(eos_lanczos_run(&S.lz, hvp_op, &c, 2, 1e-11, NULL, &r, refL, NULL, &nL));
         EOS_TRY(arpack_top(hvp_op, &c, (int)S.np, 2, 30, 1e-13, NULL, refA, vtmp, &nA));
         printf("%s reference: lanczos %.12g %.12g (%d HVPs), arpack %.12g %.12g (%d HVPs), "
                "rel diff %.1e\n",

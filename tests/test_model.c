@@ -6,7 +6,7 @@
  * models, double-precision libm formulas for the activations, the naive reference kernels,
  * Hessian symmetry, 1 vs 2 threads, and independent RNG draws for init. */
 #include "eos_model.h"
-#include "../src/model_impl.h"
+#include "../src/model/model_impl.h"
 #include "eos_test.h"
 
 #include <cblas.h>

@@ -1,7 +1,7 @@
 /* test_results.c: the parallel HDF5 results file. Run under mpirun -n 1 and -n 2.
  *
  * The file is checked with plain serial HDF5 calls (and h5py / h5dump when available) against
- * values generated here, never against what src/results.c reads back itself. */
+ * values generated here, never against what src/sweep/results.c reads back itself. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif

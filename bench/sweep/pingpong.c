@@ -1,6 +1,6 @@
 /* pingpong.c: round trip of the sweep engine's request/assign protocol (benchmarks only).
  * Workers send {run, status, stopping} (3 longs, tag 101) and wait for one long (tag 102), as in
- * src/sched.c. Rank 0 answers in one of two ways:
+ * src/sweep/sched.c. Rank 0 answers in one of two ways:
  *   mode "probe": MPI_Iprobe(ANY_SOURCE) + MPI_Recv + MPI_Send in a busy loop (sched_serve's path
  *                 when rank 0 is between training steps and requests are waiting);
  *   mode "sleep": the same, but 2 ms nanosleep when nothing is waiting (sched_serve when idle).

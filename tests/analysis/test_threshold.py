@@ -1,5 +1,5 @@
 """threshold(): closed forms, the hyperparameters read from the run's config, and an
-independent oracle: the spectral radius of each optimizer's update rule (as src/optim.c writes
+independent oracle: the spectral radius of each optimizer's update rule (as src/optim/optim.c writes
 it) on a 1-D quadratic crosses 1 exactly at the threshold."""
 import numpy as np
 import pytest

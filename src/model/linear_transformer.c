@@ -1,4 +1,4 @@
-/* lintf.c: linear transformer (L layers of linear self-attention) on in-context linear regression,
+/* lt_model.c: linear transformer (L layers of linear self-attention) on in-context linear regression,
  * with exact gradient and Hessian-vector product. Conventions: docs/linear-transformer.md.
  *
  * A prompt is Z in R^{D x T}, D = d+1, T = n+1: columns z_t = (x_t, y_t) for t < n, the query
@@ -14,7 +14,7 @@
  *   Gb = Zb Z_l',  dP = (1/n) Gb Q' C,  dQ = (1/n) C P' Gb,  Cb = (1/n) P' Gb Q',
  *   dloss/dZ_l = Zb + G' Zb + (Cb + Cb') Z_l M.
  * HVP: Pearlmutter's R-operator on the same recursion (forward tangents RZ, RC, RG, then R of
- * every backward line; see lintf_prompt_hvp).
+ * every backward line; see lt_prompt_hvp).
  *
  * Sparse parametrisation (model.sparse, Ahn et al.'s P/Q form): per layer a scalar p and a d x d
  * block B, P = [[0, 0], [0, p]], Q = [[B, 0], [0, 0]]. The map to (P, Q) is linear, so the
@@ -46,7 +46,7 @@ typedef struct {
     real *ws;           /* [nblk, ws_len] per-prompt workspaces */
     double *part;       /* [nblk, nfull] per-block partial gradients */
     double *lrow;       /* [chunk] per-prompt losses */
-} lintf;
+} lt_model;
 
 /* One block workspace, carved from a ws slice (layout fixed by the model's shape). */
 typedef struct {
@@ -54,14 +54,14 @@ typedef struct {
     real *C, *RC, *G, *RG, *PC; /* [L][D, D] C_l, R C_l, G_l, R G_l, P_l C_l */
     real *Zb[2], *RZb[2];   /* [T, D] ping-pong dloss/dZ and its tangent */
     real *Gb, *RGb, *t1, *t2, *t3, *t4, *S, *RS, *gP, *gQ; /* [D, D] */
-} lintf_ws;
+} lt_ws;
 
 static size_t ws_size(int L, size_t TD, size_t D2)
 {
     return 2 * (size_t)(L + 1) * TD + 5 * (size_t)L * D2 + 4 * TD + 10 * D2;
 }
 
-static void ws_carve(lintf_ws *w, const lintf *p, real *q)
+static void ws_carve(lt_ws *w, const lt_model *p, real *q)
 {
     size_t TD = p->TD, D2 = p->D2, L = (size_t)p->L;
     w->Z = q, q += (L + 1) * TD;
@@ -159,7 +159,7 @@ static void acc_add(double *restrict acc, const real *restrict x, size_t n)
 
 /* Forward through the L layers (and tangents when V != NULL). Z_0 = the prompt; the last layer
  * writes only the query token of Z_L (and RZ_L). */
-static void prompt_forward(const lintf *p, lintf_ws *w, const real *Pf, const real *Vf,
+static void prompt_forward(const lt_model *p, lt_ws *w, const real *Pf, const real *Vf,
                            const real *zin)
 {
     const int L = p->L, D = p->D, T = p->T, n = p->n;
@@ -197,7 +197,7 @@ static void prompt_forward(const lintf *p, lintf_ws *w, const real *Pf, const re
 }
 
 /* Loss of one prompt; when acc != NULL, adds d loss / d (P_l, Q_l) into acc [nfull]. */
-static double prompt_grad(const lintf *p, lintf_ws *w, const real *Pf, const real *zin, real y,
+static double prompt_grad(const lt_model *p, lt_ws *w, const real *Pf, const real *zin, real y,
                           double *acc)
 {
     const int L = p->L, D = p->D, T = p->T, n = p->n, d = p->d;
@@ -238,7 +238,7 @@ static double prompt_grad(const lintf *p, lintf_ws *w, const real *Pf, const rea
 }
 
 /* Adds H v (w.r.t. the full (P_l, Q_l)) of one prompt's loss into acc [nfull]. */
-static void prompt_hvp(const lintf *p, lintf_ws *w, const real *Pf, const real *Vf,
+static void prompt_hvp(const lt_model *p, lt_ws *w, const real *Pf, const real *Vf,
                        const real *zin, real y, double *acc)
 {
     const int L = p->L, D = p->D, T = p->T, n = p->n, d = p->d;
@@ -309,7 +309,7 @@ static void prompt_hvp(const lintf *p, lintf_ws *w, const real *Pf, const real *
 /* model ops                                                                                   */
 
 /* The full (P_l, Q_l) vector for params: params itself, or the sparse embedding into buf. */
-static const real *embed(const lintf *p, const real *params, real *buf)
+static const real *embed(const lt_model *p, const real *params, real *buf)
 {
     if (!p->sparse) return params;
     memset(buf, 0, p->nfull * sizeof(real));
@@ -319,7 +319,7 @@ static const real *embed(const lintf *p, const real *params, real *buf)
 
 /* g [nparams] += scale * sum over blocks of part [nb, nfull] (blocks in order), restricted to
  * the parameters (sparse: J' of the full gradient). */
-static void part_reduce(const lintf *p, real *g, int nb, double scale)
+static void part_reduce(const lt_model *p, real *g, int nb, double scale)
 {
     for (size_t k = 0; k < p->np; k++) {
         size_t j = p->sparse ? p->sidx[k] : k;
@@ -329,11 +329,11 @@ static void part_reduce(const lintf *p, real *g, int nb, double scale)
     }
 }
 
-static int lintf_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
+static int lt_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
                            const int *idx, int n, double scale, double *loss_sum,
                            double *n_correct, real *grad)
 {
-    lintf *p = m->impl;
+    lt_model *p = m->impl;
     (void)n_correct; /* regression: no accuracy */
     const real *Pf = embed(p, params, p->pf);
     double lsum = 0.0;
@@ -341,7 +341,7 @@ static int lintf_loss_grad(eos_model *m, const real *params, const real *X, cons
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
 #pragma omp parallel for schedule(static) /* fixed blocks of RB prompts across threads */
         for (int blk = 0; blk < nb; blk++) {
-            lintf_ws w;
+            lt_ws w;
             ws_carve(&w, p, p->ws + (size_t)blk * p->ws_len);
             double *acc = grad ? p->part + (size_t)blk * p->nfull : NULL;
             if (acc) memset(acc, 0, p->nfull * sizeof *acc);
@@ -358,16 +358,16 @@ static int lintf_loss_grad(eos_model *m, const real *params, const real *X, cons
     return 0;
 }
 
-static int lintf_hvp(eos_model *m, const real *params, const real *X, const real *Y,
+static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y,
                      const int *idx, int n, double scale, const real *v, real *hv)
 {
-    lintf *p = m->impl;
+    lt_model *p = m->impl;
     const real *Pf = embed(p, params, p->pf), *Vf = embed(p, v, p->vf);
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
 #pragma omp parallel for schedule(static) /* fixed blocks of RB prompts across threads */
         for (int blk = 0; blk < nb; blk++) {
-            lintf_ws w;
+            lt_ws w;
             ws_carve(&w, p, p->ws + (size_t)blk * p->ws_len);
             double *acc = p->part + (size_t)blk * p->nfull;
             memset(acc, 0, p->nfull * sizeof *acc);
@@ -382,13 +382,13 @@ static int lintf_hvp(eos_model *m, const real *params, const real *X, const real
     return 0;
 }
 
-static size_t lintf_nparams(const eos_model *m) { return m->nparams; }
+static size_t lt_nparams(const eos_model *m) { return m->nparams; }
 
 /* Every parameter i.i.d. in order: Gaussian std init_scale/sqrt(d+1), or (pytorch) uniform in
  * +-init_scale/sqrt(d+1), the fan-in of a token. */
-static void lintf_init(const eos_model *m, real *params, eos_rng *rng)
+static void lt_init(const eos_model *m, real *params, eos_rng *rng)
 {
-    const lintf *p = m->impl;
+    const lt_model *p = m->impl;
     double bound = m->cfg.init_scale / sqrt((double)p->D);
     for (size_t k = 0; k < m->nparams; k++)
         params[k] = m->cfg.init == EOS_INIT_GAUSSIAN
@@ -396,7 +396,7 @@ static void lintf_init(const eos_model *m, real *params, eos_rng *rng)
                         : (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
 }
 
-static void lintf_release(lintf *p)
+static void lt_release(lt_model *p)
 {
     if (!p) return;
     free(p->sidx);
@@ -406,25 +406,25 @@ static void lintf_release(lintf *p)
     free(p);
 }
 
-static void lintf_free(eos_model *m)
+static void lt_free(eos_model *m)
 {
-    lintf_release(m->impl);
+    lt_release(m->impl);
     m->impl = NULL;
 }
 
-static const eos_model_ops lintf_ops = {
+static const eos_model_ops lt_ops = {
     .name = "linear-transformer",
-    .nparams = lintf_nparams,
-    .init = lintf_init,
-    .loss_grad = lintf_loss_grad,
-    .hvp = lintf_hvp,
-    .free = lintf_free,
+    .nparams = lt_nparams,
+    .init = lt_init,
+    .loss_grad = lt_loss_grad,
+    .hvp = lt_hvp,
+    .free = lt_free,
 };
 
-int eos_lintf_setup(eos_model *m)
+int eos_linear_transformer_setup(eos_model *m)
 {
     int rc = 0;
-    lintf *p = NULL;
+    lt_model *p = NULL;
     const eos_model_cfg *mc = &m->cfg;
     EOS_CHECK(m->tok_dim > 0, EOS_ERR_CONFIG,
               "model.arch = linear-transformer: the model must be created with "
@@ -474,10 +474,10 @@ int eos_lintf_setup(eos_model *m)
     EOS_ALLOC(p->part, nblk * p->nfull + (size_t)m->chunk);
     p->lrow = p->part + nblk * p->nfull;
     m->impl = p;
-    m->ops = &lintf_ops;
+    m->ops = &lt_ops;
     return 0;
 fail:
-    lintf_release(p);
+    lt_release(p);
     return rc;
 }
 
@@ -506,7 +506,7 @@ int eos_model_create_icl(eos_model **out, const eos_model_cfg *mc, eos_loss_kind
     m->n_out = 1;
     m->chunk = chunk;
     m->tok_dim = dim + 1;
-    EOS_TRY(eos_lintf_setup(m));
+    EOS_TRY(eos_linear_transformer_setup(m));
     *out = m;
     return 0;
 fail:
@@ -532,7 +532,7 @@ static void dmm(double *C, const double *A, int ta, const double *B, int tb, int
 }
 
 /* Full (P_l, Q_l) in double from the model's parameters (sparse: explicit placement). */
-static void ref_embed(const eos_model *m, const lintf *p, const real *params, double *full)
+static void ref_embed(const eos_model *m, const lt_model *p, const real *params, double *full)
 {
     int D = p->D, d = p->d;
     memset(full, 0, p->nfull * sizeof *full);
@@ -551,7 +551,7 @@ static void ref_embed(const eos_model *m, const lintf *p, const real *params, do
 }
 
 /* out [nparams] += the restriction of full [nfull] to the parameters. */
-static void ref_project(const lintf *p, const double *full, real *out)
+static void ref_project(const lt_model *p, const double *full, real *out)
 {
     int D = p->D, d = p->d;
     for (int l = 0; l < p->L; l++) {
@@ -568,7 +568,7 @@ static void ref_project(const lintf *p, const double *full, real *out)
 }
 
 /* One prompt: loss; adds scale * gradient (v NULL) or scale * H v into g [nfull]. */
-static double ref_prompt(const lintf *p, const double *Pf, const double *Vf, const real *zin,
+static double ref_prompt(const lt_model *p, const double *Pf, const double *Vf, const real *zin,
                          double y, double scale, double *g, double *buf)
 {
     const int L = p->L, D = p->D, T = p->T, n = p->n, d = p->d, DT = D * T, TT = T * T, DD = D * D;
@@ -674,7 +674,7 @@ static int ref_run(const eos_model *m, const real *params, const real *X, const 
                    real *out)
 {
     int rc = 0;
-    const lintf *p = m->impl;
+    const lt_model *p = m->impl;
     int L = p->L, DT = p->D * p->T, TT = p->T * p->T, DD = p->D * p->D;
     double *Pf = NULL, *Vf = NULL, *g = NULL, *buf = NULL;
     EOS_ALLOC(Pf, p->nfull);
@@ -699,13 +699,13 @@ fail:
     return rc;
 }
 
-int eos_lintf_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                             const int *idx, int n, double scale, double *loss_sum, real *grad)
 {
     return ref_run(m, params, X, Y, idx, n, scale, loss_sum, NULL, grad);
 }
 
-int eos_lintf_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                       const int *idx, int n, double scale, const real *v, real *hv)
 {
     return ref_run(m, params, X, Y, idx, n, scale, NULL, v, hv);

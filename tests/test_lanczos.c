@@ -1,4 +1,4 @@
-/* test_sharp.c (float64): Lanczos top eigenvalues against LAPACK on explicitly assembled Hessians
+/* test_lanczos.c (float64): Lanczos top eigenvalues against LAPACK on explicitly assembled Hessians
  * and against the closed form of linear regression. */
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "eos_config.h"
 #include "eos_model.h"
 #include "eos_rng.h"
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 #include "eos_test.h"
 
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
@@ -104,14 +104,14 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     EXPECT(asym <= 1e-10 * hmax, "assembled Hessian not symmetric: %g", asym);
     double *ev = malloc(np * sizeof(double));
     EXPECT(sym_eig(H, (int)np, ev) == 0, "dsyev");
-    eos_sharp s;
-    EXPECT(eos_sharp_create(&s, np, (int)np) == 0, "sharp create");
+    eos_lanczos s;
+    EXPECT(eos_lanczos_create(&s, np, (int)np) == 0, "sharp create");
     double eig[3];
     int nmv = 0;
-    EXPECT(eos_sharp_lanczos_run(&s, hvp_op, &h, 3, 1e-10, NULL, &r, eig, NULL, &nmv) == 0, "lanczos");
+    EXPECT(eos_lanczos_run(&s, hvp_op, &h, 3, 1e-10, NULL, &r, eig, NULL, &nmv) == 0, "lanczos");
     for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
     EXPECT(ev[0] < 0, "test Hessian should be indefinite (min eig %g)", ev[0]);
-    eos_sharp_free(&s);
+    eos_lanczos_free(&s);
     free(ev);
     free(H);
     free(h.tmp);
@@ -140,15 +140,15 @@ static int diag_op(void *c, const real *v, real *out)
 static void test_largest_algebraic(void)
 {
     dctx c = {50};
-    eos_sharp s;
-    eos_sharp_create(&s, 50, 50);
+    eos_lanczos s;
+    eos_lanczos_create(&s, 50, 50);
     eos_rng r;
     eos_rng_init(&r, 5, 4);
     double eig[2];
-    eos_sharp_lanczos_run(&s, diag_op, &c, 2, 1e-10, NULL, &r, eig, NULL, NULL);
+    eos_lanczos_run(&s, diag_op, &c, 2, 1e-10, NULL, &r, eig, NULL, NULL);
     EXPECT_REL(eig[0], 3.0, 1e-8);
     EXPECT_REL(eig[1], 1.5, 1e-8);
-    eos_sharp_free(&s);
+    eos_lanczos_free(&s);
 }
 
 /* Linear model + MSE: H = I_out (x) C with C = (1/n) [X 1]'[X 1]; its top eigenvalue is the top
@@ -180,14 +180,14 @@ static void test_linear_regression_closed_form(void)
                 C[a * (d + 1) + b] += (a < d ? X[i * d + a] : 1.0) * (b < d ? X[i * d + b] : 1.0) / n;
     sym_eig(C, d + 1, ev);
     hctx h = {m, w, X, Y, n, NULL, NULL, np};
-    eos_sharp s;
-    eos_sharp_create(&s, np, (int)np);
+    eos_lanczos s;
+    eos_lanczos_create(&s, np, (int)np);
     double eig[3];
-    eos_sharp_lanczos_run(&s, hvp_op, &h, 3, 1e-12, NULL, &r, eig, NULL, NULL);
+    eos_lanczos_run(&s, hvp_op, &h, 3, 1e-12, NULL, &r, eig, NULL, NULL);
     EXPECT_REL(eig[0], ev[d], 1e-9);
     EXPECT_REL(eig[1], ev[d], 1e-9); /* multiplicity nout */
     EXPECT_REL(eig[2], ev[d - 1], 1e-9);
-    eos_sharp_free(&s);
+    eos_lanczos_free(&s);
     free(w);
     free(X);
     free(Y);
@@ -198,19 +198,19 @@ static void test_linear_regression_closed_form(void)
 static void test_warm_start(void)
 {
     dctx c = {400};
-    eos_sharp s;
-    eos_sharp_create(&s, 400, 100);
+    eos_lanczos s;
+    eos_lanczos_create(&s, 400, 100);
     eos_rng r;
     eos_rng_init(&r, 9, 4);
     real *v = malloc(400 * sizeof(real));
     double eig[1];
     int cold = 0, warm = 0;
-    eos_sharp_lanczos_run(&s, diag_op, &c, 1, 1e-8, NULL, &r, eig, v, &cold);
-    eos_sharp_lanczos_run(&s, diag_op, &c, 1, 1e-8, v, &r, eig, NULL, &warm);
+    eos_lanczos_run(&s, diag_op, &c, 1, 1e-8, NULL, &r, eig, v, &cold);
+    eos_lanczos_run(&s, diag_op, &c, 1, 1e-8, v, &r, eig, NULL, &warm);
     EXPECT_REL(eig[0], 3.0, 1e-7);
     EXPECT(warm < cold, "warm %d >= cold %d", warm, cold);
     free(v);
-    eos_sharp_free(&s);
+    eos_lanczos_free(&s);
 }
 
 int main(void)

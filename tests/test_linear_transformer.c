@@ -1,4 +1,4 @@
-/* test_lintf.c: linear transformer on in-context regression: forward convention, exact gradient
+/* test_linear_transformer.c: linear transformer on in-context regression: forward convention, exact gradient
  * and HVP, references, threading, Hessian spectrum, and what a trained one-layer model computes.
  *
  * Build with -DEOS_FLOAT64 for the finite-difference, spectrum and training checks (a float
@@ -8,9 +8,9 @@
  * Hessian symmetry, 1 vs 2 threads, LAPACK dsyev on the assembled Hessian, and the optimum of
  * Ahn et al. (2023): one step of preconditioned GD with Gamma = n/(n+d+1) I for Sigma = I. */
 #include "eos_model.h"
-#include "../src/model_impl.h"
+#include "../src/model/model_impl.h"
 #include "eos_optim.h"
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 #include "eos_test.h"
 
 #include <omp.h>
@@ -204,9 +204,9 @@ static void test_reference(void)
             double l1 = 1.5, l2 = 1.5;
             for (size_t j = 0; j < P; j++) g1[j] = g2[j] = h1[j] = h2[j] = (real)(0.01 * j);
             EXPECT(eos_model_loss_grad(m, w, X, Y, ix, nn, 0.37, &l1, NULL, g1) == 0, "lg");
-            EXPECT(eos_lintf_loss_grad_ref(m, w, X, Y, ix, nn, 0.37, &l2, g2) == 0, "ref");
+            EXPECT(eos_linear_transformer_loss_grad_ref(m, w, X, Y, ix, nn, 0.37, &l2, g2) == 0, "ref");
             EXPECT(eos_model_hvp(m, w, X, Y, ix, nn, 0.37, v, h1) == 0, "hvp");
-            EXPECT(eos_lintf_hvp_ref(m, w, X, Y, ix, nn, 0.37, v, h2) == 0, "hvp ref");
+            EXPECT(eos_linear_transformer_hvp_ref(m, w, X, Y, ix, nn, 0.37, v, h2) == 0, "hvp ref");
             EXPECT_REL(l1, l2, TOL_REF);
             EXPECT(rel_err(g1, g2, P) < TOL_REF, "L%d sparse %d pass %d: gradient rel err %.3g",
                    variants[k].L, variants[k].sparse, pass, rel_err(g1, g2, P));
@@ -324,16 +324,16 @@ static void test_spectrum(void)
         double *work = malloc(lwork * sizeof(double));
         dsyev_("N", "U", &P, H, &P, ev, work, &lwork, &info);
         EXPECT(info == 0, "dsyev info %d", info);
-        eos_sharp s;
+        eos_lanczos s;
         double eig[2];
         int nmv = 0;
-        EXPECT(eos_sharp_create(&s, P, P) == 0, "sharp create");
+        EXPECT(eos_lanczos_create(&s, P, P) == 0, "sharp create");
         eos_rng_init(&r, 3, EOS_RNG_STREAM_SHARP);
-        EXPECT(eos_sharp_lanczos_run(&s, hvp_op, &c, 2, 1e-10, NULL, &r, eig, NULL, &nmv) == 0,
+        EXPECT(eos_lanczos_run(&s, hvp_op, &c, 2, 1e-10, NULL, &r, eig, NULL, &nmv) == 0,
                "lanczos: %s", eos_error_msg());
         EXPECT_REL(eig[0], ev[P - 1], 1e-8);
         EXPECT_REL(eig[1], ev[P - 2], 1e-8);
-        eos_sharp_free(&s);
+        eos_lanczos_free(&s);
         free(X), free(Y), free(w), free(e), free(H), free(ev), free(col), free(work);
         eos_model_free(m);
     }

@@ -4,7 +4,7 @@
  * (classical Gram-Schmidt as two GEMVs per pass), which keeps Ritz values free of ghost copies;
  * the tridiagonal problem is solved with LAPACK dstev after every product, which is free next to
  * an HVP and lets us stop as soon as the wanted Ritz pairs have converged. */
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@ extern void dstev_(const char *jobz, const int *n, double *d, double *e, double 
                    double *work, int *info);
 
 
-int eos_sharp_create(eos_sharp *s, size_t n, int max_iter)
+int eos_lanczos_create(eos_lanczos *s, size_t n, int max_iter)
 {
     int rc = 0;
     memset(s, 0, sizeof *s);
@@ -36,11 +36,11 @@ int eos_sharp_create(eos_sharp *s, size_t n, int max_iter)
     EOS_ALLOC(s->blk_z, m * m);
     return 0;
 fail:
-    eos_sharp_free(s);
+    eos_lanczos_free(s);
     return rc;
 }
 
-void eos_sharp_free(eos_sharp *s)
+void eos_lanczos_free(eos_lanczos *s)
 {
     free(s->basis);
     free(s->w);
@@ -64,7 +64,7 @@ void eos_sharp_free(eos_sharp *s)
  * elements, one block per OpenMP iteration, and combine block results in block order. */
 
 /* h[i] = q_i . w for the first j basis vectors */
-static void basis_dots(eos_sharp *s, int j, const real *w, double *h)
+static void basis_dots(eos_lanczos *s, int j, const real *w, double *h)
 {
     size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
     double *part = s->part; /* [nb, j] */
@@ -86,7 +86,7 @@ static void basis_dots(eos_sharp *s, int j, const real *w, double *h)
 }
 
 /* y = beta*y + sum_i c[i] q_i (elementwise, so any split gives the same bits) */
-static void basis_combine(eos_sharp *s, int j, const double *c, double beta, real *y)
+static void basis_combine(eos_lanczos *s, int j, const double *c, double beta, real *y)
 {
     size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
 #pragma omp parallel for schedule(static) /* one block of elements per iteration */
@@ -101,7 +101,7 @@ static void basis_combine(eos_sharp *s, int j, const double *c, double beta, rea
 }
 
 /* w -= Q Q' w twice over the first j rows of the basis; returns ||w||. */
-static double orthogonalise(eos_sharp *s, int j, real *w, double *h)
+static double orthogonalise(eos_lanczos *s, int j, real *w, double *h)
 {
     size_t n = s->n;
     for (int pass = 0; pass < 2; pass++) {
@@ -113,7 +113,7 @@ static double orthogonalise(eos_sharp *s, int j, real *w, double *h)
 }
 
 /* Random unit vector orthogonal to the first j basis vectors, into row j. */
-static int random_restart(eos_sharp *s, int j, eos_rng *rng, double *h)
+static int random_restart(eos_lanczos *s, int j, eos_rng *rng, double *h)
 {
     size_t n = s->n;
     real *q = s->basis + (size_t)j * n;
@@ -130,7 +130,7 @@ static int random_restart(eos_sharp *s, int j, eos_rng *rng, double *h)
 
 /* Eigen-decomposition of rows [lo, m) of the tridiagonal into d (ascending) and z (column-major,
  * column i for eigenvalue i). */
-static int tridiag_eig(eos_sharp *s, int lo, int m, double *d, double *e, double *z)
+static int tridiag_eig(eos_lanczos *s, int lo, int m, double *d, double *e, double *z)
 {
     int info = 0, len = m - lo, ld = len;
     memcpy(d, s->alpha + lo, (size_t)len * sizeof(double));
@@ -152,7 +152,7 @@ static int ritz_converged(const double *d, const double *z, int len, int k, doub
     return 1;
 }
 
-int eos_sharp_lanczos_run(eos_sharp *s, eos_linop_fn op, void *ctx, int k, double tol,
+int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double tol,
                           const real *v0, eos_rng *rng, double *eig, real *top_vec, int *n_matvec)
 {
     int rc = 0;

@@ -11,7 +11,7 @@
 #include "eos_model.h"
 #include "eos_optim.h"
 #include "eos_rng.h"
-#include "eos_sharp.h"
+#include "eos_lanczos.h"
 
 int eos_train_rec_slots(const eos_config *cfg)
 {
@@ -78,7 +78,7 @@ typedef struct {
     int have_eigvec;
     eos_rng batch_rng, sharp_rng, bs_rng;
     eos_optim opt;
-    eos_sharp lz;
+    eos_lanczos lz;
     int *bs_idx;
     int online;          /* in-context regression with fresh prompts every step */
     eos_dataset fresh;   /* [batch] prompts drawn for the current step (online only) */
@@ -94,7 +94,7 @@ static void trainer_free(trainer *T)
     free(T->fresh.X);
     free(T->fresh.Y);
     eos_optim_free(&T->opt);
-    eos_sharp_free(&T->lz);
+    eos_lanczos_free(&T->lz);
 }
 
 static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data)
@@ -141,7 +141,7 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     EOS_TRY(eos_optim_init(&T->opt, &cfg->train, np));
     if (sc->every > 0) {
         int it = sc->max_iter < (int)np ? sc->max_iter : (int)np;
-        EOS_TRY(eos_sharp_create(&T->lz, np, it));
+        EOS_TRY(eos_lanczos_create(&T->lz, np, it));
     }
     /* Streams depend on the seed only (not on the rank, nor on the run index): runs that differ
      * only in, say, the learning rate share their initialisation and batch order. */
@@ -248,7 +248,7 @@ static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
     const eos_sharp_cfg *sc = &T->cfg->sharpness;
     double eig[32];
     int k = sc->k;
-    EOS_TRY(eos_sharp_lanczos_run(&T->lz, hvp_sharpset, T, k, sc->tol,
+    EOS_TRY(eos_lanczos_run(&T->lz, hvp_sharpset, T, k, sc->tol,
                                   T->have_eigvec ? T->eigvec : NULL, &T->sharp_rng, eig, T->eigvec,
                                   &nmv));
     T->have_eigvec = 1;
@@ -257,7 +257,7 @@ static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
     res->final_sharpness = eig[0];
     if (sc->precond && eos_optim_precond_isqrt(&T->opt, T->pre)) {
         double pe[1];
-        EOS_TRY(eos_sharp_lanczos_run(&T->lz, hvp_precond, T, 1, sc->tol, NULL, &T->sharp_rng, pe,
+        EOS_TRY(eos_lanczos_run(&T->lz, hvp_precond, T, 1, sc->tol, NULL, &T->sharp_rng, pe,
                                       NULL, &nmv));
         res->hvp_count += nmv;
         res->precond_eig[slot] = (float)pe[0];

@@ -27,7 +27,7 @@ int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind los
     m->chunk = chunk;
     switch (mc->arch) {
     case EOS_ARCH_MLP: EOS_TRY(eos_mlp_setup(m)); break;
-    case EOS_ARCH_LINEAR_TRANSFORMER: EOS_TRY(eos_lintf_setup(m)); break;
+    case EOS_ARCH_LINEAR_TRANSFORMER: EOS_TRY(eos_linear_transformer_setup(m)); break;
     default: EOS_FAIL(EOS_ERR_CONFIG, "model.arch: unknown architecture %d", (int)mc->arch);
     }
     EOS_CHECK(m->ops != NULL, EOS_ERR_INTERNAL, "model: architecture setup left no ops table");

@@ -1,6 +1,6 @@
-/* eos_sharp.h: top eigenvalues of symmetric operators given by matrix-vector products (Lanczos). */
-#ifndef EOS_SHARP_H
-#define EOS_SHARP_H
+/* eos_lanczos.h: top eigenvalues of symmetric operators given by matrix-vector products (Lanczos). */
+#ifndef EOS_LANCZOS_H
+#define EOS_LANCZOS_H
 
 #include "eos_common.h"
 #include "eos_rng.h"
@@ -18,17 +18,17 @@ typedef struct {
     double *alpha, *beta;   /* [max_iter + 1] tridiagonal */
     double *tri_d, *tri_e, *tri_z, *tri_work; /* LAPACK dstev workspace */
     double *blk_d, *blk_e, *blk_z;            /* the same for the block after a restart */
-} eos_sharp;
+} eos_lanczos;
 
-int eos_sharp_create(eos_sharp *s, size_t n, int max_iter);
-void eos_sharp_free(eos_sharp *s);
+int eos_lanczos_create(eos_lanczos *s, size_t n, int max_iter);
+void eos_lanczos_free(eos_lanczos *s);
 
 /* The k largest (algebraic) eigenvalues of A, descending, into eig[k], by Lanczos with full
  * reorthogonalisation. Starts from v0 (warm start: the previous top eigenvector; NULL = random
  * from rng) and stops when every wanted Ritz pair's residual |beta_m s_mi| <= tol * |theta_i|, or
  * after max_iter products. If top_vec is not NULL it receives the top Ritz vector (unit norm).
  * *n_matvec receives the number of products used. */
-int eos_sharp_lanczos_run(eos_sharp *s, eos_linop_fn op, void *ctx, int k, double tol,
+int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double tol,
                           const real *v0, eos_rng *rng, double *eig, real *top_vec, int *n_matvec);
 
 #endif

@@ -34,8 +34,8 @@ struct eos_model {
 
 /* Architecture setup (common fields already filled; on failure leaves nothing allocated). */
 int eos_mlp_setup(eos_model *m);
-/* Linear transformer (src/lintf.c); created through eos_model_create_icl. */
-int eos_lintf_setup(eos_model *m);
+/* Linear transformer (src/model/linear_transformer.c); created through eos_model_create_icl. */
+int eos_linear_transformer_setup(eos_model *m);
 
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same
  * semantics as eos_model_loss_grad / eos_model_hvp. For tests only. */
@@ -47,9 +47,9 @@ int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const
 /* Naive references for the linear transformer (double, explicit T x T attention scores, plain
  * loops, no OpenMP, allocate per call): same semantics as eos_model_loss_grad / eos_model_hvp.
  * For tests only. */
-int eos_lintf_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                             const int *idx, int n, double scale, double *loss_sum, real *grad);
-int eos_lintf_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                       const int *idx, int n, double scale, const real *v, real *hv);
 #define mlp_loss_grad_ref eos_mlp_loss_grad_ref
 #define mlp_hvp_ref eos_mlp_hvp_ref

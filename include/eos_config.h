@@ -149,7 +149,9 @@ typedef struct {
     eos_key_type type;
     size_t offset;           /* into eos_config */
     size_t size;             /* for strings: buffer size */
-    const char *const *enum_names; /* NULL-terminated, index = enum value */
+    /* Enum keys: the name of value i, NULL past the last one. The rooms that own a table (data
+     * sources, architectures, optimizers) answer from their table, so config.c lists none. */
+    const char *(*enum_name)(int value);
     double min, max;         /* numeric range (inclusive unless noted in help) */
     const char *help;
 } eos_key;

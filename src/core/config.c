@@ -30,6 +30,18 @@ static const char *const optimizer_names[] = {"gd",      "sgd", "momentum", "nes
                                               "adam",    "adamw", "rmsprop", "sam",
                                               "usam",    "pgd", "ngd",      "clip", NULL};
 
+#define NAMES_FN(fn, arr)                                                                          \
+    static const char *fn(int v)                                                                   \
+    {                                                                                              \
+        return v >= 0 && (size_t)v < sizeof arr / sizeof *arr - 1 ? arr[v] : NULL;                 \
+    }
+NAMES_FN(data_source_name, data_source_names)
+NAMES_FN(arch_name, arch_names)
+NAMES_FN(activation_name, activation_names)
+NAMES_FN(init_name, init_names)
+NAMES_FN(loss_name, loss_names)
+NAMES_FN(optimizer_name, optimizer_names)
+
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
     const char *path, *alias;
@@ -48,7 +60,7 @@ static const struct {
     X("name", EOS_KEY_STRING, OFF(name), SZ(name), NULL, 0, 0, 0, "name of the sweep/run")        \
     X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, 0,                                 \
       "seed for initialisation, minibatch order and synthetic data")                               \
-    X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), data_source_names, 0, 0, 0, \
+    X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), data_source_name, 0, 0, 0,  \
       "dataset kind")                                                                              \
     X("data.path", EOS_KEY_STRING, OFF(data.path), SZ(data.path), NULL, 0, 0, 0,                   \
       "file or directory of the training data (\"\" = default)")                                   \
@@ -82,14 +94,14 @@ static const struct {
       "fresh in-context prompts every step")                                                       \
     X("data.sigma_decay", EOS_KEY_DOUBLE, OFF(data.sigma_decay), SZ(data.sigma_decay), NULL, 0,    \
       NOMAX, XMIN, "input covariance diag(sigma_decay^i), 1 = isotropic (> 0)")                    \
-    X("model.arch", EOS_KEY_ENUM, OFF(model.arch), SZ(model.arch), arch_names, 0, 0, 0,            \
+    X("model.arch", EOS_KEY_ENUM, OFF(model.arch), SZ(model.arch), arch_name, 0, 0, 0,             \
       "architecture")                                                                              \
     X("model.hidden", EOS_KEY_INT_LIST, OFF(model.n_hidden), SZ(model.hidden), NULL, 1, 1e6, 0,    \
       "hidden widths, e.g. [200, 200]; [] = linear model (each >= 1)")                             \
     X("model.activation", EOS_KEY_ENUM, OFF(model.activation), SZ(model.activation),              \
-      activation_names, 0, 0, 0, "hidden activation")                                              \
+      activation_name, 0, 0, 0,  "hidden activation")                                              \
     X("model.bias", EOS_KEY_BOOL, OFF(model.bias), SZ(model.bias), NULL, 0, 1, 0, "use biases")   \
-    X("model.init", EOS_KEY_ENUM, OFF(model.init), SZ(model.init), init_names, 0, 0, 0,            \
+    X("model.init", EOS_KEY_ENUM, OFF(model.init), SZ(model.init), init_name, 0, 0, 0,             \
       "weight initialisation")                                                                     \
     X("model.init_scale", EOS_KEY_DOUBLE, OFF(model.init_scale), SZ(model.init_scale), NULL, 0,    \
       NOMAX, XMIN, "multiplies the initialisation scale (> 0)")                                    \
@@ -97,9 +109,9 @@ static const struct {
       "linear transformer layers (1..64)")                                                         \
     X("model.sparse", EOS_KEY_BOOL, OFF(model.sparse), SZ(model.sparse), NULL, 0, 1, 0,            \
       "linear transformer: sparse P/Q parametrisation")                                            \
-    X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_names, 0, 0, 0,                              \
+    X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
       "mse (0.5 sum of squares) or xent (alias cross-entropy)")                                    \
-    X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), optimizer_names, \
+    X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), optimizer_name,  \
       0, 0, 0, "update rule")                                                                      \
     X("train.lr", EOS_KEY_DOUBLE, OFF(train.lr), SZ(train.lr), NULL, 0, NOMAX, XMIN,               \
       "learning rate (> 0)")                                                                       \
@@ -340,8 +352,8 @@ static int in_range(const eos_key *k, double v)
 static int set_enum(const eos_key *k, void *field, const char *s)
 {
     int rc = 0;
-    for (int i = 0; k->enum_names[i]; i++)
-        if (strcmp(k->enum_names[i], s) == 0) {
+    for (int i = 0; k->enum_name(i); i++)
+        if (strcmp(k->enum_name(i), s) == 0) {
             *(int *)field = i;
             return 0;
         }
@@ -353,9 +365,9 @@ static int set_enum(const eos_key *k, void *field, const char *s)
     char list[512];
     size_t pos = 0;
     list[0] = '\0';
-    for (int i = 0; k->enum_names[i] && pos < sizeof list; i++)
+    for (int i = 0; k->enum_name(i) && pos < sizeof list; i++)
         pos += (size_t)snprintf(list + pos, sizeof list - pos, "%s%s", i ? ", " : "",
-                                k->enum_names[i]);
+                                k->enum_name(i));
     EOS_FAIL(EOS_ERR_CONFIG, "%s: unknown value '%s' (expected one of: %s)", k->path, s, list);
 fail:
     return rc;
@@ -531,9 +543,9 @@ int eos_config_get(const eos_config *cfg, const char *path, char *buf, size_t le
         break;
     case EOS_KEY_ENUM: {
         int v = *(const int *)field, n = 0;
-        while (k->enum_names[n]) n++;
+        while (k->enum_name(n)) n++;
         EOS_CHECK(v >= 0 && v < n, EOS_ERR_CONFIG, "%s: invalid enum value %d", k->path, v);
-        snprintf(tmp, sizeof tmp, "%s", k->enum_names[v]);
+        snprintf(tmp, sizeof tmp, "%s", k->enum_name(v));
         break;
     }
     case EOS_KEY_INT_LIST: {

@@ -99,8 +99,7 @@ int main(int argc, char **argv)
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 
-    int code = eos_sched_main(MPI_COMM_WORLD, &o);
-    if (code == EOS_EXIT_ERROR) MPI_Abort(MPI_COMM_WORLD, code); /* a rank may be stuck */
+    int code = eos_sched_main(MPI_COMM_WORLD, &o); /* aborts itself if a rank may be stuck */
     MPI_Finalize();
     return code;
 }

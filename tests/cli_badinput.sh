@@ -73,6 +73,61 @@ data: {source: fashion-mnist, path: $WORK/corrupt, n_train: 100}
 YAML
 expect_error "corrupt data file" corrupt.yaml 'corrupt/train-(images|labels)'
 
+# Hardening (issue 13): each of these failed before its fix.
+base deep.yaml; { printf 'grid:\n  train.lr: '; head -c 40000 /dev/zero | tr '\0' '['; printf '0.1';
+                  head -c 40000 /dev/zero | tr '\0' ']'; echo; } >> deep.yaml
+start=$(date +%s)
+expect_error "flow lists nested 40,000 deep" deep.yaml 'deep\.yaml:7:[0-9]+: .*nested more than'
+check "deep nesting is refused at once, not after a quadratic parse" test $(( $(date +%s) - start )) -lt 5
+
+base quoted.yaml; printf 'grid:\n  model.hidden: [["3,4"]]\n' >> quoted.yaml
+expect_error "a quoted list entry is not split" quoted.yaml 'quoted\.yaml:7:[0-9]+: model\.hidden.*quoted'
+
+base teacher.yaml; sed -i 's/source: synthetic-linear/source: teacher-student, teacher_hidden: 2000/' teacher.yaml
+expect_error "teacher_hidden above the loader's limit, at validation" teacher.yaml 'teacher\.yaml:2:[0-9]+: data\.teacher_hidden'
+
+# --force replaces results files only: never a FIFO or a device
+base force.yaml
+mkfifo fifo
+"$EOSWEEP" force.yaml -o fifo --force --quiet >/dev/null 2>err.txt
+check "--force on a FIFO: exit 2 (got $?)" test $? -eq 2
+check "--force on a FIFO: it is still a FIFO" test -p fifo
+check "--force on a FIFO: one line naming it" grep -q "^eosweep: fifo is not a regular file" err.txt
+# a character device of our own (never the system's /dev/null: a regression would replace it)
+if mknod chardev c 1 3 2>/dev/null; then
+    "$EOSWEEP" force.yaml -o chardev --force --quiet >/dev/null 2>err.txt
+    check "--force on a character device: refused" test $? -eq 2
+    check "--force on a character device: still a character device" test -c chardev
+fi
+
+# a sweep file over HDF5's 1 MiB fill buffer (a grid of ~10^5 listed values is that big)
+base big.yaml; { printf '# '; head -c 3000000 /dev/zero | tr '\0' 'x'; echo; } >> big.yaml
+"$EOSWEEP" big.yaml -o big.h5 --quiet >/dev/null 2>err.txt
+check "3 MB sweep file: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+check "3 MB sweep file: /sweep holds it verbatim" $PY -c "
+import h5py, sys; sys.exit(0 if h5py.File('big.h5')['sweep'][()] == open('big.yaml', 'rb').read() else 1)"
+
+# damaged results files: one line, exit 2, no HDF5 stack, file untouched
+cp ok.h5 trunc.h5; truncate -s 13066 trunc.h5; sum=$(sha256sum < trunc.h5)
+"$EOSWEEP" ok.yaml -o trunc.h5 --resume --quiet >/dev/null 2>err.txt
+check "--resume on a truncated file: exit 2 (got $?)" test $? -eq 2
+check "--resume on a truncated file: exactly one line ($(head -c 300 err.txt))" test "$(wc -l < err.txt)" -eq 1
+check "--resume on a truncated file: names it as damaged" grep -q "^eosweep: trunc.h5: damaged results file" err.txt
+check "--resume on a truncated file: untouched" test "$(sha256sum < trunc.h5)" = "$sum"
+$MPIRUN -n 2 "$EOSWEEP" ok.yaml -o trunc.h5 --resume --quiet >/dev/null 2>err.txt
+check "--resume on a truncated file, 2 ranks: no MPI_ABORT banner" bash -c "! grep -q MPI_ABORT err.txt"
+check "--resume on a truncated file, 2 ranks: eosweep says it once" test "$(grep -c '^eosweep:' err.txt)" -eq 1
+cp ok.h5 status.h5
+$PY - <<'PYEOF'
+import h5py
+with h5py.File("status.h5", "r") as f:
+    off = f["runs/status"].id.get_offset()
+b = bytearray(open("status.h5", "rb").read()); b[off] = 7; open("status.h5", "wb").write(b)
+PYEOF
+"$EOSWEEP" ok.yaml -o status.h5 --resume --quiet >/dev/null 2>err.txt
+check "--resume with status 7: refused as damaged, exit 2 (got $?)" test $? -eq 2
+check "--resume with status 7: names the entry" grep -q "status\[0\] = 7" err.txt
+
 check "no file named in an error was created" test ! -e bad.h5
 "$EOSWEEP" --no-such-flag >/dev/null 2>err.txt
 check "unknown option: exit 2" test $? -eq 2

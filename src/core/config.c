@@ -85,7 +85,7 @@ static const struct {
     X("data.n_out", EOS_KEY_INT, OFF(data.n_out), SZ(data.n_out), NULL, 1, 1e6, 0,                 \
       "synthetic output dimension (>= 1)")                                                         \
     X("data.teacher_hidden", EOS_KEY_INT, OFF(data.teacher_hidden), SZ(data.teacher_hidden), NULL, \
-      1, 1e6, 0, "hidden width of the tanh teacher (>= 1)")                                        \
+      1, 1024, 0, "hidden width of the tanh teacher (1..1024)")                                      \
     X("data.noise", EOS_KEY_DOUBLE, OFF(data.noise), SZ(data.noise), NULL, 0, NOMAX, 0,            \
       "label noise std of synthetic data (>= 0)")                                                  \
     X("data.n_context", EOS_KEY_INT, OFF(data.n_context), SZ(data.n_context), NULL, 1, 1e6, 0,     \

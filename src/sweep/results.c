@@ -74,7 +74,10 @@ struct eos_results {
 static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)n;
-    snprintf((char *)data, 256, "%s", e->desc ? e->desc : "");
+    char *d = data;
+    snprintf(d, 256, "%s", e->desc ? e->desc : "");
+    for (; *d; d++)
+        if ((unsigned char)*d < 0x20) *d = ' '; /* every refusal is one line */
     return 0;
 }
 
@@ -206,8 +209,10 @@ fail:
     return rc;
 }
 
-/* Contiguous, allocated at creation and filled, no timestamps: later raw writes touch no
- * metadata. nd == 0 makes a scalar. out may be NULL. */
+/* Contiguous, allocated at creation, no timestamps: later raw writes touch no metadata. nd == 0
+ * makes a scalar. out may be NULL. With a fill value the space is filled at allocation; fill ==
+ * NULL means the caller writes every element right away, so nothing is filled (HDF5 1.10.8 also
+ * overflows a heap buffer filling an element larger than its 1 MiB fill buffer, e.g. /sweep). */
 static int make_ds(hid_t loc, const char *name, hid_t ftype, int nd, const hsize_t *dims,
                    hid_t filltype, const void *fill, hid_t *out)
 {
@@ -220,7 +225,7 @@ static int make_ds(hid_t loc, const char *name, hid_t ftype, int nd, const hsize
     EOS_CHECK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
     EOS_CHECK_H5(H5Pset_layout(dcpl, H5D_CONTIGUOUS));
     EOS_CHECK_H5(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
-    EOS_CHECK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC));
+    EOS_CHECK_H5(H5Pset_fill_time(dcpl, fill ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER));
     if (fill) EOS_CHECK_H5(H5Pset_fill_value(dcpl, filltype, fill));
     EOS_CHECK_H5(H5Pset_obj_track_times(dcpl, 0));
     EOS_CHECK_H5(ds = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
@@ -390,11 +395,13 @@ static int create_result_columns(hid_t runs, long n)
             EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I32LE, 1, dims, H5T_NATIVE_INT32,
                             &neg32, NULL));
             break;
-        case K_MSG:
+        case K_MSG: {
+            static const char empty[EOS_MSG_MAX]; /* written per run: filled until then */
             EOS_CHECK_H5(t = make_fixed_str(EOS_MSG_MAX));
-            EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, H5I_INVALID_HID, NULL, NULL));
+            EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, t, empty, NULL));
             h5close_any(&t);
             break;
+        }
         case K_STATUS:
             EOS_CHECK_H5(t = make_status_type());
             EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, t, &pending, NULL));
@@ -817,8 +824,14 @@ static int precheck(const char *path, const eos_sweep *sw, eos_results_mode mode
         return 0;
     }
     if (mode == EOS_RESULTS_FORCE) {
+        /* --force replaces a results file, never a directory, device, FIFO or socket (as root,
+         * `-o /dev/null --force` would otherwise replace the system's /dev/null) */
         EOS_CHECK(!exists || !S_ISDIR(st.st_mode), EOS_ERR_CONFIG,
                   "%s is a directory; cannot replace it with a results file", path);
+        EOS_CHECK(!exists || S_ISREG(st.st_mode) || S_ISLNK(st.st_mode), EOS_ERR_CONFIG,
+                  "%s is not a regular file (a device, FIFO or socket); --force replaces only "
+                  "results files",
+                  path);
         return 0;
     }
     EOS_CHECK(exists, EOS_ERR_CONFIG, "%s does not exist; nothing to resume", path);
@@ -829,7 +842,13 @@ static int precheck(const char *path, const eos_sweep *sw, eos_results_mode mode
               path);
     /* Validate read-only first, so a refused resume never opens the file for writing. */
     snprintf(v.path, sizeof v.path, "%s", path);
-    EOS_CHECK_H5(v.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
+    if ((v.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        /* an HDF5 file that HDF5 cannot open is damaged (typically truncated): bad input */
+        char detail[256] = "";
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost_cb, detail);
+        EOS_FAIL(EOS_ERR_FORMAT, "%s: damaged results file, HDF5 cannot open it (%s)", path,
+                 detail[0] ? detail : "no detail");
+    }
     EOS_TRY(check_header(v.file, path, sw));
     EOS_TRY(open_layout(&v, sw, 0));
 fail:
@@ -1027,6 +1046,17 @@ int eos_results_read_status(eos_results *r, int8_t *status)
         lrc = h5_annotate(eos_error_set(EOS_ERR_HDF5, __FILE__, __LINE__,
                                         "HDF5 call failed: H5Dread(/runs/status)"),
                           r->path);
+    /* HDF5 reads an enum of the same base type without checking its values: a damaged byte
+     * (7, -3) would otherwise count as some status, or as finished. */
+    if (r->rank == 0 && !lrc)
+        for (long i = 0; i < r->n_runs; i++)
+            if (status[i] < EOS_RUN_PENDING || status[i] > EOS_RUN_FAILED) {
+                lrc = eos_error_set(EOS_ERR_FORMAT, __FILE__, __LINE__,
+                                    "%s: damaged results file: /runs/status[%ld] = %d is not a "
+                                    "run status",
+                                    r->path, i, (int)status[i]);
+                break;
+            }
     EOS_TRY(agree(r->comm, lrc));
     EOS_CHECK(r->n_runs <= INT_MAX, EOS_ERR_INTERNAL, "too many runs to broadcast");
     EOS_CHECK_MPI(MPI_Bcast(status, (int)r->n_runs, MPI_INT8_T, 0, r->comm));

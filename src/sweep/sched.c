@@ -443,7 +443,12 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     }
     eos_results_set_durable(S.res_file, opts->durable);
     EOS_ALLOC(status, S.sw.n_runs);
-    EOS_TRY(eos_results_read_status(S.res_file, status));
+    rc = eos_results_read_status(S.res_file, status); /* collective: every rank agrees */
+    if (rc) {
+        if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
+        code = rc == EOS_ERR_FORMAT ? EOS_EXIT_USAGE : EOS_EXIT_ERROR;
+        goto out;
+    }
     S.t_start = eos_now();
     if (S.rank == 0) {
         EOS_TRY(sched_build_queue(&S, status));
@@ -478,8 +483,12 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     EOS_CHECK_MPI(MPI_Bcast(&code, 1, MPI_INT, 0, comm));
     goto out;
 fail:
+    /* A failure on this rank alone: the others may wait for it forever, so the job ends here.
+     * Failures that every rank agreed on (the goto out paths above) exit normally, without Open
+     * MPI's abort banner. */
     fprintf(stderr, "eosweep: rank %d: %s (%s)\n", S.rank, eos_error_msg(), eos_error_where());
     code = EOS_EXIT_ERROR;
+    if (S.size > 1) MPI_Abort(comm, code);
 out:
     if (S.res_file) eos_results_close(S.res_file);
     free(status);

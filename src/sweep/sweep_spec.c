@@ -137,6 +137,10 @@ static int value_text(ctx_t *ctx, const eos_key *k, yaml_node_t *v, char *buf, s
             if (e->type != YAML_SCALAR_NODE)
                 PERR(node_pos(e), "%s: list entries must be integers, got %s", k->path,
                      node_kind(e));
+            /* a quoted entry is a string: "3,4" must not become two entries */
+            if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+                PERR(node_pos(e), "%s: list entries must be plain integers, got the quoted "
+                     "string '%s'", k->path, (const char *)e->data.scalar.value);
             int n = snprintf(buf + pos, len - pos, "%s%s", it > v->data.sequence.items.start ? ", "
                                                                                              : "",
                              (const char *)e->data.scalar.value);
@@ -653,6 +657,53 @@ fail:
 
 /* ---- entry points ---- */
 
+/* libyaml's scanner is quadratic in the nesting depth of flow collections ("[[[[..."), so a
+ * hostile or mangled file could stall the parser for minutes; the format needs at most 4 levels.
+ * A cheap scan over the text (outside comments and quoted scalars) refuses deep nesting first. */
+#define MAX_FLOW_DEPTH 16
+static int check_flow_depth(ctx_t *ctx, const char *text, size_t len)
+{
+    int rc = 0, depth = 0, line = 1, col = 0;
+    char quote = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        col++;
+        if (c == '\n') {
+            line++;
+            col = 0;
+            if (quote == 0) continue;
+        }
+        if (quote) {
+            if (quote == '"' && c == '\\' && i + 1 < len) {
+                i++, col++;
+            } else if (c == quote) {
+                if (quote == '\'' && i + 1 < len && text[i + 1] == '\'') i++, col++; /* '' */
+                else quote = 0;
+            }
+            continue;
+        }
+        if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' ||
+                         text[i - 1] == '\n')) {
+            while (i + 1 < len && text[i + 1] != '\n') i++;
+            continue;
+        }
+        if ((c == '"' || c == '\'') &&
+            (i == 0 || strchr(" \t\n[{,:-", text[i - 1]) != NULL)) {
+            quote = c;
+        } else if (c == '[' || c == '{') {
+            if (++depth > MAX_FLOW_DEPTH) {
+                pos_t p = {line, col};
+                PERR(p, "lists or mappings nested more than %d deep (the sweep format needs at "
+                     "most 4)", MAX_FLOW_DEPTH);
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+fail:
+    return rc;
+}
+
 int eos_sweep_parse(eos_sweep *sw, const char *file, const char *text, size_t len)
 {
     int rc = 0;
@@ -676,6 +727,7 @@ int eos_sweep_parse(eos_sweep *sw, const char *file, const char *text, size_t le
     EOS_ALLOC(ctx->axis_of_key, ctx->n_keys);
     for (int i = 0; i < ctx->n_keys; i++) ctx->axis_of_key[i] = -1;
 
+    EOS_TRY(check_flow_depth(ctx, sw->text, len));
     EOS_CHECK(yaml_parser_initialize(&parser), EOS_ERR_NOMEM, "%s: cannot initialise libyaml",
               file);
     have_parser = 1;

@@ -128,6 +128,25 @@ PYEOF
 check "--resume with status 7: refused as damaged, exit 2 (got $?)" test $? -eq 2
 check "--resume with status 7: names the entry" grep -q "status\[0\] = 7" err.txt
 
+# one writer per results file: a second sweep is refused, even with --force, while the first runs
+base slow.yaml; sed -i 's/max_steps: 10, record_every: 5/max_steps: 20000000, record_every: 1000000/; s/every: 5, k: 1/every: 0/' slow.yaml
+"$EOSWEEP" slow.yaml -o shared.h5 --quiet >/dev/null 2>&1 &
+holder=$!
+for i in $(seq 50); do [ -e shared.h5 ] && break; sleep 0.1; done
+sum=$(sha256sum < shared.h5)
+"$EOSWEEP" ok.yaml -o shared.h5 --force --quiet >/dev/null 2>err.txt
+check "--force on a file another sweep writes: exit 2 (got $?)" test $? -eq 2
+check "--force on a file another sweep writes: one line naming the holder" grep -q "^eosweep: shared.h5 is being written by another eosweep (pid $holder" err.txt
+"$EOSWEEP" slow.yaml -o shared.h5 --resume --quiet >/dev/null 2>err.txt
+check "--resume on a file another sweep writes: exit 2 (got $?)" test $? -eq 2
+check "the first sweep's file is untouched" test "$(sha256sum < shared.h5)" = "$sum"
+kill -9 $holder; wait $holder 2>/dev/null
+check "kill -9 leaves a stale lock file behind" test -e shared.h5.lock
+sed 's/max_steps: 20000000/max_steps: 10/' slow.yaml > slow2.yaml
+"$EOSWEEP" ok.yaml -o shared.h5 --force --quiet >/dev/null 2>err.txt
+check "a stale lock file (its holder died) does not block: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+check "a finished sweep removes its lock file" test ! -e shared.h5.lock
+
 check "no file named in an error was created" test ! -e bad.h5
 "$EOSWEEP" --no-such-flag >/dev/null 2>err.txt
 check "unknown option: exit 2" test $? -eq 2

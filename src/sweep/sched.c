@@ -19,6 +19,7 @@
 
 #include "eos_common.h"
 #include "eos_data.h"
+#include "eos_lock.h"
 #include "eos_results.h"
 #include "eos_sweep.h"
 #include "eos_train.h"
@@ -31,6 +32,7 @@ typedef struct {
     const eos_sched_opts *opts;
     eos_sweep sw;
     eos_results *res_file;
+    eos_lock lock;          /* rank 0: one writer per results file */
     /* rank 0: the queue and the tallies */
     long *queue, qlen, qpos;
     int active_workers;
@@ -407,6 +409,7 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     sched S;
     int8_t *status = NULL;
     memset(&S, 0, sizeof S);
+    S.lock.fd = -1;
     S.comm = comm;
     S.opts = opts;
     MPI_Comm_rank(comm, &S.rank);
@@ -435,6 +438,15 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     else snprintf(out_path, sizeof out_path, "%s.h5", S.sw.name[0] ? S.sw.name : "eosweep");
     eos_results_mode mode = opts->resume ? EOS_RESULTS_RESUME
                             : opts->force ? EOS_RESULTS_FORCE : EOS_RESULTS_CREATE;
+    /* Before anything is replaced or opened for writing: a second sweep on the same file (even
+     * with --force) would otherwise write into an inode the first one also writes, or unlinks. */
+    rc = S.rank == 0 ? eos_lock_acquire(&S.lock, out_path) : 0;
+    EOS_CHECK_MPI(MPI_Bcast(&rc, 1, MPI_INT, 0, comm));
+    if (rc) {
+        if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
+        code = rc == EOS_ERR_CONFIG ? EOS_EXIT_USAGE : EOS_EXIT_ERROR;
+        goto out;
+    }
     rc = eos_results_open(&S.res_file, comm, out_path, &S.sw, mode);
     if (rc) {
         if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
@@ -491,6 +503,7 @@ fail:
     if (S.size > 1) MPI_Abort(comm, code);
 out:
     if (S.res_file) eos_results_close(S.res_file);
+    eos_lock_release(&S.lock);
     free(status);
     free(S.queue);
     if (S.have_data) eos_data_free(&S.data);

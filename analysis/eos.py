@@ -1,9 +1,11 @@
 """Stability thresholds and edge-of-stability statistics.
 
 Thresholds are those of the local quadratic model with the optimizer's update rule as eosweep
-implements it (src/optim/optim.c, PyTorch forms); a run is at the edge of stability when its tracked
-sharpness hovers at the threshold (Cohen et al. 2021, arXiv 2103.00065; adaptive methods: Cohen
-et al. 2022, arXiv 2207.14484).
+implements it; a run is at the edge of stability when its tracked sharpness hovers at the
+threshold (Cohen et al. 2021, arXiv 2103.00065; adaptive methods: Cohen et al. 2022, arXiv
+2207.14484). eosweep writes each run's threshold into the results file (/runs/threshold and
+/runs/threshold_preconditioned, from the optimizer table in src/optim/optim.c); the derivation here
+is only the fallback for files written before those columns existed, and gives the same values.
 """
 import functools
 import math
@@ -19,8 +21,10 @@ except ImportError:  # pragma: no cover - Debian: python3-yaml
 
 # Defaults of docs/sweep-format.md, used only when neither the row nor its config has the key.
 DEFAULTS = {"train.optimizer": "gd", "train.lr": 0.04, "train.momentum": 0.9,
-            "train.beta1": 0.9, "train.loss_goal": 0.0, "train.max_steps": 1000}
-GD_LIKE = ("gd", "sgd", "sam", "usam", "ngd", "clip", "pgd")
+            "train.beta1": 0.9, "train.sam_rho": 0.05, "train.p": 3.0, "train.loss_goal": 0.0,
+            "train.max_steps": 1000}
+GD_LIKE = ("gd", "sgd", "clip")
+NO_THRESHOLD = ("sam", "ngd")
 ADAPTIVE = ("adam", "adamw", "rmsprop")
 
 
@@ -60,18 +64,26 @@ def _missing(v):
 
 
 def tracked(row):
-    """Which sharpness the threshold applies to: 'precond_eig' for adam/adamw/rmsprop (top
-    eigenvalue of P^-1/2 H P^-1/2), else 'eig' (top Hessian eigenvalue)."""
+    """Which sharpness the threshold applies to: 'precond_eig' (top eigenvalue of
+    P^-1/2 H P^-1/2) or 'eig' (top Hessian eigenvalue). From the row's threshold_preconditioned
+    column when it has one (files from eosweep with /runs/threshold_preconditioned), else
+    'precond_eig' for adam/adamw/rmsprop."""
+    if "threshold_preconditioned" in row:
+        return "precond_eig" if int(row["threshold_preconditioned"]) else "eig"
     return "precond_eig" if str(param(row, "train.optimizer")) in ADAPTIVE else "eig"
 
 
 def threshold(row):
     """Stability threshold of a run (a pandas row of load(), or any mapping with dotted keys
-    and/or 'config').
+    and/or 'config'): its 'threshold' column when it has one (NaN there means the configuration
+    defines none), else derived from its hyperparameters as the optimizer table does:
 
-    - gd, sgd: 2/lr. For sam, usam, ngd, clip and pgd the value is 2/lr as well: it is the GD
-      reference line, not these methods' own threshold (USAM's is lr*l*(1+rho*l) < 2, SAM and
-      normalised GD have none of this simple form).
+    - gd, sgd, clip (near a minimum no coordinate is clipped): 2/lr.
+    - usam: the root of lr l (1 + rho l) = 2 (Dai, Ahn, Sra 2023), rho = train.sam_rho.
+    - sam, ngd: NaN. Their edges move with the gradient norm (SAM at ||g|| is USAM with
+      rho/||g||, Long & Bartlett 2023; NGD is GD with step lr/||g||).
+    - pgd: 2/lr at p = 2 (it is GD), else NaN (the mirror map preconditions the step by
+      (p-1)|w|^(p-2), which depends on w).
     - momentum (heavy ball, v = beta v + g; w -= lr v): (2 + 2 beta)/lr, beta = train.momentum.
     - nesterov (v = beta v + g; w -= lr (g + beta v)): (2 + 2 beta)/((1 + 2 beta) lr). The
       heavy-ball value (2 + 2 beta)/lr is NOT the Nesterov threshold: on a quadratic with
@@ -81,10 +93,19 @@ def threshold(row):
       preconditioned sharpness (Cohen et al. 2022).
     - rmsprop: 2/lr on the preconditioned sharpness.
     """
+    if "threshold" in row:
+        return float(row["threshold"])
     opt = str(param(row, "train.optimizer"))
     lr = float(param(row, "train.lr"))
     if opt in GD_LIKE:
         return 2.0 / lr
+    if opt in NO_THRESHOLD:
+        return math.nan
+    if opt == "usam":
+        rho = float(param(row, "train.sam_rho"))
+        return 4.0 / (lr * (1.0 + math.sqrt(1.0 + 8.0 * rho / lr)))
+    if opt == "pgd":
+        return 2.0 / lr if float(param(row, "train.p")) == 2.0 else math.nan
     if opt == "momentum":
         b = float(param(row, "train.momentum"))
         return (2.0 + 2.0 * b) / lr

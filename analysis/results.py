@@ -21,7 +21,10 @@ RESULT_FILL = {
     "final_test_acc": np.nan, "final_sharpness": np.nan, "diverged_step": -1,
     "wall_seconds": np.nan, "rank": -1, "message": "",
 }
-FIXED_COLUMNS = set(RESULT_FILL) | {"seed", "config", "status"}
+# /runs datasets known from the configuration, written for every run when the file is created
+# (files from before they existed lack them: analysis.threshold() then derives them).
+CONFIG_COLUMNS = ("threshold", "threshold_preconditioned")
+FIXED_COLUMNS = set(RESULT_FILL) | set(CONFIG_COLUMNS) | {"seed", "config", "status"}
 TRAJ_NAMES = ("loss", "acc", "grad_norm", "test_loss", "test_acc")
 SHARP_NAMES = ("eig", "precond_eig", "trace", "batch_sharp", "dir_sharp")
 
@@ -134,7 +137,8 @@ class Results:
 
     # -- tables ---------------------------------------------------------------------------
     def runs(self, config=True):
-        """DataFrame of /runs: index = run index, axes first, then seed, status, results."""
+        """DataFrame of /runs: index = run index, axes first, then seed, status, results, and
+        the threshold columns when the file has them."""
         g = self.f["runs"]
         n = self.n_runs
         pend = self.pending
@@ -152,6 +156,9 @@ class Results:
             arr = _decode(arr) if arr.dtype.kind == "S" else arr.copy()
             arr[pend] = fill
             cols[name] = arr
+        for name in CONFIG_COLUMNS:
+            if name in g:
+                cols[name] = g[name][()]
         if config:
             cols["config"] = _decode(g["config"][()])
         df = pd.DataFrame(cols, index=pd.RangeIndex(n, name="run"))

@@ -138,7 +138,7 @@ static int gd_step(bench *B, double *loss)
     int rc = eos_model_loss_grad(B->model, B->w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls, &nc,
                                  B->g);
     if (rc) return rc;
-    eos_optim_step(&B->opt, B->w, B->g);
+    eos_optim_step(&B->opt, B->w, B->g, NULL); /* gd: no further gradients */
     *loss = ls / tr->n;
     return 0;
 }
@@ -422,7 +422,7 @@ static int do_run(const char *dir, const char *parts)
                     EOS_CHECK(rc == 0, rc, "SGD step failed: %s", eos_error_msg());
                     EOS_FAIL(EOS_ERR_NUMERIC, "SGD diverged at step %d", s);
                 }
-                eos_optim_step(&B.opt, B.w, B.g);
+                eos_optim_step(&B.opt, B.w, B.g, NULL);
             }
             if (rep >= 0) sps[rep] = nsteps / (eos_now() - t0);
         }

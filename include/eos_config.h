@@ -38,21 +38,6 @@ typedef enum {
 typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
 
-typedef enum {
-    EOS_OPT_GD = 0,   /* full batch (batch_size must be full) */
-    EOS_OPT_SGD,      /* minibatch, reshuffled every epoch */
-    EOS_OPT_MOMENTUM, /* heavy ball: v = beta v + g; w -= lr v */
-    EOS_OPT_NESTEROV, /* v = beta v + g; w -= lr (g + beta v) */
-    EOS_OPT_ADAM,
-    EOS_OPT_ADAMW,
-    EOS_OPT_RMSPROP,
-    EOS_OPT_SAM,  /* normalised SAM (Foret et al. 2021) */
-    EOS_OPT_USAM, /* unnormalised SAM */
-    EOS_OPT_PGD,  /* mirror descent with potential (1/p)||w||_p^p */
-    EOS_OPT_NGD,  /* normalised GD: w -= lr g/||g|| */
-    EOS_OPT_CLIP  /* coordinate-wise clipped (S)GD: each g_i clipped to [-clip, clip] */
-} eos_optimizer;
-
 typedef struct {
     eos_data_source source;
     char path[EOS_PATH_MAX];        /* file or directory, depending on source ("" = default) */
@@ -88,7 +73,7 @@ typedef struct {
 } eos_model_cfg;
 
 typedef struct {
-    eos_optimizer optimizer;
+    int optimizer;      /* row of the optimizer table: eos_optim_name (eos_optim.h) */
     double lr;
     int batch_size;     /* 0 = full batch */
     long max_steps;
@@ -96,7 +81,7 @@ typedef struct {
     double acc_goal;    /* stop when train accuracy >= goal; 0 = off */
     double diverge_loss;/* divergence when loss is non-finite or above this */
     int record_every;
-    double momentum;    /* heavy-ball / nesterov beta; also SGD momentum for SAM's base step */
+    double momentum;    /* heavy-ball / nesterov beta */
     double beta1, beta2, eps; /* Adam/AdamW; RMSProp uses beta2 as its alpha */
     double weight_decay;      /* L2 added to the gradient (decoupled for AdamW) */
     double sam_rho;
@@ -171,8 +156,6 @@ int eos_config_validate(const eos_config *cfg);
  * written (excluding NUL) or a negative status if it did not fit. */
 int eos_config_to_yaml(const eos_config *cfg, char *buf, size_t len);
 
-const char *eos_optimizer_name(eos_optimizer o);
 const char *eos_activation_name(eos_activation a);
-int eos_optimizer_is_adaptive(eos_optimizer o); /* adam, adamw, rmsprop */
 
 #endif

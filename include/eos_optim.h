@@ -1,30 +1,54 @@
-/* eos_optim.h: optimizers that update a flat parameter vector in place. */
+/* eos_optim.h: optimizers that update a flat parameter vector in place.
+ *
+ * Every optimizer is one row of the table in src/optim/optim.c (name, state vectors, step,
+ * preconditioner, stability threshold, full-batch only); train.optimizer is the row's index. The
+ * rows' functions live in one file per family in src/optim/ (the interface: optim_impl.h). */
 #ifndef EOS_OPTIM_H
 #define EOS_OPTIM_H
 
 #include "eos_common.h"
 #include "eos_config.h"
 
+/* g [n] = gradient at w [n] of the loss on the batch of the step's own gradient (SAM and USAM
+ * take their second gradient through it). Returns 0 or a status. */
 typedef struct {
-    eos_optimizer kind;
+    int (*at)(void *ctx, const real *w, real *g);
+    void *ctx;
+} eos_optim_grad;
+
+typedef struct eos_optim_method eos_optim_method; /* a row of the table */
+
+typedef struct {
+    const eos_optim_method *method;
     eos_train_cfg tc;  /* copy of the hyperparameters */
     size_t n;
     long t;            /* steps taken */
-    real *state;       /* one buffer: m [n] then v [n] (only those the optimizer needs) */
-    real *m, *v;
+    real *state;       /* the method's state vectors, one buffer [n_state][n], zeroed */
 } eos_optim;
+
+/* The table, by train.optimizer index i. */
+const char *eos_optim_name(int i);    /* NULL past the last row */
+int eos_optim_find(const char *name); /* the row named so, -1 if none */
+int eos_optim_is_adaptive(int i);     /* has a diagonal preconditioner (adam, adamw, rmsprop) */
+
+/* Stability threshold from the configuration: the sharpness above which the optimizer's update,
+ * linearised on a quadratic, diverges (2/lr for GD). It applies to the preconditioned sharpness
+ * (top eigenvalue of P^-1/2 H P^-1/2) when the optimizer is adaptive, else to the top Hessian
+ * eigenvalue. Weight decay is not included. NaN where the configuration defines none. */
+double eos_optim_threshold(const eos_train_cfg *tc);
+
+/* The optimizer's own checks of the train section (gd is full-batch only). Returns 0 or
+ * EOS_ERR_CONFIG with a message that starts with the offending key path, which is also stored
+ * in *key when key is not NULL. */
+int eos_optim_check(const eos_train_cfg *tc, const char **key);
 
 int eos_optim_init(eos_optim *o, const eos_train_cfg *tc, size_t n);
 void eos_optim_free(eos_optim *o);
 
-/* Apply one step to w with gradient g (g is modified in place: weight decay, clipping).
- * SAM/USAM: g must already be the gradient at the perturbed point (see eos_optim_sam_perturb);
- * the step itself is then plain (S)GD. */
-void eos_optim_step(eos_optim *o, real *w, real *g);
-
-/* SAM/USAM ascent: w_adv = w + rho * g / ||g|| (SAM) or w + rho * g (USAM). */
-void eos_optim_sam_perturb(const eos_optim *o, real *w_adv, const real *w, const real *g);
-int eos_optim_is_sam(const eos_optim *o);
+/* One step on w [n] from the gradient g [n] at w on the step's batch (g is overwritten: weight
+ * decay, clipping, SAM's second gradient). grad evaluates further gradients on that batch; only
+ * methods that need them call it. Returns 0 or the status of a failing grad call. */
+int eos_optim_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
 
 /* Adaptive optimizers' diagonal preconditioner as P^-1/2 (Cohen et al. 2022: P = sqrt(v_hat) +
  * eps). Returns 0 and leaves d untouched when the optimizer is not adaptive or has taken no

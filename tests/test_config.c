@@ -6,6 +6,7 @@
 
 #include "eos_common.h"
 #include "eos_config.h"
+#include "eos_optim.h"
 #include "eos_test.h"
 
 static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
@@ -49,8 +50,9 @@ static void test_defaults(void)
                c.model.layers == 1 && c.model.sparse == 0,
            " ");
     EXPECT(c.loss == EOS_LOSS_MSE, " ");
-    EXPECT(c.train.optimizer == EOS_OPT_GD && c.train.lr == 0.04 && c.train.batch_size == 0 &&
-               c.train.max_steps == 1000 && c.train.loss_goal == 0 && c.train.acc_goal == 0,
+    EXPECT(c.train.optimizer == eos_optim_find("gd") && c.train.lr == 0.04 &&
+               c.train.batch_size == 0 && c.train.max_steps == 1000 && c.train.loss_goal == 0 &&
+               c.train.acc_goal == 0,
            " ");
     EXPECT(c.train.diverge_loss == 1e6 && c.train.record_every == 10 && c.train.momentum == 0.9 &&
                c.train.beta1 == 0.9 && c.train.beta2 == 0.999 && c.train.eps == 1e-8,
@@ -142,7 +144,7 @@ static void test_set_get(void)
     EXPECT(eos_config_set(&c, "loss", "cross-entropy") == 0 && c.loss == EOS_LOSS_XENT, " ");
     EXPECT(eos_config_set(&c, "loss", "xent") == 0 && c.loss == EOS_LOSS_XENT, " ");
     EXPECT(eos_config_set(&c, "train.optimizer", "rmsprop") == 0 &&
-               c.train.optimizer == EOS_OPT_RMSPROP,
+               c.train.optimizer == eos_optim_find("rmsprop"),
            " ");
     EXPECT(eos_config_set(&c, "model.activation", "gelu") == 0 &&
                c.model.activation == EOS_ACT_GELU,
@@ -246,7 +248,7 @@ static void test_validate(void)
     /* gd is full batch; sgd may use the full batch. */
     c.train.batch_size = 128;
     EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: optimizer gd is full-batch");
-    c.train.optimizer = EOS_OPT_SGD;
+    c.train.optimizer = eos_optim_find("sgd");
     EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
     c.train.batch_size = 0;
     EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
@@ -295,17 +297,25 @@ static void test_validate(void)
     c.train.lr = -1;
     EXPECT_ERR(eos_config_validate(&c), "train.lr: must be > 0, got -1");
     eos_config_default(&c);
-    c.train.optimizer = (eos_optimizer)99;
+    c.train.optimizer = 99;
     EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.optimizer:");
 }
 
 static void test_names(void)
 {
-    EXPECT(strcmp(eos_optimizer_name(EOS_OPT_ADAMW), "adamw") == 0, " ");
-    EXPECT(strcmp(eos_optimizer_name(EOS_OPT_CLIP), "clip") == 0, " ");
+    /* the optimizer table answers for train.optimizer: rows and names round-trip */
+    int rows = 0;
+    for (; rows < 1000 && eos_optim_name(rows); rows++)
+        EXPECT(eos_optim_find(eos_optim_name(rows)) == rows, "%s", eos_optim_name(rows));
+    EXPECT(rows >= 12 && rows < 1000 && eos_optim_name(-1) == NULL, "%d rows", rows);
+    EXPECT(eos_optim_find("adamw") >= 0 && eos_optim_find("clip") >= 0, " ");
+    EXPECT(strcmp(eos_optim_name(eos_optim_find("adamw")), "adamw") == 0, " ");
+    EXPECT(eos_optim_find("adamx") == -1, " ");
     EXPECT(strcmp(eos_activation_name(EOS_ACT_SOFTPLUS), "softplus") == 0, " ");
-    EXPECT(eos_optimizer_is_adaptive(EOS_OPT_ADAM) && eos_optimizer_is_adaptive(EOS_OPT_RMSPROP) &&
-               !eos_optimizer_is_adaptive(EOS_OPT_SGD) && !eos_optimizer_is_adaptive(EOS_OPT_SAM),
+    EXPECT(eos_optim_is_adaptive(eos_optim_find("adam")) &&
+               eos_optim_is_adaptive(eos_optim_find("rmsprop")) &&
+               !eos_optim_is_adaptive(eos_optim_find("sgd")) &&
+               !eos_optim_is_adaptive(eos_optim_find("sam")),
            " ");
 }
 

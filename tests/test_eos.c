@@ -8,6 +8,7 @@
 
 #include "eos_data.h"
 #include "eos_train.h"
+#include "eos_optim.h"
 #include "eos_test.h"
 
 static void check_lr(double lr, long steps)
@@ -23,7 +24,7 @@ static void check_lr(double lr, long steps)
     c.model.hidden[0] = c.model.hidden[1] = 200;
     c.model.activation = EOS_ACT_TANH;
     c.loss = EOS_LOSS_MSE;
-    c.train.optimizer = EOS_OPT_GD;
+    c.train.optimizer = eos_optim_find("gd");
     c.train.lr = lr;
     c.train.max_steps = steps;
     c.train.record_every = 50;
@@ -80,7 +81,7 @@ static void test_adam_precond_eos(void)
     c.data.n_train = 1000;
     c.model.n_hidden = 2;
     c.model.hidden[0] = c.model.hidden[1] = 200;
-    c.train.optimizer = EOS_OPT_ADAM;
+    c.train.optimizer = eos_optim_find("adam");
     c.train.lr = 4e-4;
     c.train.beta1 = 0.9;
     c.train.beta2 = 0.999;

@@ -430,7 +430,7 @@ static void train_case(int sparse)
     eos_rng_init(&rd, 5, EOS_RNG_STREAM_ONLINE);
     eos_train_cfg tc;
     memset(&tc, 0, sizeof tc);
-    tc.optimizer = EOS_OPT_ADAM;
+    tc.optimizer = eos_optim_find("adam");
     tc.beta1 = 0.9, tc.beta2 = 0.999, tc.eps = 1e-8, tc.lr = 0.01;
     eos_optim o;
     EXPECT(eos_optim_init(&o, &tc, P) == 0, "optim");
@@ -441,7 +441,7 @@ static void train_case(int sparse)
         loss = 0;
         EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, B, 1.0 / B, &loss, NULL, g) == 0, "lg");
         o.tc.lr = 0.01 * (s < steps / 3 ? 1.0 : pow(0.01, (s - steps / 3.0) / (steps * 2.0 / 3)));
-        eos_optim_step(&o, w, g);
+        eos_optim_step(&o, w, g, NULL);
     }
     eos_optim_free(&o);
     const double c = (double)n / (n + d + 1);

@@ -103,7 +103,7 @@ static void test_precond_sharpness(void)
 {
     eos_config c;
     small_cfg(&c, 20);
-    c.train.optimizer = EOS_OPT_ADAM;
+    c.train.optimizer = eos_optim_find("adam");
     c.train.lr = 0.01;
     c.sharpness.precond = 1;
     fixture f;
@@ -117,7 +117,7 @@ static void test_precond_sharpness(void)
     eos_model_loss_grad(f.m, w, f.d.train.X, f.d.train.Y, NULL, 20, 1.0 / 20, &ls, NULL, g);
     eos_optim o;
     eos_optim_init(&o, &c.train, np);
-    eos_optim_step(&o, w, g);
+    eos_optim_step(&o, w, g, NULL);
     EXPECT(eos_optim_precond_isqrt(&o, D) == 1, "adaptive");
     double *H = hessian(&f, w, NULL, 20);
     for (size_t i = 0; i < np; i++)
@@ -188,7 +188,7 @@ static void test_batch_sharpness(void)
 {
     eos_config c;
     small_cfg(&c, 8);
-    c.train.optimizer = EOS_OPT_SGD;
+    c.train.optimizer = eos_optim_find("sgd");
     c.train.batch_size = 3;
     c.sharpness.batch_sharpness = 1;
     c.sharpness.batch_tol = 0.01;

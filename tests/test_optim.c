@@ -1,25 +1,44 @@
-/* test_optim.c: optimizer updates against hand-derived closed forms and published stability
- * thresholds on quadratics. */
+/* test_optim.c: optimizer updates against hand-derived closed forms, published stability
+ * thresholds on quadratics, the table's thresholds against simulation, and SAM's step through the
+ * gradient callback against the two-gradient sequence the trainer used to run. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eos_config.h"
 #include "eos_optim.h"
 #include "eos_test.h"
 
-static eos_train_cfg tc_for(eos_optimizer o, double lr)
+static eos_train_cfg tc_for(const char *name, double lr)
 {
     eos_config c;
     eos_config_default(&c);
-    c.train.optimizer = o;
+    c.train.optimizer = eos_optim_find(name);
     c.train.lr = lr;
     return c.train;
+}
+
+/* Gradient callback of L = lambda/2 |w|^2 (n coordinates); remembers where it was last called. */
+typedef struct {
+    double lambda;
+    size_t n;
+    const real *last;
+    int calls;
+} quadratic;
+
+static int quadratic_grad(void *ctx, const real *w, real *g)
+{
+    quadratic *q = ctx;
+    for (size_t i = 0; i < q->n; i++) g[i] = (real)(q->lambda * w[i]);
+    q->last = w;
+    q->calls++;
+    return 0;
 }
 
 /* Two Adam steps by hand (PyTorch's formulas, bias-corrected). */
 static void test_adam_closed_form(void)
 {
-    eos_train_cfg tc = tc_for(EOS_OPT_ADAM, 0.1);
+    eos_train_cfg tc = tc_for("adam", 0.1);
     eos_optim o;
     EXPECT(eos_optim_init(&o, &tc, 2) == 0, "init");
     real w[2] = {1.0, -2.0}, g1[2] = {0.5, -3.0}, g2[2] = {0.25, 1.0};
@@ -35,37 +54,52 @@ static void test_adam_closed_form(void)
         v = b2 * v + (1 - b2) * g2[i] * g2[i];
         ew[i] -= 0.1 * (m / (1 - b1 * b1)) / (sqrt(v / (1 - b2 * b2)) + eps);
     }
-    eos_optim_step(&o, w, ga);
-    eos_optim_step(&o, w, gb);
+    real d[2];
+    EXPECT(eos_optim_precond_isqrt(&o, d) == 0, "no preconditioner before the first step");
+    eos_optim_step(&o, w, ga, NULL);
+    eos_optim_step(&o, w, gb, NULL);
     EXPECT_REL(w[0], ew[0], 1e-12);
     EXPECT_REL(w[1], ew[1], 1e-12);
     /* preconditioner after two steps: 1/sqrt(sqrt(v_hat) + eps) */
-    real d[2];
     EXPECT(eos_optim_precond_isqrt(&o, d) == 1, "adam is adaptive");
     double v0 = b2 * (1 - b2) * g1[0] * g1[0] + (1 - b2) * g2[0] * g2[0];
     EXPECT_REL(d[0], 1.0 / sqrt(sqrt(v0 / (1 - b2 * b2)) + eps), 1e-12);
     eos_optim_free(&o);
+    tc = tc_for("sgd", 0.1);
+    eos_optim_init(&o, &tc, 2);
+    eos_optim_step(&o, w, ga, NULL);
+    EXPECT(eos_optim_precond_isqrt(&o, d) == 0, "sgd is not adaptive");
+    eos_optim_free(&o);
 }
 
-/* Iterate a 1-D quadratic L = lambda/2 w^2 and report whether |w| shrank. */
-static int converges(eos_optimizer kind, double lr, double lambda, double beta, double rho)
+/* max_t |w_t| / |w_0| (into *peak) and |w_T| / |w_0| of T steps on the 1-D quadratic
+ * L = lambda/2 w^2, gradients through the callback (SAM's second one too). */
+static double run_quadratic(const eos_train_cfg *tc, double lambda, double w0, int steps,
+                            double *peak)
 {
-    eos_train_cfg tc = tc_for(kind, lr);
-    tc.momentum = beta;
-    tc.sam_rho = rho;
     eos_optim o;
-    eos_optim_init(&o, &tc, 1);
-    real w[1] = {1.0}, g[1], wa[1];
-    for (int t = 0; t < 400; t++) {
-        g[0] = (real)(lambda * w[0]);
-        if (eos_optim_is_sam(&o)) {
-            eos_optim_sam_perturb(&o, wa, w, g);
-            g[0] = (real)(lambda * wa[0]);
-        }
-        eos_optim_step(&o, w, g);
+    EXPECT(eos_optim_init(&o, tc, 1) == 0, "init %s", eos_optim_name(tc->optimizer));
+    quadratic q = {.lambda = lambda, .n = 1};
+    const eos_optim_grad grad = {quadratic_grad, &q};
+    real w[1] = {(real)w0}, g[1];
+    double top = 1;
+    for (int t = 0; t < steps && isfinite(w[0]); t++) {
+        quadratic_grad(&q, w, g);
+        EXPECT(eos_optim_step(&o, w, g, &grad) == 0, "step");
+        if (fabs(w[0]) / w0 > top) top = fabs(w[0]) / w0;
     }
     eos_optim_free(&o);
-    return fabs(w[0]) < 1e-3;
+    if (peak) *peak = isfinite(w[0]) ? top : INFINITY;
+    return isfinite(w[0]) ? fabs(w[0]) / w0 : INFINITY;
+}
+
+/* Iterate a 1-D quadratic L = lambda/2 w^2 from w = 1 and report whether |w| shrank. */
+static int converges(const char *name, double lr, double lambda, double beta, double rho)
+{
+    eos_train_cfg tc = tc_for(name, lr);
+    tc.momentum = beta;
+    tc.sam_rho = rho;
+    return run_quadratic(&tc, lambda, 1.0, 400, NULL) < 1e-3;
 }
 
 /* GD is stable iff lr*lambda < 2; heavy ball iff lr*lambda < 2 + 2 beta (Cohen et al. 2021);
@@ -73,40 +107,151 @@ static int converges(eos_optimizer kind, double lr, double lambda, double beta, 
 static void test_stability_thresholds(void)
 {
     double lam = 10.0;
-    EXPECT(converges(EOS_OPT_GD, 0.95 * 2 / lam, lam, 0, 0), "GD below 2/lr");
-    EXPECT(!converges(EOS_OPT_GD, 1.05 * 2 / lam, lam, 0, 0), "GD above 2/lr");
+    EXPECT(converges("gd", 0.95 * 2 / lam, lam, 0, 0), "GD below 2/lr");
+    EXPECT(!converges("gd", 1.05 * 2 / lam, lam, 0, 0), "GD above 2/lr");
     double beta = 0.9, thr = (2 + 2 * beta) / lam;
-    EXPECT(converges(EOS_OPT_MOMENTUM, 0.95 * thr, lam, beta, 0), "heavy ball below");
-    EXPECT(!converges(EOS_OPT_MOMENTUM, 1.05 * thr, lam, beta, 0), "heavy ball above");
+    EXPECT(converges("momentum", 0.95 * thr, lam, beta, 0), "heavy ball below");
+    EXPECT(!converges("momentum", 1.05 * thr, lam, beta, 0), "heavy ball above");
     double rho = 0.05, thr_u = 2 / (lam * (1 + rho * lam));
-    EXPECT(converges(EOS_OPT_USAM, 0.95 * thr_u, lam, 0, rho), "USAM below");
-    EXPECT(!converges(EOS_OPT_USAM, 1.05 * thr_u, lam, 0, rho), "USAM above");
+    EXPECT(converges("usam", 0.95 * thr_u, lam, 0, rho), "USAM below");
+    EXPECT(!converges("usam", 1.05 * thr_u, lam, 0, rho), "USAM above");
     /* GD itself would be stable at that lr: the extra curvature term is what USAM adds */
-    EXPECT(converges(EOS_OPT_GD, 1.05 * thr_u, lam, 0, 0), "GD stable there");
+    EXPECT(converges("gd", 1.05 * thr_u, lam, 0, 0), "GD stable there");
 }
 
+/* The table's threshold is the edge: 3 % below it the quadratic converges, 3 % above it the
+ * iterate grows. Adaptive methods start at w0 = 1e-12 with eps = 1, so P = sqrt(v_hat) + eps is
+ * 1 to 1e-9 while the iterate grows a millionfold and their preconditioned sharpness is lambda
+ * itself; clipping (at 1) never acts there, so clip is GD. */
+static void check_edge(eos_train_cfg tc, double want)
+{
+    const char *name = eos_optim_name(tc.optimizer);
+    tc.eps = 1.0;
+    double thr = eos_optim_threshold(&tc);
+    EXPECT_REL(thr, want, 1e-12);
+    double peak, below = run_quadratic(&tc, 0.97 * thr, 1e-12, 3000, NULL);
+    run_quadratic(&tc, 1.03 * thr, 1e-12, 3000, &peak);
+    EXPECT(below < 1e-6, "%s converges at 0.97 x threshold %g (|w_T|/|w_0| = %g)", name, thr,
+           below);
+    EXPECT(peak > 1e6, "%s grows at 1.03 x threshold %g (max |w_t|/|w_0| = %g)", name, thr, peak);
+}
+
+static void test_table_thresholds(void)
+{
+    const double lr = 0.1;
+    eos_train_cfg tc = tc_for("gd", lr);
+    check_edge(tc, 2 / lr);
+    check_edge(tc_for("sgd", lr), 20);
+    check_edge(tc_for("clip", lr), 20);
+    tc = tc_for("momentum", lr);
+    tc.momentum = 0.5;
+    check_edge(tc, 3 / lr);
+    tc = tc_for("nesterov", lr);
+    tc.momentum = 0.9;
+    check_edge(tc, 3.8 / (2.8 * lr));
+    /* Cohen et al. 2022: 38/lr at beta1 = 0.9 */
+    check_edge(tc_for("adam", lr), 38 / lr);
+    tc = tc_for("adamw", lr);
+    tc.beta1 = 0.5;
+    check_edge(tc, 3 / (0.5 * lr));
+    check_edge(tc_for("rmsprop", lr), 2 / lr);
+    /* USAM: lr lambda (1 + rho lambda) = 2 at the threshold (rho = 0.05: 8 rho / lr = 4) */
+    tc = tc_for("usam", lr);
+    check_edge(tc, (sqrt(1 + 8 * tc.sam_rho / lr) - 1) / (2 * tc.sam_rho));
+    double u = eos_optim_threshold(&tc);
+    EXPECT_REL(lr * u * (1 + tc.sam_rho * u), 2.0, 1e-12);
+    tc.sam_rho = 0;
+    EXPECT_REL(eos_optim_threshold(&tc), 2 / lr, 1e-15);
+    tc = tc_for("pgd", lr);
+    tc.p = 2;
+    check_edge(tc, 2 / lr);
+    /* none from the configuration: SAM's and NGD's edges move with ||g||, p-GD's with w */
+    tc.p = 3;
+    EXPECT(isnan(eos_optim_threshold(&tc)), "pgd p = 3");
+    EXPECT(isnan(eos_optim_threshold((tc = tc_for("sam", lr), &tc))), "sam");
+    EXPECT(isnan(eos_optim_threshold((tc = tc_for("ngd", lr), &tc))), "ngd");
+    tc.optimizer = -1;
+    EXPECT(isnan(eos_optim_threshold(&tc)), "no optimizer");
+}
+
+/* SAM ascends along g/||g|| on the callback's batch: the second gradient is taken at w_adv. */
 static void test_sam_normalised(void)
 {
-    eos_train_cfg tc = tc_for(EOS_OPT_SAM, 0.1);
+    eos_train_cfg tc = tc_for("sam", 0.1);
     tc.sam_rho = 0.5;
     eos_optim o;
     eos_optim_init(&o, &tc, 2);
-    real w[2] = {1, 1}, g[2] = {3, 4}, wa[2];
-    eos_optim_sam_perturb(&o, wa, w, g);
-    EXPECT_REL(wa[0], 1 + 0.5 * 0.6, 1e-12);
-    EXPECT_REL(wa[1], 1 + 0.5 * 0.8, 1e-12);
+    quadratic q = {.lambda = 1, .n = 2};
+    real w[2] = {1, 1}, g[2] = {3, 4};
+    EXPECT(eos_optim_step(&o, w, g, &(eos_optim_grad){quadratic_grad, &q}) == 0, "step");
+    EXPECT(q.calls == 1, "one further gradient, got %d", q.calls);
+    EXPECT_REL(q.last[0], 1 + 0.5 * 0.6, 1e-12);
+    EXPECT_REL(q.last[1], 1 + 0.5 * 0.8, 1e-12);
+    EXPECT_REL(w[0], 1 - 0.1 * 1.3, 1e-12); /* w -= lr grad(w_adv) */
+    EXPECT_REL(w[1], 1 - 0.1 * 1.4, 1e-12);
+    EXPECT(eos_optim_step(&o, w, g, NULL) == EOS_ERR_INTERNAL, "sam without a callback");
     eos_optim_free(&o);
+}
+
+/* A non-linear gradient, so that the point it is evaluated at matters: g_i = w_i^3 + c_i w_i. */
+static int cubic_grad(void *ctx, const real *w, real *g)
+{
+    size_t n = *(const size_t *)ctx;
+    for (size_t i = 0; i < n; i++) g[i] = w[i] * w[i] * w[i] + (real)(1 + i % 7) * w[i];
+    return 0;
+}
+
+/* SAM/USAM through the callback give bit for bit what the trainer computed before the callback
+ * existed: w_adv = w + (real)(rho/||g|| or rho) g, g = grad(w_adv), g += wd w, w -= lr g. On more
+ * coordinates than the threading cut-off, with weight decay, over three steps. */
+static void test_sam_callback_matches_two_gradient_sequence(void)
+{
+    const size_t n = 40000;
+    real *w = malloc(4 * n * sizeof(real)), *g = w + n, *w_old = g + n, *g_old = w_old + n;
+    real *w_adv = malloc(n * sizeof(real));
+    for (int normalise = 0; normalise < 2; normalise++) {
+        eos_train_cfg tc = tc_for(normalise ? "sam" : "usam", 0.05);
+        tc.sam_rho = 0.1;
+        tc.weight_decay = 0.01;
+        eos_optim o;
+        EXPECT(eos_optim_init(&o, &tc, n) == 0, "init");
+        size_t nn = n;
+        const eos_optim_grad grad = {cubic_grad, &nn};
+        for (size_t i = 0; i < n; i++) w[i] = w_old[i] = (real)sin(0.001 * (double)i + 0.3);
+        for (int t = 0; t < 3; t++) {
+            cubic_grad(&nn, w, g);
+            EXPECT(eos_optim_step(&o, w, g, &grad) == 0, "step");
+            cubic_grad(&nn, w_old, g_old);
+            double scale = tc.sam_rho;
+            if (normalise) {
+                double gn = eos_nrm2(g_old, n);
+                scale = gn > 0 ? tc.sam_rho / gn : 0.0;
+            }
+            real s = (real)scale;
+            for (size_t i = 0; i < n; i++) w_adv[i] = w_old[i] + s * g_old[i];
+            cubic_grad(&nn, w_adv, g_old);
+            eos_axpy(g_old, tc.weight_decay, w_old, n);
+            eos_axpy(w_old, -tc.lr, g_old, n);
+        }
+        EXPECT(memcmp(w, w_old, n * sizeof(real)) == 0, "%s: weights differ from the old sequence",
+               eos_optim_name(tc.optimizer));
+        EXPECT(memcmp(g, g_old, n * sizeof(real)) == 0, "%s: gradients differ",
+               eos_optim_name(tc.optimizer));
+        eos_optim_free(&o);
+    }
+    free(w);
+    free(w_adv);
 }
 
 static void test_pgd(void)
 {
     /* p = 2 is GD */
-    eos_train_cfg tc = tc_for(EOS_OPT_PGD, 0.1);
+    eos_train_cfg tc = tc_for("pgd", 0.1);
     tc.p = 2;
     eos_optim o;
     eos_optim_init(&o, &tc, 3);
     real w[3] = {0.5, -1.5, 2}, g[3] = {1, 2, -3};
-    eos_optim_step(&o, w, g);
+    eos_optim_step(&o, w, g, NULL);
     EXPECT_REL(w[0], 0.5 - 0.1, 1e-12);
     EXPECT_REL(w[1], -1.5 - 0.2, 1e-12);
     EXPECT_REL(w[2], 2 + 0.3, 1e-12);
@@ -115,7 +260,7 @@ static void test_pgd(void)
     tc.p = 3;
     eos_optim_init(&o, &tc, 2);
     real w3[2] = {0.5, 2}, g3[2] = {4, 1};
-    eos_optim_step(&o, w3, g3);
+    eos_optim_step(&o, w3, g3, NULL);
     EXPECT_REL(w3[0], -sqrt(fabs(0.25 - 0.4)), 1e-12);
     EXPECT_REL(w3[1], sqrt(4 - 0.1), 1e-12);
     eos_optim_free(&o);
@@ -123,57 +268,95 @@ static void test_pgd(void)
 
 static void test_ngd_clip_nesterov_rmsprop(void)
 {
-    eos_train_cfg tc = tc_for(EOS_OPT_NGD, 0.5);
+    eos_train_cfg tc = tc_for("ngd", 0.5);
     eos_optim o;
     eos_optim_init(&o, &tc, 2);
     real w[2] = {0, 0}, g[2] = {3, 4};
-    eos_optim_step(&o, w, g);
+    eos_optim_step(&o, w, g, NULL);
     EXPECT_REL(w[0], -0.3, 1e-12);
     EXPECT_REL(w[1], -0.4, 1e-12);
     eos_optim_free(&o);
 
-    tc = tc_for(EOS_OPT_CLIP, 0.5);
+    tc = tc_for("clip", 0.5);
     tc.clip = 1;
     eos_optim_init(&o, &tc, 2);
     real wc[2] = {0, 0}, gc[2] = {3, -0.5};
-    eos_optim_step(&o, wc, gc);
+    eos_optim_step(&o, wc, gc, NULL);
     EXPECT_REL(wc[0], -0.5, 1e-12);
     EXPECT_REL(wc[1], 0.25, 1e-12);
     eos_optim_free(&o);
 
-    tc = tc_for(EOS_OPT_NESTEROV, 0.1);
+    tc = tc_for("nesterov", 0.1);
     tc.momentum = 0.5;
     eos_optim_init(&o, &tc, 1);
     real wn[1] = {0}, gn1[1] = {1}, gn2[1] = {2};
-    eos_optim_step(&o, wn, gn1); /* v = 1, w = -0.1 (1 + 0.5) */
-    eos_optim_step(&o, wn, gn2); /* v = 2.5, w -= 0.1 (2 + 1.25) */
+    eos_optim_step(&o, wn, gn1, NULL); /* v = 1, w = -0.1 (1 + 0.5) */
+    eos_optim_step(&o, wn, gn2, NULL); /* v = 2.5, w -= 0.1 (2 + 1.25) */
     EXPECT_REL(wn[0], -0.15 - 0.325, 1e-12);
     eos_optim_free(&o);
 
-    tc = tc_for(EOS_OPT_RMSPROP, 0.01);
+    tc = tc_for("rmsprop", 0.01);
     tc.beta2 = 0.9;
     eos_optim_init(&o, &tc, 1);
     real wr[1] = {1}, gr[1] = {2};
-    eos_optim_step(&o, wr, gr);
+    eos_optim_step(&o, wr, gr, NULL);
     EXPECT_REL(wr[0], 1 - 0.01 * 2 / (sqrt(0.1 * 4) + tc.eps), 1e-12);
+    real dr[1];
+    EXPECT(eos_optim_precond_isqrt(&o, dr) == 1, "rmsprop is adaptive");
+    EXPECT_REL(dr[0], 1 / sqrt(sqrt(0.1 * 4) + tc.eps), 1e-12); /* no bias correction */
     eos_optim_free(&o);
 
     /* AdamW decays decoupled from the gradient */
-    tc = tc_for(EOS_OPT_ADAMW, 0.1);
+    tc = tc_for("adamw", 0.1);
     tc.weight_decay = 0.5;
     eos_optim_init(&o, &tc, 1);
     real wa[1] = {2}, ga[1] = {1};
-    eos_optim_step(&o, wa, ga);
+    eos_optim_step(&o, wa, ga, NULL);
     EXPECT_REL(wa[0], 2 * (1 - 0.05) - 0.1 * 1 / (1 + tc.eps), 1e-9);
     eos_optim_free(&o);
+    /* while the others add it to the gradient (L2) */
+    tc = tc_for("sgd", 0.1);
+    tc.weight_decay = 0.5;
+    eos_optim_init(&o, &tc, 1);
+    real ws[1] = {2}, gs[1] = {1};
+    eos_optim_step(&o, ws, gs, NULL);
+    EXPECT_REL(ws[0], 2 - 0.1 * (1 + 0.5 * 2), 1e-12);
+    eos_optim_free(&o);
+}
+
+/* The table's own checks: gd is full-batch only, and the key comes back with the message. */
+static void test_check(void)
+{
+    eos_train_cfg tc = tc_for("gd", 0.1);
+    const char *key = NULL;
+    EXPECT(eos_optim_check(&tc, &key) == 0 && key == NULL, " ");
+    tc.batch_size = 32;
+    EXPECT(eos_optim_check(&tc, &key) == EOS_ERR_CONFIG, " ");
+    EXPECT(strcmp(eos_error_msg(), "train.batch_size: optimizer gd is full-batch, so batch_size "
+                                   "must be full (got 32; use train.optimizer sgd for "
+                                   "minibatches)") == 0,
+           "%s", eos_error_msg());
+    EXPECT(key && strcmp(key, "train.batch_size") == 0, "%s", key ? key : "(null)");
+    tc = tc_for("sgd", 0.1);
+    tc.batch_size = 32;
+    EXPECT(eos_optim_check(&tc, NULL) == 0, " ");
+    tc.optimizer = 99;
+    EXPECT(eos_optim_check(&tc, &key) == EOS_ERR_CONFIG, " ");
+    EXPECT(strncmp(eos_error_msg(), "train.optimizer: ", 17) == 0, "%s", eos_error_msg());
+    EXPECT(strcmp(key, "train.optimizer") == 0, "%s", key);
+    eos_optim o;
+    EXPECT(eos_optim_init(&o, &tc, 4) == EOS_ERR_CONFIG, "init of a row that does not exist");
 }
 
 int main(void)
 {
     TEST_RUN(test_adam_closed_form);
     TEST_RUN(test_stability_thresholds);
+    TEST_RUN(test_table_thresholds);
     TEST_RUN(test_sam_normalised);
+    TEST_RUN(test_sam_callback_matches_two_gradient_sequence);
     TEST_RUN(test_pgd);
     TEST_RUN(test_ngd_clip_nesterov_rmsprop);
+    TEST_RUN(test_check);
     return TEST_SUMMARY();
 }

@@ -439,6 +439,20 @@ static void test_create_layout(void)
         EXPECT(!strcmp(cfgs[i], want), "run %d config differs", i);
     }
     EXPECT(width == longest, "config width %zu, longest %zu", width, longest);
+    /* threshold: every run is gd, so 2/lr on the top Hessian eigenvalue, known before training */
+    double thr[N_RUNS];
+    int8_t pre[N_RUNS];
+    EXPECT(ds_shape(f, "runs/threshold", &cls, &size, &nd, dims) == 0 && cls == H5T_FLOAT &&
+               size == 8 && nd == 1 && dims[0] == N_RUNS,
+           "threshold type");
+    EXPECT(ds_shape(f, "runs/threshold_preconditioned", &cls, &size, &nd, dims) == 0 &&
+               cls == H5T_INTEGER && size == 1 && nd == 1 && dims[0] == N_RUNS,
+           "threshold_preconditioned type");
+    EXPECT(read_ds(f, "runs/threshold", H5T_NATIVE_DOUBLE, thr) == 0, "read threshold");
+    EXPECT(read_ds(f, "runs/threshold_preconditioned", H5T_NATIVE_INT8, pre) == 0, "read");
+    for (int i = 0; i < N_RUNS; i++)
+        EXPECT(thr[i] == 2 / strtod(lr_vals[i % 3], NULL) && pre[i] == 0, "run %d: %g, %d", i,
+               thr[i], pre[i]);
 
     /* status: enum over int8, all pending */
     {

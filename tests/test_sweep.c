@@ -9,6 +9,7 @@
 
 #include "eos_common.h"
 #include "eos_sweep.h"
+#include "eos_optim.h"
 #include "eos_test.h"
 
 /* Normally generated from sweeps/quickstart.yaml at build time. */
@@ -146,9 +147,13 @@ static void test_union_zip(void)
         EXPECT(strcmp(val(&sw, 7, "train.batch_size"), "full") == 0, " ");
         eos_config c;
         EXPECT(eos_sweep_run_config(&sw, 4, &c) == 0 && c.train.lr == 0.3 &&
-                   c.train.momentum == 0.7 && c.seed == 0 && c.train.optimizer == EOS_OPT_GD, " ");
-        EXPECT(eos_sweep_run_config(&sw, 7, &c) == 0 && c.train.optimizer == EOS_OPT_SGD &&
-                   c.train.batch_size == 0 && c.train.lr == 0.04, " ");
+                   c.train.momentum == 0.7 && c.seed == 0 &&
+                   c.train.optimizer == eos_optim_find("gd"),
+               " ");
+        EXPECT(eos_sweep_run_config(&sw, 7, &c) == 0 &&
+                   c.train.optimizer == eos_optim_find("sgd") && c.train.batch_size == 0 &&
+                   c.train.lr == 0.04,
+               " ");
     }
     EXPECT(sw.rec_slots == 21 && sw.sharp_slots == 5, "%d %d", sw.rec_slots, sw.sharp_slots);
     eos_sweep_free(&sw);
@@ -411,7 +416,7 @@ static void test_round_trip(void)
     c.model.init = EOS_INIT_GAUSSIAN;
     c.model.init_scale = 4.9406564584124654e-324;
     c.loss = EOS_LOSS_XENT;
-    c.train.optimizer = EOS_OPT_ADAMW;
+    c.train.optimizer = eos_optim_find("adamw");
     c.train.lr = 1e-300;
     c.train.batch_size = 64;
     c.train.max_steps = 123456789;

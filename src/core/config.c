@@ -4,6 +4,7 @@
  * the YAML writer and the range checks all go through that table, so a new field needs one row. */
 #include "eos_config.h"
 #include "eos_common.h"
+#include "eos_optim.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,9 +27,6 @@ static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", NULL};
-static const char *const optimizer_names[] = {"gd",      "sgd", "momentum", "nesterov",
-                                              "adam",    "adamw", "rmsprop", "sam",
-                                              "usam",    "pgd", "ngd",      "clip", NULL};
 
 #define NAMES_FN(fn, arr)                                                                          \
     static const char *fn(int v)                                                                   \
@@ -40,7 +38,6 @@ NAMES_FN(arch_name, arch_names)
 NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
-NAMES_FN(optimizer_name, optimizer_names)
 
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
@@ -111,7 +108,7 @@ static const struct {
       "linear transformer: sparse P/Q parametrisation")                                            \
     X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
       "mse (0.5 sum of squares) or xent (alias cross-entropy)")                                    \
-    X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), optimizer_name,  \
+    X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), eos_optim_name,  \
       0, 0, 0, "update rule")                                                                      \
     X("train.lr", EOS_KEY_DOUBLE, OFF(train.lr), SZ(train.lr), NULL, 0, NOMAX, XMIN,               \
       "learning rate (> 0)")                                                                       \
@@ -211,7 +208,7 @@ void eos_config_default(eos_config *cfg)
     m->sparse = 0;
     cfg->loss = EOS_LOSS_MSE;
     eos_train_cfg *t = &cfg->train;
-    t->optimizer = EOS_OPT_GD;
+    t->optimizer = eos_optim_find("gd");
     t->lr = 0.04;
     t->batch_size = 0;
     t->max_steps = 1000;
@@ -248,22 +245,11 @@ const eos_key *eos_config_key_find(const char *path)
     return NULL;
 }
 
-const char *eos_optimizer_name(eos_optimizer o)
-{
-    return (unsigned)o < sizeof optimizer_names / sizeof *optimizer_names - 1 ? optimizer_names[o]
-                                                                              : "?";
-}
-
 const char *eos_activation_name(eos_activation a)
 {
     return (unsigned)a < sizeof activation_names / sizeof *activation_names - 1
                ? activation_names[a]
                : "?";
-}
-
-int eos_optimizer_is_adaptive(eos_optimizer o)
-{
-    return o == EOS_OPT_ADAM || o == EOS_OPT_ADAMW || o == EOS_OPT_RMSPROP;
 }
 
 /* ---- parsing of scalar text ---- */
@@ -680,12 +666,9 @@ int eos_config_validate(const eos_config *cfg)
                      data_source_names[d->source], nte, d->n_test);
     }
 
-    /* Batches. gd is the full-batch method; sgd & co. take minibatches (or full). */
-    if (t->optimizer == EOS_OPT_GD && t->batch_size != 0)
-        EOS_FAIL(EOS_ERR_CONFIG,
-                 "train.batch_size: optimizer gd is full-batch, so batch_size must be full "
-                 "(got %d; use train.optimizer sgd for minibatches)",
-                 t->batch_size);
+    /* The optimizer's own constraints (e.g. gd is full-batch only). */
+    EOS_TRY(eos_optim_check(t, NULL));
+    /* Batches and the sharpness set fit in the training set. */
     long n_eff = effective_n_train(cfg);
     if (n_eff > 0 && t->batch_size > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,

@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "eos_results.h"
+#include "eos_optim.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,7 +301,9 @@ fail:
     return rc;
 }
 
-/* Columns known before training: grid axes, seed and resolved configuration. */
+/* Columns known before training: grid axes, seed, resolved configuration and the stability
+ * threshold (from the configuration alone, so written here once for every run, pending ones
+ * included, rather than by each run's writer). */
 static int create_run_columns(hid_t runs, const eos_sweep *sw)
 {
     int rc = 0;
@@ -340,6 +343,8 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
     for (long i = 0; i < n; i++) {
         EOS_TRY(eos_sweep_run_config(sw, i, cfg));
         seeds[i] = cfg->seed;
+        dv[i] = eos_optim_threshold(&cfg->train);
+        iv[i] = eos_optim_is_adaptive(cfg->train.optimizer);
         int len;
         while ((len = eos_config_to_yaml(cfg, ybuf, ylen)) < 0 && ylen < (1u << 24)) {
             char *bigger = realloc(ybuf, ylen * 2);
@@ -357,6 +362,13 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
     EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seeds));
     h5close_any(&ds);
     EOS_TRY(write_str_column(runs, "config", n, cfgs, 1));
+    EOS_TRY(make_ds(runs, "threshold", H5T_IEEE_F64LE, 1, dims, H5I_INVALID_HID, NULL, &ds));
+    EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dv));
+    h5close_any(&ds);
+    EOS_TRY(make_ds(runs, "threshold_preconditioned", H5T_STD_I8LE, 1, dims, H5I_INVALID_HID,
+                    NULL, &ds));
+    EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv));
+    h5close_any(&ds);
 
 fail:
     h5close_any(&ds);

@@ -72,7 +72,7 @@ typedef struct {
     eos_model *model;
     size_t np;
     real *buf; /* params-sized vectors, one allocation */
-    real *w, *g, *w_adv, *w_prev, *eigvec, *pre, *tmp, *tmp2;
+    real *w, *g, *w_prev, *eigvec, *pre, *tmp, *tmp2;
     int *perm, perm_pos, batch;
     int sharp_n;
     int have_eigvec;
@@ -125,11 +125,10 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
         eos_rng_init(&T->online_rng, cfg->seed, EOS_RNG_STREAM_ONLINE);
     }
     size_t np = T->np = eos_model_nparams(T->model);
-    EOS_ALLOC(T->buf, 8 * np);
+    EOS_ALLOC(T->buf, 7 * np);
     T->w = T->buf;
     T->g = T->w + np;
-    T->w_adv = T->g + np;
-    T->w_prev = T->w_adv + np;
+    T->w_prev = T->g + np;
     T->eigvec = T->w_prev + np;
     T->pre = T->eigvec + np;
     T->tmp = T->pre + np;
@@ -300,6 +299,22 @@ static void record(trainer *T, eos_run_result *res, int slot, double loss, doubl
     }
 }
 
+/* The step's batch, for the optimizer's further gradients on it (SAM's at its ascent point). */
+typedef struct {
+    trainer *T;
+    const real *X, *Y;
+    const int *idx; /* NULL: the first n examples */
+    int n;
+} step_batch;
+
+static int batch_grad_at(void *ctx, const real *w, real *g)
+{
+    const step_batch *b = ctx;
+    double ls = 0;
+    eos_zero(g, b->T->np);
+    return eos_model_loss_grad(b->T->model, w, b->X, b->Y, b->idx, b->n, 1.0 / b->n, &ls, NULL, g);
+}
+
 int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *res,
                   const eos_train_hooks *hooks)
 {
@@ -385,15 +400,9 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
                 break;
             }
         }
-        if (eos_optim_is_sam(&T.opt)) {
-            /* ascend on the same batch, then take the gradient there */
-            eos_optim_sam_perturb(&T.opt, T.w_adv, T.w, T.g);
-            double ls = 0;
-            eos_zero(T.g, T.np);
-            EOS_TRY(eos_model_loss_grad(T.model, T.w_adv, Xs, Ys, idx, nb, 1.0 / nb, &ls, NULL, T.g));
-        }
         if (at_sharp && cfg->sharpness.directional) eos_copy(T.w_prev, T.w, T.np);
-        eos_optim_step(&T.opt, T.w, T.g);
+        step_batch sb = {&T, Xs, Ys, idx, nb};
+        EOS_TRY(eos_optim_step(&T.opt, T.w, T.g, &(eos_optim_grad){batch_grad_at, &sb}));
         if (at_sharp && cfg->sharpness.directional) {
             /* u = w_{t+1} - w_t, directional sharpness u'H(w_t)u/|u|^2 */
             for (size_t i = 0; i < T.np; i++) T.tmp[i] = T.w[i] - T.w_prev[i];

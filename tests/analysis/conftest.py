@@ -134,11 +134,13 @@ def config_yaml(optimizer, lr, beta1=0.9, momentum=0.9):
 
 
 def write_fake(path, runs, status, eig, precond=None, record_steps=None, loss=None,
-               sharp_every=10):
+               sharp_every=10, threshold=None, threshold_preconditioned=None):
     """Write a results file by the documented layout (format_version 1).
 
     runs: list of dicts with 'train.optimizer', 'train.lr' (the grid axes) and 'config';
-    status: ints (0 pending, 1 done, 2 diverged, 3 failed); eig: [N, S, K]; precond: [N, S]."""
+    status: ints (0 pending, 1 done, 2 diverged, 3 failed); eig: [N, S, K]; precond: [N, S];
+    threshold [N] float, threshold_preconditioned [N] 0/1: written when given (without them the
+    file looks like one from before eosweep wrote them)."""
     n = len(runs)
     eig = np.asarray(eig, dtype=np.float32)
     s = eig.shape[1]
@@ -176,6 +178,10 @@ def write_fake(path, runs, status, eig, precond=None, record_steps=None, loss=No
         g["diverged_step"] = np.full(n, -1, "<i8")
         g["rank"] = np.zeros(n, "<i4")
         g["message"] = np.array([b""] * n, dtype="S256")
+        if threshold is not None:
+            g["threshold"] = np.asarray(threshold, "<f8")
+        if threshold_preconditioned is not None:
+            g["threshold_preconditioned"] = np.asarray(threshold_preconditioned, "i1")
         t = f.create_group("traj")
         t["step"] = steps_r.astype("<i8")
         t["loss"] = loss

@@ -1,0 +1,43 @@
+/* momentum.c: heavy-ball and Nesterov momentum in PyTorch's form, v = beta v + g;
+ * heavy ball w -= lr v, Nesterov w -= lr (g + beta v). State: the velocity v [n]. */
+#include "optim_impl.h"
+
+static void momentum_update(eos_optim *o, real *w, real *g, int nesterov)
+{
+    eos_optim_l2(o, g, w);
+    const size_t n = o->n;
+    const real lr = (real)o->tc.lr, beta = (real)o->tc.momentum;
+    real *v = o->state;
+#pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
+    for (size_t i = 0; i < n; i++) {
+        v[i] = beta * v[i] + g[i];
+        w[i] -= lr * (nesterov ? g[i] + beta * v[i] : v[i]);
+    }
+}
+
+int eos_optim_heavy_ball_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+{
+    (void)grad;
+    momentum_update(o, w, g, 0);
+    return 0;
+}
+
+int eos_optim_nesterov_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+{
+    (void)grad;
+    momentum_update(o, w, g, 1);
+    return 0;
+}
+
+/* On L = lambda/2 w^2 the iteration matrix of (w, v) has an eigenvalue -1 exactly at
+ * lr lambda = 2 + 2 beta (heavy ball; Cohen et al. 2021) and at lr lambda (1 + 2 beta) =
+ * 2 + 2 beta (Nesterov). */
+double eos_optim_heavy_ball_threshold(const eos_train_cfg *tc)
+{
+    return (2.0 + 2.0 * tc->momentum) / tc->lr;
+}
+
+double eos_optim_nesterov_threshold(const eos_train_cfg *tc)
+{
+    return (2.0 + 2.0 * tc->momentum) / ((1.0 + 2.0 * tc->momentum) * tc->lr);
+}

@@ -50,6 +50,13 @@ const char *eos_status_name(int code);
     do {                                                                                           \
         if (!(cond)) EOS_FAIL((code), __VA_ARGS__);                                                \
     } while (0)
+/* In a validation function with a `const char **key` out parameter: name the offending key
+ * (a key path such as "data.path", which the message starts with) and fail with EOS_ERR_CONFIG. */
+#define EOS_FAIL_KEY(k, ...)                                                                       \
+    do {                                                                                           \
+        *key = (k);                                                                                \
+        EOS_FAIL(EOS_ERR_CONFIG, __VA_ARGS__);                                                     \
+    } while (0)
 /* Propagate a failing eos_* call (its message is already recorded). */
 #define EOS_TRY(expr)                                                                              \
     do {                                                                                           \

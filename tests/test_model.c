@@ -545,6 +545,40 @@ static void test_cost(void)
     EXPECT(eos_model_cost(&mc, &tok, 1) > c2, " ");
 }
 
+/* The scheduler's per-example cost on what each source knows before loading (eos_data_estimate),
+ * so that longest-first is right across sources and architectures. */
+static double cost_of(const char *source, const char *arch, int layers)
+{
+    eos_config c;
+    eos_data_info info;
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", source) == 0 && eos_config_set(&c, "model.arch", arch) == 0,
+           "%s", eos_error_msg());
+    strcpy(c.data.path, "/somewhere");
+    strcpy(c.data.labels, "/somewhere");
+    c.model.layers = layers;
+    EXPECT(eos_data_estimate(&c, &info) == 0, "%s: %s", source, eos_error_msg());
+    return eos_model_cost(&c.model, &info.shape, info.n_out);
+}
+
+static void test_cost_ordering(void)
+{
+    double fashion = cost_of("fashion-mnist", "mlp", 1), cifar = cost_of("cifar10", "mlp", 1);
+    double mlp_syn = cost_of("synthetic-linear", "mlp", 1);
+    EXPECT(fashion == 784.0 * 200 + 200 * 200 + 200 * 10, "fashion %g", fashion);
+    EXPECT(cifar == 3072.0 * 200 + 200 * 200 + 200 * 10, "cifar %g", cifar);
+    EXPECT(mlp_syn == 10.0 * 200 + 200 * 200 + 200 * 1, "synthetic-linear (dim 10, 1 output) %g",
+           mlp_syn);
+    /* files whose size only they know: the documented MNIST-sized assumption */
+    EXPECT(cost_of("hdf5", "mlp", 1) == fashion && cost_of("mnist-idx", "mlp", 1) == fashion,
+           "hdf5 %g, mnist-idx %g", cost_of("hdf5", "mlp", 1), cost_of("mnist-idx", "mlp", 1));
+    /* the default prompts (n_context 20, dim 10): tokens [21, 11] */
+    double lt1 = cost_of("icl-regression", "linear-transformer", 1);
+    double lt2 = cost_of("icl-regression", "linear-transformer", 2);
+    EXPECT(lt1 == 20.0 * 121 + 2 * 1331 + 121, "lt %g", lt1);
+    EXPECT(lt2 > lt1 && cifar > fashion && fashion > mlp_syn, "order");
+}
+
 int main(void)
 {
 #ifdef EOS_FLOAT64
@@ -558,5 +592,6 @@ int main(void)
     TEST_RUN(test_config_errors);
     TEST_RUN(test_layouts);
     TEST_RUN(test_cost);
+    TEST_RUN(test_cost_ordering);
     return TEST_SUMMARY();
 }

@@ -57,6 +57,14 @@ const char *eos_status_name(int code);
         *key = (k);                                                                                \
         EOS_FAIL(EOS_ERR_CONFIG, __VA_ARGS__);                                                     \
     } while (0)
+/* A table whose rows other files define, listed once, one line per row: ROWS(X, T) expands
+ * X(T, row) for each row variable of type T, in table order. Declares the rows and defines
+ * `static const T *const name[]`. */
+#define EOS_TABLE(T, name, ROWS)                                                                   \
+    ROWS(EOS_TABLE_EXTERN_, T)                                                                     \
+    static const T *const name[] = {ROWS(EOS_TABLE_ENTRY_, T)}
+#define EOS_TABLE_EXTERN_(T, row) extern const T row;
+#define EOS_TABLE_ENTRY_(T, row) &row,
 /* Propagate a failing eos_* call (its message is already recorded). */
 #define EOS_TRY(expr)                                                                              \
     do {                                                                                           \

@@ -3,20 +3,16 @@
  * that file (or a row in an existing family's file) and one line here. */
 #include "data_impl.h"
 
-/* X(row variable, its file) in data.source order. */
-#define SOURCES(X)                                                                                 \
-    X(eos_data_source_fashion_mnist, idx.c)                                                        \
-    X(eos_data_source_mnist_idx, idx.c)                                                            \
-    X(eos_data_source_cifar10, cifar.c)                                                            \
-    X(eos_data_source_hdf5, hdf5.c)                                                                \
-    X(eos_data_source_synthetic_linear, synthetic.c)                                               \
-    X(eos_data_source_teacher_student, synthetic.c)                                                \
-    X(eos_data_source_icl_regression, in_context.c)
-
-#define DECLARE(row, file) extern const eos_data_source row;
-#define POINT(row, file) &row,
-SOURCES(DECLARE)
-static const eos_data_source *const sources[] = {SOURCES(POINT)};
+/* The rows in data.source order, each with the file that defines it (EOS_TABLE: eos_common.h). */
+#define SOURCES(X, T)                                                                              \
+    X(T, eos_data_source_fashion_mnist)    /* idx.c */                                             \
+    X(T, eos_data_source_mnist_idx)        /* idx.c */                                             \
+    X(T, eos_data_source_cifar10)          /* cifar.c */                                           \
+    X(T, eos_data_source_hdf5)             /* hdf5.c */                                            \
+    X(T, eos_data_source_synthetic_linear) /* synthetic.c */                                       \
+    X(T, eos_data_source_teacher_student)  /* synthetic.c */                                       \
+    X(T, eos_data_source_icl_regression)   /* in_context.c */
+EOS_TABLE(eos_data_source, sources, SOURCES);
 #define N_SOURCES ((int)(sizeof sources / sizeof *sources))
 
 const char *eos_data_source_name(int i) { return i >= 0 && i < N_SOURCES ? sources[i]->name : NULL; }

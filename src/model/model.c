@@ -7,16 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* X(row variable, its file) in model.arch order; row 0 is the default. Adding an architecture is
- * its file (which defines the row) and one line here. */
-#define ARCHS(X)                                                                                   \
-    X(eos_model_arch_mlp, mlp.c)                                                                   \
-    X(eos_model_arch_linear_transformer, linear_transformer.c)
-
-#define DECLARE(row, file) extern const eos_model_arch row;
-#define POINT(row, file) &row,
-ARCHS(DECLARE)
-static const eos_model_arch *const archs[] = {ARCHS(POINT)};
+/* The rows in model.arch order (row 0 is the default), each with the file that defines it.
+ * Adding an architecture is its file and one line here (EOS_TABLE: eos_common.h). */
+#define ARCHS(X, T)                                                                                \
+    X(T, eos_model_arch_mlp)                /* mlp.c */                                            \
+    X(T, eos_model_arch_linear_transformer) /* linear_transformer.c */
+EOS_TABLE(eos_model_arch, archs, ARCHS);
 #define N_ARCHS ((int)(sizeof archs / sizeof *archs))
 
 static const eos_model_arch *arch_of(const eos_model_cfg *mc)

@@ -3,8 +3,8 @@
  * Every data source is one row of the table in src/data/sources.c (one file per source family in
  * src/data/); `data.source` stores the row's index. Nothing outside src/data/ names a source:
  * the rest of the program asks the table through the functions below. */
-#ifndef EOS_DATA_H
-#define EOS_DATA_H
+#ifndef EOS_DATASETS_H
+#define EOS_DATASETS_H
 
 #include <stddef.h>
 

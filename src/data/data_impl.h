@@ -4,8 +4,8 @@
  * hdf5.c, synthetic.c, in_context.c) and listed once in sources.c, whose order gives the values
  * of data.source. data.c holds what every source shares: allocation, normalisation and the
  * dispatch behind include/eos_data.h. */
-#ifndef EOS_DATA_IMPL_H
-#define EOS_DATA_IMPL_H
+#ifndef EOS_DATASETS_IMPL_H
+#define EOS_DATASETS_IMPL_H
 
 #include "eos_data.h"
 

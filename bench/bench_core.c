@@ -106,7 +106,7 @@ static int bench_setup(bench *B)
     B->cfg.train.lr = LR;
     EOS_TRY(eos_data_load(&B->data, &B->cfg));
     const eos_dataset *tr = &B->data.train;
-    EOS_TRY(eos_model_create(&B->model, &B->cfg.model, B->cfg.loss, tr->d, tr->n_out, CHUNK));
+    EOS_TRY(eos_model_create(&B->model, &B->cfg.model, B->cfg.loss, &tr->shape, tr->n_out, CHUNK));
     B->np = eos_model_nparams(B->model);
     EOS_ALLOC(B->w, B->np);
     EOS_ALLOC(B->g, B->np);

@@ -133,7 +133,8 @@ static int lva_setup(lva *S, const char *dir, int max_iter)
     EOS_CHECK(n > 0 && d > 0 && k > 0 && np > 0, EOS_ERR_FORMAT, "%s: missing n/d/k/np", path);
     eos_config cfg;
     eos_config_default(&cfg); /* fc-tanh 200-200, biases, mse: what bench_core trained */
-    EOS_TRY(eos_model_create(&S->model, &cfg.model, cfg.loss, d, k, 1000));
+    const eos_shape in = {EOS_LAYOUT_FLAT, {d}}; /* the prepared inputs, flattened */
+    EOS_TRY(eos_model_create(&S->model, &cfg.model, cfg.loss, &in, k, 1000));
     EOS_CHECK(eos_model_nparams(S->model) == np, EOS_ERR_FORMAT, "%s: np %zu is not fc-tanh's %zu",
               path, np, eos_model_nparams(S->model));
     S->n = n, S->d = d, S->k = k, S->np = np;

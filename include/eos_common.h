@@ -50,6 +50,21 @@ const char *eos_status_name(int code);
     do {                                                                                           \
         if (!(cond)) EOS_FAIL((code), __VA_ARGS__);                                                \
     } while (0)
+/* In a validation function with a `const char **key` out parameter: name the offending key
+ * (a key path such as "data.path", which the message starts with) and fail with EOS_ERR_CONFIG. */
+#define EOS_FAIL_KEY(k, ...)                                                                       \
+    do {                                                                                           \
+        *key = (k);                                                                                \
+        EOS_FAIL(EOS_ERR_CONFIG, __VA_ARGS__);                                                     \
+    } while (0)
+/* A table whose rows other files define, listed once, one line per row: ROWS(X, T) expands
+ * X(T, row) for each row variable of type T, in table order. Declares the rows and defines
+ * `static const T *const name[]`. */
+#define EOS_TABLE(T, name, ROWS)                                                                   \
+    ROWS(EOS_TABLE_EXTERN_, T)                                                                     \
+    static const T *const name[] = {ROWS(EOS_TABLE_ENTRY_, T)}
+#define EOS_TABLE_EXTERN_(T, row) extern const T row;
+#define EOS_TABLE_ENTRY_(T, row) &row,
 /* Propagate a failing eos_* call (its message is already recorded). */
 #define EOS_TRY(expr)                                                                              \
     do {                                                                                           \

@@ -15,18 +15,6 @@
 #define EOS_NAME_MAX 64
 
 typedef enum {
-    EOS_DATA_FASHION_MNIST = 0, /* Debian's dataset-fashion-mnist (gzipped IDX), or data.path dir */
-    EOS_DATA_MNIST_IDX,         /* any IDX pair: data.path (images), data.labels (labels) */
-    EOS_DATA_CIFAR10,           /* CIFAR-10 binary: data.path = directory with data_batch_*.bin */
-    EOS_DATA_HDF5,              /* data.path with datasets data.x and data.y */
-    EOS_DATA_SYNTH_LINEAR,      /* Gaussian linear regression from the seed */
-    EOS_DATA_TEACHER,           /* teacher-student MLP regression from the seed */
-    EOS_DATA_ICL_REGRESSION     /* in-context linear regression prompts (linear transformer) */
-} eos_data_source;
-
-typedef enum { EOS_ARCH_MLP = 0, EOS_ARCH_LINEAR_TRANSFORMER } eos_arch;
-
-typedef enum {
     EOS_ACT_TANH = 0,
     EOS_ACT_RELU,
     EOS_ACT_ELU,
@@ -39,7 +27,7 @@ typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
 
 typedef struct {
-    eos_data_source source;
+    int source;                     /* row of the data-source table (eos_data_source_name) */
     char path[EOS_PATH_MAX];        /* file or directory, depending on source ("" = default) */
     char labels[EOS_PATH_MAX];      /* IDX labels file */
     char test_path[EOS_PATH_MAX];   /* IDX test images / HDF5 test file ("" = none or built-in) */
@@ -56,12 +44,12 @@ typedef struct {
     double noise;     /* synthetic: label noise std */
     /* in-context regression */
     int n_context;
-    int online;         /* fresh prompts each step */
+    int online;         /* fresh training examples each step (sources that draw them) */
     double sigma_decay; /* Sigma = diag(sigma_decay^i), 1 = isotropic */
 } eos_data_cfg;
 
 typedef struct {
-    eos_arch arch;
+    int arch;                  /* row of the architecture table (eos_model_arch_name) */
     int n_hidden;              /* number of hidden layers (0 = linear model) */
     int hidden[EOS_MAX_HIDDEN];
     eos_activation activation;

@@ -13,19 +13,30 @@
 
 #include "eos_common.h"
 #include "eos_config.h"
+#include "eos_data.h"
 #include "eos_rng.h"
 
 typedef struct eos_model eos_model;
 
-/* d_in inputs, n_out outputs, classify != 0 adds accuracy (argmax(f) == argmax(y)). */
-int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss, int d_in,
-                     int n_out, int chunk);
-/* Linear transformer (model.arch linear-transformer) on in-context regression prompts of
- * n_context tokens (x_i, y_i) plus the query (x_q, 0), x in R^dim: d_in = (n_context+1)*(dim+1)
- * (one prompt per row of X, token-major, as eos_data_icl_draw writes it), one output, MSE only.
- * eos_model_create refuses this architecture, because d_in alone does not give dim. */
-int eos_model_create_icl(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss,
-                         int n_context, int dim, int chunk);
+/* Name of architecture i (the value text of model.arch), NULL past the last one. Row 0 of the
+ * table in src/model/model.c is the default. */
+const char *eos_model_arch_name(int i);
+
+/* Whether the architecture mc->arch accepts these settings, this loss and data whose examples are
+ * laid out as `in` with n_out outputs (each architecture decides: a dense network flattens any
+ * layout, attention needs tokens). At configuration time the layout or sizes may still be unknown
+ * (EOS_LAYOUT_UNKNOWN, dims 0, n_out 0): what may still fit is accepted, and the check is repeated
+ * by eos_model_create. On failure EOS_ERR_CONFIG, a message "key: ..." and *key = that key. */
+int eos_model_validate(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in, int n_out,
+                       const char **key);
+/* Multiply-adds of one example's forward pass (the scheduler's cost model; a loss+gradient pass
+ * costs about 3x, a Hessian-vector product about 5x). */
+double eos_model_cost(const eos_model_cfg *mc, const eos_shape *in, int n_out);
+
+/* The model for data whose examples are laid out as `in` (a dataset's shape) with n_out outputs;
+ * workspaces for `chunk` examples per pass. Validates first (eos_model_validate). */
+int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss,
+                     const eos_shape *in, int n_out, int chunk);
 void eos_model_free(eos_model *m);
 size_t eos_model_nparams(const eos_model *m);
 

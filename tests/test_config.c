@@ -6,6 +6,8 @@
 
 #include "eos_common.h"
 #include "eos_config.h"
+#include "eos_data.h"
+#include "eos_model.h"
 #include "eos_optim.h"
 #include "eos_test.h"
 
@@ -34,7 +36,7 @@ static void test_defaults(void)
     eos_config_default(&c);
     EXPECT(strcmp(c.name, "eosweep") == 0, "%s", c.name);
     EXPECT(c.seed == 0, " ");
-    EXPECT(c.data.source == EOS_DATA_FASHION_MNIST && c.data.n_train == 1000 && c.data.n_test == 0,
+    EXPECT(strcmp(eos_data_source_name(c.data.source), "fashion-mnist") == 0 && c.data.n_train == 1000 && c.data.n_test == 0,
            " ");
     EXPECT(c.data.standardize == 1 && c.data.center == 1 && c.data.dim == 10 && c.data.n_out == 1,
            " ");
@@ -42,7 +44,7 @@ static void test_defaults(void)
                c.data.online == 0 && c.data.sigma_decay == 1,
            " ");
     EXPECT(strcmp(c.data.x, "X") == 0 && strcmp(c.data.y, "y") == 0 && c.data.path[0] == 0, " ");
-    EXPECT(c.model.arch == EOS_ARCH_MLP && c.model.n_hidden == 2 && c.model.hidden[0] == 200 &&
+    EXPECT(strcmp(eos_model_arch_name(c.model.arch), "mlp") == 0 && c.model.n_hidden == 2 && c.model.hidden[0] == 200 &&
                c.model.hidden[1] == 200 && c.model.hidden[2] == 0,
            " ");
     EXPECT(c.model.activation == EOS_ACT_TANH && c.model.bias == 1 &&
@@ -150,7 +152,7 @@ static void test_set_get(void)
                c.model.activation == EOS_ACT_GELU,
            " ");
     EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0 &&
-               c.data.source == EOS_DATA_ICL_REGRESSION,
+               strcmp(eos_data_source_name(c.data.source), "icl-regression") == 0,
            " ");
     EXPECT(eos_config_set(&c, "model.hidden", "[100, 50, 25]") == 0 && c.model.n_hidden == 3 &&
                c.model.hidden[0] == 100 && c.model.hidden[1] == 50 && c.model.hidden[2] == 25,
@@ -272,22 +274,81 @@ static void test_validate(void)
     EXPECT_ERR(eos_config_validate(&c),
                "sharpness.n: 2000 is larger than the training set (data.n_train = 1000)");
     eos_config_default(&c);
-    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer requires data.source icl-regression");
+    /* The architecture decides which data it takes, from the shape the source knows. */
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
+    EXPECT_ERR(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout data "
+                                        "(prompts of tokens), got image [1, 28, 28]");
+    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, " ");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout "
+                                               "data (prompts of tokens), got flat [10]");
+    EXPECT(eos_config_set(&c, "data.source", "hdf5") == 0 &&
+               eos_config_set(&c, "data.path", "/x.h5") == 0, " ");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout "
+                                               "data (prompts of tokens), got data of a layout");
     eos_config_default(&c);
-    c.data.source = EOS_DATA_ICL_REGRESSION;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.source: icl-regression requires model.arch linear-transformer");
-    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    /* an MLP reads prompts flattened */
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
     EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    c.model.layers = 0;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.layers:");
+    c.model.layers = 1;
+    c.loss = EOS_LOSS_XENT;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "loss: xent needs classification data");
+    c.loss = EOS_LOSS_MSE;
+    c.data.online = 1;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    /* fresh examples only from a source that draws them */
     eos_config_default(&c);
-    c.data.source = EOS_DATA_SYNTH_LINEAR;
+    c.data.online = 1;
+    EXPECT_ERR(eos_config_validate(&c), "data.online: data.source fashion-mnist has a fixed set of "
+                                        "examples (it cannot draw fresh ones)");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
     c.loss = EOS_LOSS_XENT;
     EXPECT_ERR_PREFIX(eos_config_validate(&c), "loss: xent needs classification data");
     c.loss = EOS_LOSS_MSE;
     EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
     eos_config_default(&c);
-    c.data.source = EOS_DATA_HDF5;
+    EXPECT(eos_config_set(&c, "data.source", "hdf5") == 0, "%s", eos_error_msg());
     EXPECT_ERR(eos_config_validate(&c), "data.path: required for data.source hdf5");
+    /* the sources' own keys and known sizes */
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "cifar10") == 0, " ");
+    EXPECT_ERR(eos_config_validate(&c), "data.path: required for data.source cifar10");
+    strcpy(c.data.path, "/cifar");
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    c.data.n_train = 50001;
+    EXPECT_ERR(eos_config_validate(&c), "data.n_train: cifar10 has 50000 training examples, got 50001");
+    c.data.n_train = 0;
+    c.train.optimizer = eos_optim_find("sgd");
+    c.train.batch_size = 50000;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    c.train.batch_size = 50001;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: 50001 is larger than the training "
+                                               "set (data.n_train = 50000)");
+    c.train.batch_size = 0;
+    c.data.n_test = 10001;
+    EXPECT_ERR(eos_config_validate(&c), "data.n_test: cifar10 has 10000 test examples, got 10001");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "mnist-idx") == 0, " ");
+    strcpy(c.data.path, "/img");
+    EXPECT_ERR(eos_config_validate(&c), "data.labels: required for data.source mnist-idx");
+    strcpy(c.data.labels, "/lab");
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    strcpy(c.data.test_path, "/timg");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.test_path: data.test_path and data.test_labels go together");
+    c.data.test_path[0] = '\0';
+    c.data.n_test = 5;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.n_test: 5 needs data.test_path");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "teacher-student") == 0, " ");
+    c.data.n_train = 0;
+    EXPECT_ERR(eos_config_validate(&c), "data.n_train: must be >= 1 for data.source teacher-student (got 0)");
+    c.data.n_train = 10;
+    c.data.teacher_hidden = 2000; /* the key allows it, the source does not */
+    EXPECT_ERR(eos_config_validate(&c), "data.teacher_hidden: must be in 1..1024, got 2000");
     eos_config_default(&c);
     c.sharpness.k = 10;
     c.sharpness.max_iter = 5;
@@ -319,6 +380,105 @@ static void test_names(void)
            " ");
 }
 
+/* The data-source and architecture tables answer for data.source and model.arch, in the order
+ * docs/sweep-format.md lists their values. */
+static void test_table_names(void)
+{
+    static const char *const sources[] = {"fashion-mnist", "mnist-idx", "cifar10", "hdf5",
+                                          "synthetic-linear", "teacher-student", "icl-regression"};
+    static const char *const archs[] = {"mlp", "linear-transformer"};
+    int n = 0;
+    while (eos_data_source_name(n)) n++;
+    EXPECT(n == 7, "%d data sources", n);
+    for (int i = 0; i < n && i < 7; i++)
+        EXPECT(strcmp(eos_data_source_name(i), sources[i]) == 0, "source %d: %s", i,
+               eos_data_source_name(i));
+    EXPECT(eos_data_source_name(-1) == NULL, " ");
+    for (n = 0; eos_model_arch_name(n);) n++;
+    EXPECT(n == 2 && eos_model_arch_name(-1) == NULL, "%d architectures", n);
+    for (int i = 0; i < n && i < 2; i++)
+        EXPECT(strcmp(eos_model_arch_name(i), archs[i]) == 0, "arch %d: %s", i,
+               eos_model_arch_name(i));
+    /* the key table reads and writes them by name */
+    eos_config c;
+    char buf[64];
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "cifar10") == 0 && c.data.source == 2, " ");
+    EXPECT(eos_config_get(&c, "data.source", buf, sizeof buf) == 0 && strcmp(buf, "cifar10") == 0,
+           "%s", buf);
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.arch", "cnn"),
+                      "model.arch: unknown value 'cnn' (expected one of: mlp, linear-transformer)");
+    c.data.source = 7;
+    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.source:");
+}
+
+/* Validation names the offending key itself (callers point at its position with it). */
+static void test_validation_keys(void)
+{
+    eos_config c;
+    eos_data_info info;
+    const char *key = NULL;
+    eos_config_default(&c);
+    EXPECT(eos_data_check(&c, &info, &key) == 0, "%s", eos_error_msg());
+    EXPECT(info.shape.layout == EOS_LAYOUT_IMAGE && info.shape.dim[0] == 1 &&
+               info.shape.dim[1] == 28 && info.shape.dim[2] == 28 && info.n_out == 10 &&
+               info.n_train == 1000 && !info.regression,
+           "fashion-mnist info");
+    c.data.n_train = 0;
+    EXPECT(eos_data_check(&c, &info, &key) == 0 && info.n_train == 60000, "%ld", info.n_train);
+    c.data.online = 1;
+    EXPECT(eos_data_check(&c, &info, &key) == EOS_ERR_CONFIG && key && !strcmp(key, "data.online"),
+           "key %s", key ? key : "(none)");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "mnist-idx") == 0, " ");
+    strcpy(c.data.path, "/img");
+    key = NULL;
+    EXPECT(eos_data_check(&c, &info, &key) == EOS_ERR_CONFIG && key && !strcmp(key, "data.labels"),
+           "key %s", key ? key : "(none)");
+    strcpy(c.data.labels, "/lab");
+    EXPECT(eos_data_check(&c, &info, &key) == 0 && info.shape.layout == EOS_LAYOUT_IMAGE &&
+               eos_shape_size(&info.shape) == 0 && info.n_out == 0 && info.n_train == 1000,
+           "mnist-idx: only the files give the image size and the classes");
+    c.data.n_train = 0;
+    EXPECT(eos_data_check(&c, &info, &key) == 0 && info.n_train == -1, "%ld", info.n_train);
+    EXPECT(eos_data_estimate(&c, &info) == 0 && eos_shape_size(&info.shape) == 784 &&
+               info.shape.layout == EOS_LAYOUT_IMAGE && info.n_out == 10 && info.n_train == 60000,
+           "estimate of an unread file");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, " ");
+    c.data.n_context = 6;
+    c.data.dim = 3;
+    EXPECT(eos_data_check(&c, &info, &key) == 0 && info.shape.layout == EOS_LAYOUT_TOKENS &&
+               info.shape.dim[0] == 7 && info.shape.dim[1] == 4 && eos_shape_size(&info.shape) == 28 &&
+               info.n_out == 1 && info.regression,
+           "icl-regression: tokens [n_context + 1, dim + 1]");
+    c.data.sigma_decay = 0;
+    key = NULL;
+    EXPECT(eos_data_check(&c, &info, &key) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "data.sigma_decay"),
+           "key %s", key ? key : "(none)");
+    /* the architecture's own keys */
+    eos_model_cfg mc = c.model;
+    eos_shape flat = {EOS_LAYOUT_FLAT, {5}};
+    mc.hidden[1] = 0;
+    key = NULL;
+    EXPECT(eos_model_validate(&mc, EOS_LOSS_MSE, &flat, 1, &key) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "model.hidden"),
+           "key %s", key ? key : "(none)");
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, " ");
+    mc = c.model;
+    key = NULL;
+    EXPECT(eos_model_validate(&mc, EOS_LOSS_MSE, &flat, 1, &key) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "model.arch"),
+           "key %s", key ? key : "(none)");
+    eos_shape tok = {EOS_LAYOUT_TOKENS, {7, 4}};
+    EXPECT(eos_model_validate(&mc, EOS_LOSS_MSE, &tok, 1, &key) == 0, "%s", eos_error_msg());
+    key = NULL;
+    EXPECT(eos_model_validate(&mc, EOS_LOSS_XENT, &tok, 1, &key) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "loss"),
+           "key %s", key ? key : "(none)");
+}
+
 static void test_to_yaml(void)
 {
     eos_config c;
@@ -347,6 +507,8 @@ int main(void)
     TEST_RUN(test_set_errors);
     TEST_RUN(test_validate);
     TEST_RUN(test_names);
+    TEST_RUN(test_table_names);
+    TEST_RUN(test_validation_keys);
     TEST_RUN(test_to_yaml);
     return TEST_SUMMARY();
 }

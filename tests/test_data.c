@@ -24,11 +24,11 @@ static void tpath(char *buf, size_t len, const char *name)
     snprintf(buf, len, "%s/%s", tmpdir, name);
 }
 
-static void base_cfg(eos_config *c, eos_data_source src)
+static void base_cfg(eos_config *c, const char *source)
 {
     memset(c, 0, sizeof *c);
     c->seed = 1;
-    c->data.source = src;
+    EXPECT(eos_config_set(c, "data.source", source) == 0, "%s", eos_error_msg());
     strcpy(c->data.x, "x");
     strcpy(c->data.y, "y");
     c->data.sigma_decay = 1.0;
@@ -147,6 +147,34 @@ static void solve(double *A, double *b, double *x, int k)
     }
 }
 
+/* The dataset's layout is `layout` with dims d0, d1, d2 (unused 0) and covers its d features. */
+static int shape_is(const eos_dataset *ds, eos_layout layout, int d0, int d1, int d2)
+{
+    return ds->shape.layout == layout && ds->shape.dim[0] == d0 && ds->shape.dim[1] == d1 &&
+           ds->shape.dim[2] == d2 && eos_shape_size(&ds->shape) == ds->d;
+}
+
+/* What the configuration told before loading agrees with what was loaded (where it is known). */
+static void expect_info_matches(const eos_config *c, const eos_data *d)
+{
+    eos_data_info info;
+    const char *key = NULL;
+    EXPECT(eos_data_check(c, &info, &key) == 0, "%s", eos_error_msg());
+    EXPECT(info.shape.layout == EOS_LAYOUT_UNKNOWN || info.shape.layout == d->train.shape.layout,
+           "layout %d before loading, %d loaded", info.shape.layout, d->train.shape.layout);
+    EXPECT(eos_shape_size(&info.shape) == 0 ||
+               !memcmp(&info.shape, &d->train.shape, sizeof info.shape),
+           "shape known before loading differs from the loaded one");
+    EXPECT(info.n_out == 0 || info.n_out == d->train.n_out, "n_out %d before, %d loaded",
+           info.n_out, d->train.n_out);
+    EXPECT(info.n_train < 0 || info.n_train == d->train.n, "n_train %ld before, %d loaded",
+           info.n_train, d->train.n);
+    EXPECT(!info.regression || d->train.n_classes == 0, "a regression source gave classes");
+    if (d->test.n > 0)
+        EXPECT(!memcmp(&d->test.shape, &d->train.shape, sizeof d->test.shape),
+               "test set shape differs from the training set's");
+}
+
 static int one_hot_ok(const eos_dataset *ds)
 {
     for (int i = 0; i < ds->n; i++) {
@@ -167,7 +195,7 @@ static void test_fashion(void)
     }
     eos_config c;
     eos_data raw, st;
-    base_cfg(&c, EOS_DATA_FASHION_MNIST);
+    base_cfg(&c, "fashion-mnist");
     c.data.n_train = 1000;
     c.data.n_test = 300;
     EXPECT(eos_data_load(&raw, &c) == 0, "%s", eos_error_msg());
@@ -180,6 +208,10 @@ static void test_fashion(void)
            raw.train.n_out, raw.train.n_classes, raw.test.n);
     EXPECT(one_hot_ok(&raw.train) && one_hot_ok(&raw.test) && one_hot_ok(&st.train),
            "labels out of range or one-hot mismatch");
+    EXPECT(shape_is(&raw.train, EOS_LAYOUT_IMAGE, 1, 28, 28) &&
+               shape_is(&raw.test, EOS_LAYOUT_IMAGE, 1, 28, 28),
+           "Fashion-MNIST images are [1, 28, 28]");
+    expect_info_matches(&c, &raw);
 
     /* the unstandardised values are the file's bytes / 255 (decoded here independently) */
     int rank, dims[4];
@@ -271,7 +303,7 @@ static void test_idx(void)
 
     eos_config c;
     eos_data d;
-    base_cfg(&c, EOS_DATA_MNIST_IDX);
+    base_cfg(&c, "mnist-idx");
     strcpy(c.data.path, img);
     strcpy(c.data.labels, lab);
     strcpy(c.data.test_path, timg);
@@ -292,7 +324,37 @@ static void test_idx(void)
     for (int i = 0; i < 7; i++) bad += d.train.label[i] != i % 5;
     EXPECT(bad == 0, "%d values differ from pixel/255 or labels", bad);
     EXPECT(one_hot_ok(&d.train) && one_hot_ok(&d.test), "one-hot mismatch");
+    EXPECT(shape_is(&d.train, EOS_LAYOUT_IMAGE, 1, IDX_R, IDX_Q) &&
+               shape_is(&d.test, EOS_LAYOUT_IMAGE, 1, IDX_R, IDX_Q),
+           "rank-3 IDX images are [1, H, W] from the header: %d %d %d", d.train.shape.dim[0],
+           d.train.shape.dim[1], d.train.shape.dim[2]);
+    expect_info_matches(&c, &d);
     eos_data_free(&d);
+
+    /* rank 4 [n, C, H, W]: images [C, H, W]; a test file of another shape with as many pixels
+     * is refused */
+    {
+        char img4[512], img4t[512];
+        tpath(img4, sizeof img4, "img4.idx");
+        tpath(img4t, sizeof img4t, "img4t.idx");
+        unsigned char pix[IDX_N * IDX_R * IDX_Q];
+        for (int i = 0; i < IDX_N * IDX_R * IDX_Q; i++) pix[i] = (unsigned char)i;
+        int d4[4] = {IDX_N, 2, 3, 2}, d4t[4] = {IDX_N, 2, 2, 3};
+        write_idx(img4, 0, 4, d4, pix, sizeof pix);
+        write_idx(img4t, 0, 4, d4t, pix, sizeof pix);
+        eos_config c4 = c;
+        strcpy(c4.data.path, img4);
+        strcpy(c4.data.test_path, img4);
+        c4.data.n_test = 2;
+        rc = eos_data_load(&d, &c4);
+        EXPECT(rc == 0 && shape_is(&d.train, EOS_LAYOUT_IMAGE, 2, 3, 2) &&
+                   shape_is(&d.test, EOS_LAYOUT_IMAGE, 2, 3, 2),
+               "rank-4 IDX: %s", eos_error_msg());
+        eos_data_free(&d);
+        strcpy(c4.data.test_path, img4t);
+        expect_fail(&c4, EOS_ERR_FORMAT, "2x2x3 but the training images are 2x3x2",
+                    "test images of another shape");
+    }
 
     /* all examples; centring subtracts the per-feature mean (computed here from the formula) */
     c.data.n_train = 0;
@@ -429,7 +491,7 @@ static void test_idx(void)
         unsigned char lb[IDX_N] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 12};
         write_idx(f2, 0, 1, dl, lb, IDX_N);
     }
-    base_cfg(&c, EOS_DATA_FASHION_MNIST);
+    base_cfg(&c, "fashion-mnist");
     strcpy(c.data.path, dir);
     c.data.n_train = 9;
     rc = eos_data_load(&d, &c);
@@ -443,7 +505,7 @@ static void test_idx(void)
     expect_fail(&c, EOS_ERR_IO, "t10k-images-idx3-ubyte", "missing t10k");
 
     /* missing settings */
-    base_cfg(&c, EOS_DATA_MNIST_IDX);
+    base_cfg(&c, "mnist-idx");
     expect_fail(&c, EOS_ERR_CONFIG, "data.path", "no path");
 }
 
@@ -475,7 +537,7 @@ static void test_cifar(void)
 
     eos_config c;
     eos_data d;
-    base_cfg(&c, EOS_DATA_CIFAR10);
+    base_cfg(&c, "cifar10");
     strcpy(c.data.path, dir);
     c.data.n_train = 5;
     c.data.n_test = 2;
@@ -496,6 +558,10 @@ static void test_cifar(void)
     }
     EXPECT(bad == 0, "%d values or labels wrong", bad);
     EXPECT(one_hot_ok(&d.train) && one_hot_ok(&d.test), "one-hot mismatch");
+    EXPECT(shape_is(&d.train, EOS_LAYOUT_IMAGE, 3, 32, 32) &&
+               shape_is(&d.test, EOS_LAYOUT_IMAGE, 3, 32, 32),
+           "CIFAR-10 images are [3, 32, 32]");
+    expect_info_matches(&c, &d);
     eos_data_free(&d);
 
     /* all of a directory needs every batch file */
@@ -588,7 +654,7 @@ static void test_hdf5(void)
 
     eos_config c;
     eos_data d;
-    base_cfg(&c, EOS_DATA_HDF5);
+    base_cfg(&c, "hdf5");
     strcpy(c.data.path, cls);
     c.data.n_train = 12;
     c.data.n_test = 5; /* rows 12..16 of the same file */
@@ -610,6 +676,9 @@ static void test_hdf5(void)
         }
         EXPECT(bad == 0, "%d values wrong", bad);
         EXPECT(one_hot_ok(&d.train) && one_hot_ok(&d.test), "one-hot mismatch");
+        EXPECT(shape_is(&d.train, EOS_LAYOUT_FLAT, 6, 0, 0) && shape_is(&d.test, EOS_LAYOUT_FLAT, 6, 0, 0),
+               "an X of rank 3 is flat");
+        expect_info_matches(&c, &d);
         eos_data_free(&d);
     }
     /* test set from its own file */
@@ -631,7 +700,7 @@ static void test_hdf5(void)
     eos_data_free(&d);
 
     /* regression targets, integer features (not scaled) */
-    base_cfg(&c, EOS_DATA_HDF5);
+    base_cfg(&c, "hdf5");
     strcpy(c.data.path, reg);
     strcpy(c.data.x, "feat");
     strcpy(c.data.y, "t");
@@ -646,6 +715,7 @@ static void test_hdf5(void)
         for (int k = 0; k < 40; k++) bad += d.train.X[k] != (real)Xi[k];
         for (int k = 0; k < 20; k++) bad += d.train.Y[k] != (real)Yf[k];
         EXPECT(bad == 0, "%d regression values wrong", bad);
+        EXPECT(shape_is(&d.train, EOS_LAYOUT_FLAT, 4, 0, 0), "an X of rank 2 is flat");
         eos_data_free(&d);
     }
     strcpy(c.data.y, "t1");
@@ -662,7 +732,7 @@ static void test_hdf5(void)
     eos_data_free(&d);
 
     /* broken files */
-    base_cfg(&c, EOS_DATA_HDF5);
+    base_cfg(&c, "hdf5");
     strcpy(c.data.path, noy);
     expect_fail(&c, EOS_ERR_FORMAT, noy, "missing y dataset");
     EXPECT(strstr(eos_error_msg(), "'y'") != NULL, "message does not name the dataset");
@@ -699,7 +769,7 @@ static void test_synth_linear(void)
     enum { DIM = 6, N = 40, NT = 15 };
     eos_config c;
     eos_data a, b, e;
-    base_cfg(&c, EOS_DATA_SYNTH_LINEAR);
+    base_cfg(&c, "synthetic-linear");
     c.seed = 7;
     c.data.dim = DIM;
     c.data.n_train = N;
@@ -714,6 +784,9 @@ static void test_synth_linear(void)
                a.train.label == NULL && a.test.n == NT,
            "shapes");
     EXPECT(memcmp(a.train.X, a.test.X, DIM * sizeof(real)) != 0, "test X repeats train X");
+    EXPECT(shape_is(&a.train, EOS_LAYOUT_FLAT, DIM, 0, 0) && shape_is(&a.test, EOS_LAYOUT_FLAT, DIM, 0, 0),
+           "synthetic-linear is flat [dim]");
+    expect_info_matches(&c, &a);
 
     /* noise 0: least squares on the training set recovers w with zero residual, and the same w
      * explains the test set (one w* for both) */
@@ -768,7 +841,7 @@ static void test_teacher(void)
 {
     eos_config c;
     eos_data a, b, e;
-    base_cfg(&c, EOS_DATA_TEACHER);
+    base_cfg(&c, "teacher-student");
     c.seed = 3;
     c.data.dim = 10;
     c.data.n_out = 2;
@@ -782,6 +855,8 @@ static void test_teacher(void)
     EXPECT(same_bytes(&a, &b), "same seed gave different data");
     if (a.train.X && e.train.X) {
         EXPECT(a.train.n_out == 2 && a.train.d == 10 && a.test.n == 50 && a.train.n_classes == 0, "shapes");
+        EXPECT(shape_is(&a.train, EOS_LAYOUT_FLAT, 10, 0, 0), "teacher-student is flat [dim]");
+        expect_info_matches(&c, &a);
         /* X ~ N(0, 1) and the noise is drawn after X */
         double m = 0, v = 0, dn = 0, yv = 0;
         for (int k = 0; k < 4000; k++) m += a.train.X[k], v += a.train.X[k] * a.train.X[k];
@@ -836,7 +911,7 @@ static void test_icl(void)
     enum { DIM = 4, NC = 12, N = 300 };
     eos_config c;
     eos_data a, b;
-    base_cfg(&c, EOS_DATA_ICL_REGRESSION);
+    base_cfg(&c, "icl-regression");
     c.seed = 11;
     c.data.dim = DIM;
     c.data.n_context = NC;
@@ -851,6 +926,14 @@ static void test_icl(void)
     if (!a.train.X) return;
     EXPECT(a.train.d == (NC + 1) * (DIM + 1) && a.train.n_out == 1 && a.train.n == N && a.test.n == 20,
            "shapes: d %d", a.train.d);
+    EXPECT(shape_is(&a.train, EOS_LAYOUT_TOKENS, NC + 1, DIM + 1, 0) &&
+               shape_is(&a.test, EOS_LAYOUT_TOKENS, NC + 1, DIM + 1, 0),
+           "prompts are tokens [n_context + 1, dim + 1]");
+    expect_info_matches(&c, &a);
+    EXPECT(!eos_data_online(&c), "data.online is off");
+    c.data.online = 1;
+    EXPECT(eos_data_online(&c), "icl-regression draws fresh prompts");
+    c.data.online = 0;
     double err;
     int bad = check_prompts(&a.train, NC, DIM, &err);
     EXPECT(bad == 0 && err < 1e-3, "train prompts: %d nonzero query slots, max rel error %g", bad, err);
@@ -871,17 +954,17 @@ static void test_icl(void)
     eos_rng r;
     eos_rng_init(&r, 11, EOS_RNG_STREAM_ONLINE);
     real first = a.train.X[0];
-    EXPECT(eos_data_icl_draw(&a.train, &c, &r) == 0, "%s", eos_error_msg());
+    EXPECT(eos_data_draw(&a.train, &c, &r) == 0, "%s", eos_error_msg());
     EXPECT(a.train.X[0] != first, "redraw did not change the prompts");
     bad = check_prompts(&a.train, NC, DIM, &err);
     EXPECT(bad == 0 && err < 1e-3, "redrawn prompts: %d, %g", bad, err);
     /* with noise, tokens no longer fit one w exactly (the check can fail) */
     c.data.noise = 0.3;
-    EXPECT(eos_data_icl_draw(&a.train, &c, &r) == 0, "%s", eos_error_msg());
+    EXPECT(eos_data_draw(&a.train, &c, &r) == 0, "%s", eos_error_msg());
     check_prompts(&a.train, NC, DIM, &err);
     EXPECT(err > 0.05, "noisy prompts fit exactly (max rel error %g)", err);
     c.data.dim = DIM + 1;
-    EXPECT(eos_data_icl_draw(&a.train, &c, &r) == EOS_ERR_INTERNAL, "size mismatch not caught");
+    EXPECT(eos_data_draw(&a.train, &c, &r) == EOS_ERR_INTERNAL, "size mismatch not caught");
     eos_data_free(&a);
 }
 
@@ -902,11 +985,11 @@ static void test_threads(void)
     write_idx(lab, 1, 1, dl, lb, N);
     free(pix);
     eos_config ci, ct;
-    base_cfg(&ci, EOS_DATA_MNIST_IDX);
+    base_cfg(&ci, "mnist-idx");
     strcpy(ci.data.path, img);
     strcpy(ci.data.labels, lab);
     ci.data.standardize = 1;
-    base_cfg(&ct, EOS_DATA_TEACHER);
+    base_cfg(&ct, "teacher-student");
     ct.data.dim = 20, ct.data.n_out = 3, ct.data.teacher_hidden = 30, ct.data.n_train = 500;
     ct.data.standardize = 1;
     eos_data ref_i, ref_t, d;
@@ -927,10 +1010,85 @@ static void test_threads(void)
 #endif
 }
 
+/* The configuration-time file check: every file the source will read, blamed on the key that
+ * names it (data.source for Fashion-MNIST's default directory). */
+static void expect_files(const eos_config *c, int ok, const char *key_want, const char *needle)
+{
+    const char *key = NULL;
+    eos_error_clear();
+    int rc = eos_data_check_files(c, &key);
+    if (ok) {
+        EXPECT(rc == 0 && key == NULL, "files of %s: %s", eos_data_source_name(c->data.source),
+               eos_error_msg());
+        return;
+    }
+    EXPECT(rc == EOS_ERR_IO && key && strcmp(key, key_want) == 0, "rc %d, key %s (want %s)", rc,
+           key ? key : "(none)", key_want);
+    EXPECT(strncmp(eos_error_msg(), key_want, strlen(key_want)) == 0 &&
+               strstr(eos_error_msg(), needle) && strstr(eos_error_msg(), "No such file"),
+           "message '%s' (want '%s: ...%s...')", eos_error_msg(), key_want, needle);
+}
+
+static void test_check_files(void)
+{
+    char dir[256], f[700];
+    eos_config c;
+    tpath(dir, sizeof dir, "files");
+    mkdir(dir, 0700);
+    /* fashion-mnist in a directory of unpacked training files only */
+    snprintf(f, sizeof f, "%s/train-images-idx3-ubyte", dir);
+    write_file(f, "x", 1, 0);
+    snprintf(f, sizeof f, "%s/train-labels-idx1-ubyte.gz", dir);
+    write_file(f, "x", 1, 0);
+    base_cfg(&c, "fashion-mnist");
+    EXPECT(eos_data_needs_files(&c), "fashion-mnist reads files");
+    strcpy(c.data.path, dir);
+    expect_files(&c, 1, NULL, NULL);
+    c.data.n_test = 5;
+    expect_files(&c, 0, "data.path", "files/t10k-images-idx3-ubyte.gz");
+    c.data.n_test = 0;
+    tpath(c.data.path, sizeof c.data.path, "nodir");
+    expect_files(&c, 0, "data.path", "nodir/train-images-idx3-ubyte.gz");
+    c.data.path[0] = '\0';
+    if (access(FASHION "/train-images-idx3-ubyte.gz", R_OK) == 0) expect_files(&c, 1, NULL, NULL);
+    else expect_files(&c, 0, "data.source", FASHION);
+    /* mnist-idx: images and labels, the test pair when there is a test set */
+    base_cfg(&c, "mnist-idx");
+    snprintf(c.data.path, sizeof c.data.path, "%s/train-images-idx3-ubyte", dir);
+    snprintf(c.data.labels, sizeof c.data.labels, "%s/labels", dir);
+    expect_files(&c, 0, "data.labels", "files/labels");
+    snprintf(c.data.labels, sizeof c.data.labels, "%s/train-labels-idx1-ubyte.gz", dir);
+    expect_files(&c, 1, NULL, NULL);
+    snprintf(c.data.test_path, sizeof c.data.test_path, "%s", c.data.path);
+    snprintf(c.data.test_labels, sizeof c.data.test_labels, "%s/tl", dir);
+    expect_files(&c, 1, NULL, NULL); /* no test set: the test files are not read */
+    c.data.n_test = 1;
+    expect_files(&c, 0, "data.test_labels", "files/tl");
+    /* cifar10: the directory (or file) and a separate test file */
+    base_cfg(&c, "cifar10");
+    strcpy(c.data.path, dir);
+    expect_files(&c, 1, NULL, NULL);
+    c.data.n_test = 1;
+    snprintf(c.data.test_path, sizeof c.data.test_path, "%s/test.bin", dir);
+    expect_files(&c, 0, "data.test_path", "files/test.bin");
+    /* hdf5 */
+    base_cfg(&c, "hdf5");
+    snprintf(c.data.path, sizeof c.data.path, "%s/d.h5", dir);
+    expect_files(&c, 0, "data.path", "files/d.h5");
+    /* drawn from the seed: no files */
+    const char *drawn[] = {"synthetic-linear", "teacher-student", "icl-regression"};
+    for (int i = 0; i < 3; i++) {
+        base_cfg(&c, drawn[i]);
+        strcpy(c.data.path, "/nonexistent");
+        EXPECT(!eos_data_needs_files(&c), "%s reads no files", drawn[i]);
+        expect_files(&c, 1, NULL, NULL);
+    }
+}
+
 static void test_same_and_free(void)
 {
     eos_config a, b;
-    base_cfg(&a, EOS_DATA_FASHION_MNIST);
+    base_cfg(&a, "fashion-mnist");
     a.data.n_train = 1000;
     a.data.standardize = 1;
     b = a;
@@ -945,7 +1103,7 @@ static void test_same_and_free(void)
     b = a;
     b.data.standardize = 0;
     EXPECT(!eos_data_same(&a, &b), "standardize differs");
-    base_cfg(&a, EOS_DATA_SYNTH_LINEAR);
+    base_cfg(&a, "synthetic-linear");
     a.data.dim = 3;
     a.data.n_train = 10;
     b = a;
@@ -961,7 +1119,8 @@ static void test_same_and_free(void)
     eos_data_free(&z);
     eos_data_free(&z);
     eos_data_free(NULL);
-    base_cfg(&a, (eos_data_source)42);
+    base_cfg(&a, "fashion-mnist");
+    a.data.source = 42;
     expect_fail(&a, EOS_ERR_CONFIG, "data.source", "unknown source");
 }
 
@@ -987,6 +1146,7 @@ int main(void)
     TEST_RUN(test_teacher);
     TEST_RUN(test_icl);
     TEST_RUN(test_threads);
+    TEST_RUN(test_check_files);
     TEST_RUN(test_same_and_free);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return TEST_SUMMARY();

@@ -16,7 +16,7 @@ static void check_lr(double lr, long steps)
     eos_config c;
     eos_config_default(&c);
     c.seed = 0;
-    c.data.source = EOS_DATA_FASHION_MNIST;
+    EXPECT(eos_config_set(&c, "data.source", "fashion-mnist") == 0, "%s", eos_error_msg());
     c.data.n_train = 1000;
     c.data.n_test = 0;
     c.data.standardize = 1;

@@ -80,7 +80,8 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     mc.activation = act;
     int d = 4, nout = 3, n = 11;
     eos_model *m = NULL;
-    EXPECT(eos_model_create(&m, &mc, loss, d, nout, 4) == 0, "create");
+    eos_shape in = {EOS_LAYOUT_FLAT, {d}};
+    EXPECT(eos_model_create(&m, &mc, loss, &in, nout, 4) == 0, "create");
     if (!m) return;
     size_t np = eos_model_nparams(m);
     real *w = malloc(np * sizeof(real)), *X = malloc((size_t)n * d * sizeof(real));
@@ -161,7 +162,8 @@ static void test_linear_regression_closed_form(void)
     mc.n_hidden = 0;
     int d = 6, n = 40, nout = 2;
     eos_model *m = NULL;
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, d, nout, 16) == 0, "create");
+    eos_shape in = {EOS_LAYOUT_FLAT, {d}};
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, nout, 16) == 0, "create");
     if (!m) return;
     size_t np = eos_model_nparams(m);
     EXPECT(np == (size_t)(nout * (d + 1)), "nparams %zu", np);

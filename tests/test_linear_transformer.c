@@ -25,17 +25,32 @@
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
                    double *w, double *work, const int *lwork, int *info);
 
+/* Row of the architecture table called name (-1 if none). */
+static int arch_index(const char *name)
+{
+    for (int i = 0; eos_model_arch_name(i); i++)
+        if (strcmp(eos_model_arch_name(i), name) == 0) return i;
+    return -1;
+}
+
+/* Prompts of n_ctx context tokens and the query, tokens (x, y) of width dim + 1. */
+static eos_shape prompts(int n_ctx, int dim)
+{
+    return (eos_shape){EOS_LAYOUT_TOKENS, {n_ctx + 1, dim + 1}};
+}
+
 static eos_model *make_model(int layers, int sparse, int n_ctx, int dim, int chunk, double scale)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    mc.arch = arch_index("linear-transformer");
     mc.layers = layers;
     mc.sparse = sparse;
     mc.init = EOS_INIT_GAUSSIAN;
     mc.init_scale = scale;
     eos_model *m = NULL;
-    int rc = eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, n_ctx, dim, chunk);
+    eos_shape in = prompts(n_ctx, dim);
+    int rc = eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, chunk);
     EXPECT(rc == 0, "create failed: %s", eos_error_msg());
     return rc == 0 ? m : NULL;
 }
@@ -101,32 +116,45 @@ static void test_create(void)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    mc.arch = arch_index("linear-transformer");
     mc.layers = 2;
     mc.init = EOS_INIT_GAUSSIAN;
     mc.init_scale = 1;
     eos_model *m = NULL;
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 21 * 6, 1, 10) == EOS_ERR_CONFIG && !m,
-           "plain create must refuse the linear transformer");
-    EXPECT(strstr(eos_error_msg(), "eos_model_create_icl") != NULL, "message: %s", eos_error_msg());
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_XENT, 20, 5, 10) == EOS_ERR_CONFIG && !m,
+    const eos_shape in = prompts(20, 5), flat = {EOS_LAYOUT_FLAT, {21 * 6}},
+                    image = {EOS_LAYOUT_IMAGE, {1, 21, 6}};
+    /* the token layout comes from the data's shape, not from the input width */
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &flat, 1, 10) == EOS_ERR_CONFIG && !m,
+           "flat data of the prompts' width must be refused");
+    EXPECT(strstr(eos_error_msg(), "token-layout") != NULL && strstr(eos_error_msg(), "flat [126]"),
+           "message: %s", eos_error_msg());
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &image, 1, 10) == EOS_ERR_CONFIG && !m,
+           "image data must be refused");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 2, 10) == EOS_ERR_CONFIG && !m,
+           "two outputs must be refused");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_XENT, &in, 1, 10) == EOS_ERR_CONFIG && !m,
            "xent must be refused");
     EXPECT(strstr(eos_error_msg(), "mse") != NULL, "message: %s", eos_error_msg());
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 0, 5, 10) == EOS_ERR_CONFIG && !m,
+    const eos_shape no_context = prompts(0, 5), no_x = prompts(20, 0);
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &no_context, 1, 10) == EOS_ERR_CONFIG && !m,
            "n_context 0 must be refused");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &no_x, 1, 10) == EOS_ERR_CONFIG && !m,
+           "dim 0 must be refused");
     mc.layers = 0;
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 20, 5, 10) == EOS_ERR_CONFIG && !m,
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 10) == EOS_ERR_CONFIG && !m,
            "layers 0 must be refused");
     mc.layers = 3;
-    mc.arch = EOS_ARCH_MLP;
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 20, 5, 10) == EOS_ERR_CONFIG && !m,
-           "arch mlp must be refused by the ICL entry");
-    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 20, 5, 10) == 0, "%s", eos_error_msg());
+    /* an MLP takes the same prompts, flattened */
+    mc.arch = arch_index("mlp");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 10) == 0, "%s", eos_error_msg());
+    if (m) EXPECT(eos_model_nparams(m) == 126, "mlp on prompts (no bias): %zu params", eos_model_nparams(m));
+    eos_model_free(m);
+    mc.arch = arch_index("linear-transformer");
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 10) == 0, "%s", eos_error_msg());
     if (m) EXPECT(eos_model_nparams(m) == 2 * 3 * 36, "full: %zu params", eos_model_nparams(m));
     eos_model_free(m);
     mc.sparse = 1;
-    EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 20, 5, 10) == 0, "%s", eos_error_msg());
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 10) == 0, "%s", eos_error_msg());
     if (m) EXPECT(eos_model_nparams(m) == 3 * 26, "sparse: %zu params", eos_model_nparams(m));
     eos_model_free(m);
 }
@@ -379,7 +407,7 @@ static void test_init(void)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    mc.arch = arch_index("linear-transformer");
     mc.layers = 4;
     mc.init_scale = 0.5;
     const int dim = 20;
@@ -387,7 +415,8 @@ static void test_init(void)
     for (int g = 0; g < 2; g++) {
         mc.init = g ? EOS_INIT_GAUSSIAN : EOS_INIT_PYTORCH;
         eos_model *m = NULL;
-        EXPECT(eos_model_create_icl(&m, &mc, EOS_LOSS_MSE, 10, dim, 8) == 0, "%s", eos_error_msg());
+        const eos_shape in = prompts(10, dim);
+        EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 8) == 0, "%s", eos_error_msg());
         if (!m) return;
         size_t P = eos_model_nparams(m);
         real *w = malloc(P * sizeof(real));

@@ -19,7 +19,7 @@ static void small_cfg(eos_config *c, int n)
 {
     eos_config_default(c);
     c->seed = 3;
-    c->data.source = EOS_DATA_TEACHER;
+    EXPECT(eos_config_set(c, "data.source", "teacher-student") == 0, "%s", eos_error_msg());
     c->data.dim = 4;
     c->data.n_out = 2;
     c->data.teacher_hidden = 3;
@@ -48,7 +48,7 @@ static void fixture_make(fixture *f, const eos_config *c)
 {
     memset(f, 0, sizeof *f);
     eos_data_load(&f->d, c);
-    eos_model_create(&f->m, &c->model, c->loss, f->d.train.d, f->d.train.n_out, 64);
+    eos_model_create(&f->m, &c->model, c->loss, &f->d.train.shape, f->d.train.n_out, 64);
     f->np = eos_model_nparams(f->m);
     f->w0 = calloc(f->np, sizeof(real));
     eos_rng r;

@@ -37,11 +37,22 @@ static const shape shapes[] = {
 };
 #endif
 
+/* Row of the architecture table called name (-1 if none). */
+static int arch_index(const char *name)
+{
+    for (int i = 0; eos_model_arch_name(i); i++)
+        if (strcmp(eos_model_arch_name(i), name) == 0) return i;
+    return -1;
+}
+
+/* d features without structure. */
+static eos_shape flat(int d) { return (eos_shape){EOS_LAYOUT_FLAT, {d}}; }
+
 static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape *s, int chunk)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_MLP;
+    mc.arch = arch_index("mlp");
     mc.n_hidden = s->nh;
     for (int i = 0; i < s->nh; i++) mc.hidden[i] = s->hidden[i];
     mc.activation = act;
@@ -49,7 +60,8 @@ static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape
     mc.init = EOS_INIT_PYTORCH;
     mc.init_scale = 1.5; /* a bit beyond the default so the nonlinearity matters */
     eos_model *m = NULL;
-    int rc = eos_model_create(&m, &mc, loss, s->d, s->k, chunk);
+    eos_shape in = flat(s->d);
+    int rc = eos_model_create(&m, &mc, loss, &in, s->k, chunk);
     EXPECT(rc == 0, "create failed: %s", eos_error_msg());
     return rc == 0 ? m : NULL;
 }
@@ -367,7 +379,7 @@ static void test_init(void)
     const shape s = {"784-200-10", 784, 1, {200}, 10, 1, 1};
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_MLP;
+    mc.arch = arch_index("mlp");
     mc.n_hidden = 1;
     mc.hidden[0] = 200;
     mc.activation = EOS_ACT_TANH;
@@ -376,7 +388,8 @@ static void test_init(void)
         mc.init = gi ? EOS_INIT_GAUSSIAN : EOS_INIT_PYTORCH;
         mc.init_scale = gi ? 2.0 : 1.0;
         eos_model *m = NULL;
-        EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, s.d, s.k, 16) == 0, "%s", eos_error_msg());
+        eos_shape in = flat(s.d);
+        EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, s.k, 16) == 0, "%s", eos_error_msg());
         if (!m) return;
         size_t P = eos_model_nparams(m);
         EXPECT(P == 784 * 200 + 200 + 200 * 10 + 10, "nparams %zu", P);
@@ -428,23 +441,142 @@ static void test_config_errors(void)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
-    mc.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    mc.arch = arch_index("linear-transformer");
+    mc.layers = 1;
     mc.init_scale = 1;
     eos_model *m = NULL;
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == EOS_ERR_CONFIG && !m,
-           "linear transformer through eos_model_create must be refused (needs eos_model_create_icl)");
-    mc.arch = EOS_ARCH_MLP;
+    eos_shape in = flat(3);
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 4) == EOS_ERR_CONFIG && !m,
+           "linear transformer on flat data must be refused (it needs tokens)");
+    EXPECT(strstr(eos_error_msg(), "token") != NULL, "message: %s", eos_error_msg());
+    mc.arch = arch_index("mlp");
     mc.n_hidden = 2;
     mc.hidden[0] = 4;
     mc.hidden[1] = 0;
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == EOS_ERR_CONFIG && !m,
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 4) == EOS_ERR_CONFIG && !m,
            "zero width accepted");
     EXPECT(strstr(eos_error_msg(), "model.hidden[1]") != NULL, "message: %s", eos_error_msg());
     mc.hidden[1] = 3;
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 0) == EOS_ERR_CONFIG && !m,
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 0) == EOS_ERR_CONFIG && !m,
            "chunk 0 accepted");
-    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, 3, 1, 4) == 0 && m, "%s", eos_error_msg());
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 4) == 0 && m, "%s", eos_error_msg());
     eos_model_free(m);
+    in = (eos_shape){EOS_LAYOUT_IMAGE, {1, 28, 0}};
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 4) == EOS_ERR_CONFIG && !m,
+           "an image of unknown size accepted at creation");
+    mc.arch = 99;
+    in = flat(3);
+    EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &in, 1, 4) == EOS_ERR_CONFIG && !m,
+           "unknown architecture accepted");
+}
+
+/* An MLP reads any layout flattened: images and tokens of d features give the same network (and
+ * the same losses) as flat data of d features. */
+static void test_layouts(void)
+{
+    const shape s = {"12-[5]-2", 12, 1, {5}, 2, 1, 6};
+    const eos_shape layouts[3] = {{EOS_LAYOUT_FLAT, {12}},
+                                  {EOS_LAYOUT_IMAGE, {3, 2, 2}},
+                                  {EOS_LAYOUT_TOKENS, {4, 3}}};
+    real X[6 * 12], Y[6 * 2];
+    make_data(X, Y, 6, 12, 2, EOS_LOSS_MSE, 5);
+    double loss[3] = {0};
+    size_t np[3] = {0};
+    for (int k = 0; k < 3; k++) {
+        eos_model_cfg mc;
+        memset(&mc, 0, sizeof mc);
+        mc.arch = arch_index("mlp");
+        mc.n_hidden = 1;
+        mc.hidden[0] = 5;
+        mc.bias = 1;
+        mc.init_scale = 1;
+        eos_model *m = NULL;
+        EXPECT(eos_model_create(&m, &mc, EOS_LOSS_MSE, &layouts[k], s.k, 8) == 0, "%s",
+               eos_error_msg());
+        if (!m) continue;
+        np[k] = eos_model_nparams(m);
+        real *w = malloc(np[k] * sizeof(real));
+        eos_rng r;
+        eos_rng_init(&r, 3, EOS_RNG_STREAM_INIT);
+        eos_model_init(m, w, &r);
+        EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, 6, 1.0, &loss[k], NULL, NULL) == 0, " ");
+        free(w);
+        eos_model_free(m);
+    }
+    EXPECT(np[0] == 12 * 5 + 5 + 5 * 2 + 2 && np[1] == np[0] && np[2] == np[0], "nparams %zu %zu %zu",
+           np[0], np[1], np[2]);
+    EXPECT(loss[0] > 0 && loss[1] == loss[0] && loss[2] == loss[0], "losses %g %g %g", loss[0],
+           loss[1], loss[2]);
+}
+
+/* The scheduler's cost model: forward multiply-adds, counted by hand. */
+static void test_cost(void)
+{
+    eos_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = arch_index("mlp");
+    mc.n_hidden = 2;
+    mc.hidden[0] = 200;
+    mc.hidden[1] = 100;
+    eos_shape img = {EOS_LAYOUT_IMAGE, {1, 28, 28}}, cifar = {EOS_LAYOUT_IMAGE, {3, 32, 32}};
+    EXPECT(eos_model_cost(&mc, &img, 10) == 784.0 * 200 + 200 * 100 + 100 * 10, "%g",
+           eos_model_cost(&mc, &img, 10));
+    EXPECT(eos_model_cost(&mc, &cifar, 10) == 3072.0 * 200 + 200 * 100 + 100 * 10, " ");
+    mc.n_hidden = 0;
+    eos_shape flat5 = flat(5);
+    EXPECT(eos_model_cost(&mc, &flat5, 1) == 5, "linear model: %g", eos_model_cost(&mc, &flat5, 1));
+    /* unknown sizes cost nothing rather than a guess (eos_data_estimate guesses) */
+    eos_shape unknown = {EOS_LAYOUT_IMAGE, {0}};
+    EXPECT(eos_model_cost(&mc, &unknown, 10) == 0, " ");
+    /* linear transformer, n = 20 context tokens of width D = 6, per layer n D^2 + 2 D^3 and the
+     * token update: T D^2 for every layer but the last, D^2 (the query) for the last */
+    mc.arch = arch_index("linear-transformer");
+    eos_shape tok = {EOS_LAYOUT_TOKENS, {21, 6}};
+    for (int L = 1; L <= 3; L++) {
+        mc.layers = L;
+        double want = L * (20.0 * 36 + 2 * 216) + (L - 1) * 21.0 * 36 + 36;
+        EXPECT(eos_model_cost(&mc, &tok, 1) == want, "L %d: %g, want %g", L,
+               eos_model_cost(&mc, &tok, 1), want);
+    }
+    /* more layers or longer prompts cost more */
+    mc.layers = 2;
+    double c2 = eos_model_cost(&mc, &tok, 1);
+    tok.dim[0] = 41;
+    EXPECT(eos_model_cost(&mc, &tok, 1) > c2, " ");
+}
+
+/* The scheduler's per-example cost on what each source knows before loading (eos_data_estimate),
+ * so that longest-first is right across sources and architectures. */
+static double cost_of(const char *source, const char *arch, int layers)
+{
+    eos_config c;
+    eos_data_info info;
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", source) == 0 && eos_config_set(&c, "model.arch", arch) == 0,
+           "%s", eos_error_msg());
+    strcpy(c.data.path, "/somewhere");
+    strcpy(c.data.labels, "/somewhere");
+    c.model.layers = layers;
+    EXPECT(eos_data_estimate(&c, &info) == 0, "%s: %s", source, eos_error_msg());
+    return eos_model_cost(&c.model, &info.shape, info.n_out);
+}
+
+static void test_cost_ordering(void)
+{
+    double fashion = cost_of("fashion-mnist", "mlp", 1), cifar = cost_of("cifar10", "mlp", 1);
+    double mlp_syn = cost_of("synthetic-linear", "mlp", 1);
+    EXPECT(fashion == 784.0 * 200 + 200 * 200 + 200 * 10, "fashion %g", fashion);
+    EXPECT(cifar == 3072.0 * 200 + 200 * 200 + 200 * 10, "cifar %g", cifar);
+    EXPECT(mlp_syn == 10.0 * 200 + 200 * 200 + 200 * 1, "synthetic-linear (dim 10, 1 output) %g",
+           mlp_syn);
+    /* files whose size only they know: the documented MNIST-sized assumption */
+    EXPECT(cost_of("hdf5", "mlp", 1) == fashion && cost_of("mnist-idx", "mlp", 1) == fashion,
+           "hdf5 %g, mnist-idx %g", cost_of("hdf5", "mlp", 1), cost_of("mnist-idx", "mlp", 1));
+    /* the default prompts (n_context 20, dim 10): tokens [21, 11] */
+    double lt1 = cost_of("icl-regression", "linear-transformer", 1);
+    double lt2 = cost_of("icl-regression", "linear-transformer", 2);
+    EXPECT(lt1 == 20.0 * 121 + 2 * 1331 + 121, "lt %g", lt1);
+    EXPECT(lt2 > lt1 && cifar > fashion && fashion > mlp_syn, "order");
 }
 
 int main(void)
@@ -458,5 +590,8 @@ int main(void)
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_init);
     TEST_RUN(test_config_errors);
+    TEST_RUN(test_layouts);
+    TEST_RUN(test_cost);
+    TEST_RUN(test_cost_ordering);
     return TEST_SUMMARY();
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "eos_common.h"
+#include "eos_data.h"
 #include "eos_sweep.h"
 #include "eos_optim.h"
 #include "eos_test.h"
@@ -79,7 +80,7 @@ static void test_no_grid(void)
     eos_config c;
     EXPECT(eos_sweep_run_config(&sw, 0, &c) == 0, " ");
     EXPECT(c.seed == 7 && c.train.lr == 0.5 && c.train.max_steps == 100 && c.data.dim == 5 &&
-               c.data.source == EOS_DATA_SYNTH_LINEAR,
+               strcmp(eos_data_source_name(c.data.source), "synthetic-linear") == 0,
            " ");
     EXPECT(sw.rec_slots == 100 / 10 + 1 && sw.sharp_slots == 100 / 50 + 1 && sw.k == 2,
            "%d %d %d", sw.rec_slots, sw.sharp_slots, sw.k);
@@ -306,7 +307,8 @@ static void test_range_errors(void)
                      "t.yaml:3:28: train.batch_size: optimizer gd is full-batch");
     /* cross-field with no position of its own in the file: the base key named */
     EXPECT_PARSE_ERR(SYN "model:\n  arch: linear-transformer\n",
-                     "t.yaml:3:9: model.arch: linear-transformer requires data.source icl-regression");
+                     "t.yaml:3:9: model.arch: linear-transformer needs token-layout data (prompts of "
+                     "tokens), got flat [5]");
 }
 
 static void test_enum_errors(void)
@@ -397,7 +399,7 @@ static void test_round_trip(void)
     eos_config_default(&c);
     strcpy(c.name, "we\"ird\\ na:me # \t\x01 é");
     c.seed = 18446744073709551615ULL;
-    c.data.source = EOS_DATA_HDF5;
+    EXPECT(eos_config_set(&c, "data.source", "hdf5") == 0, "%s", eos_error_msg());
     strcpy(c.data.path, h5);
     strcpy(c.data.x, "~");
     strcpy(c.data.y, "");

@@ -18,7 +18,7 @@ static void base_cfg(eos_config *c)
 {
     eos_config_default(c);
     c->seed = 5;
-    c->data.source = EOS_DATA_TEACHER;
+    EXPECT(eos_config_set(c, "data.source", "teacher-student") == 0, "%s", eos_error_msg());
     c->data.dim = 12;
     c->data.n_out = 3;
     c->data.teacher_hidden = 8;
@@ -120,7 +120,7 @@ static void test_linear_regression_threshold(void)
     eos_config c;
     eos_config_default(&c);
     c.seed = 2;
-    c.data.source = EOS_DATA_SYNTH_LINEAR;
+    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
     c.data.dim = 8;
     c.data.n_train = 200;
     c.data.standardize = 0;
@@ -167,11 +167,11 @@ static void test_icl_online(void)
     eos_config c;
     eos_config_default(&c);
     c.seed = 4;
-    c.data.source = EOS_DATA_ICL_REGRESSION;
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
     c.data.dim = 3;
     c.data.n_context = 8;
     c.data.n_train = 200;
-    c.model.arch = EOS_ARCH_LINEAR_TRANSFORMER;
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
     c.model.layers = 1;
     c.model.init = EOS_INIT_GAUSSIAN;
     c.model.init_scale = 0.25;
@@ -199,6 +199,46 @@ static void test_icl_online(void)
     eos_run_result_free(&on2);
 }
 
+/* The trainer asks the data for fresh examples and the architecture for its data, naming neither:
+ * an MLP trains online on flattened prompts (reproducibly, as the linear transformer does), and a
+ * linear transformer given flat data (no configuration check in between) fails as a run. */
+static void test_online_any_model(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.seed = 9;
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
+    c.data.dim = 3;
+    c.data.n_context = 6;
+    c.data.n_train = 100;
+    c.data.online = 1;
+    c.model.n_hidden = 1;
+    c.model.hidden[0] = 16;
+    c.train.optimizer = eos_optim_find("sgd");
+    c.train.lr = 0.01;
+    c.train.batch_size = 20;
+    c.train.max_steps = 40;
+    c.train.record_every = 10;
+    c.sharpness.every = 20;
+    c.sharpness.k = 1;
+    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    eos_run_result a, b, fixed;
+    EXPECT(run(&c, &a) == 0 && a.status == EOS_RUN_DONE, "mlp online: %s", a.message);
+    EXPECT(run(&c, &b) == 0 && same_traj(&a, &b), "mlp online run is not reproducible");
+    c.data.online = 0;
+    EXPECT(run(&c, &fixed) == 0 && fixed.status == EOS_RUN_DONE, "mlp on the pool: %s", fixed.message);
+    EXPECT(a.final_loss != fixed.final_loss, "online and fixed-pool runs should see different batches");
+    eos_run_result_free(&a);
+    eos_run_result_free(&b);
+    eos_run_result_free(&fixed);
+
+    base_cfg(&c);
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, " ");
+    EXPECT(run(&c, &a) == 0 && a.status == EOS_RUN_FAILED && strstr(a.message, "token-layout"),
+           "linear transformer on flat data: status %d, %s", a.status, a.message);
+    eos_run_result_free(&a);
+}
+
 int main(void)
 {
     TEST_RUN(test_threads_gd);
@@ -208,5 +248,6 @@ int main(void)
     TEST_RUN(test_loss_goal_stops);
     TEST_RUN(test_linear_regression_threshold);
     TEST_RUN(test_icl_online);
+    TEST_RUN(test_online_any_model);
     return TEST_SUMMARY();
 }

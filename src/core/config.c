@@ -4,6 +4,8 @@
  * the YAML writer and the range checks all go through that table, so a new field needs one row. */
 #include "eos_config.h"
 #include "eos_common.h"
+#include "eos_data.h"
+#include "eos_model.h"
 #include "eos_optim.h"
 
 #include <errno.h>
@@ -19,10 +21,6 @@
 _Static_assert(offsetof(eos_model_cfg, hidden) == offsetof(eos_model_cfg, n_hidden) + sizeof(int),
                "model.hidden must follow model.n_hidden");
 
-static const char *const data_source_names[] = {
-    "fashion-mnist", "mnist-idx", "cifar10", "hdf5", "synthetic-linear", "teacher-student",
-    "icl-regression", NULL};
-static const char *const arch_names[] = {"mlp", "linear-transformer", NULL};
 static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
@@ -33,8 +31,6 @@ static const char *const loss_names[] = {"mse", "xent", NULL};
     {                                                                                              \
         return v >= 0 && (size_t)v < sizeof arr / sizeof *arr - 1 ? arr[v] : NULL;                 \
     }
-NAMES_FN(data_source_name, data_source_names)
-NAMES_FN(arch_name, arch_names)
 NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
@@ -57,8 +53,8 @@ static const struct {
     X("name", EOS_KEY_STRING, OFF(name), SZ(name), NULL, 0, 0, 0, "name of the sweep/run")        \
     X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, 0,                                 \
       "seed for initialisation, minibatch order and synthetic data")                               \
-    X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), data_source_name, 0, 0, 0,  \
-      "dataset kind")                                                                              \
+    X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), eos_data_source_name, 0, 0, \
+      0, "dataset kind")                                                                           \
     X("data.path", EOS_KEY_STRING, OFF(data.path), SZ(data.path), NULL, 0, 0, 0,                   \
       "file or directory of the training data (\"\" = default)")                                   \
     X("data.labels", EOS_KEY_STRING, OFF(data.labels), SZ(data.labels), NULL, 0, 0, 0,             \
@@ -88,10 +84,10 @@ static const struct {
     X("data.n_context", EOS_KEY_INT, OFF(data.n_context), SZ(data.n_context), NULL, 1, 1e6, 0,     \
       "in-context examples per prompt (>= 1)")                                                     \
     X("data.online", EOS_KEY_BOOL, OFF(data.online), SZ(data.online), NULL, 0, 1, 0,               \
-      "fresh in-context prompts every step")                                                       \
+      "fresh training examples every step (sources that draw them)")                               \
     X("data.sigma_decay", EOS_KEY_DOUBLE, OFF(data.sigma_decay), SZ(data.sigma_decay), NULL, 0,    \
       NOMAX, XMIN, "input covariance diag(sigma_decay^i), 1 = isotropic (> 0)")                    \
-    X("model.arch", EOS_KEY_ENUM, OFF(model.arch), SZ(model.arch), arch_name, 0, 0, 0,             \
+    X("model.arch", EOS_KEY_ENUM, OFF(model.arch), SZ(model.arch), eos_model_arch_name, 0, 0, 0,   \
       "architecture")                                                                              \
     X("model.hidden", EOS_KEY_INT_LIST, OFF(model.n_hidden), SZ(model.hidden), NULL, 1, 1e6, 0,    \
       "hidden widths, e.g. [200, 200]; [] = linear model (each >= 1)")                             \
@@ -169,10 +165,6 @@ static const struct {
 const eos_key eos_config_keys[] = {EOS_KEY_LIST(AS_KEY){NULL, 0, 0, 0, NULL, 0, 0, NULL}};
 static const unsigned char key_flags[] = {EOS_KEY_LIST(AS_FLAG) 0};
 
-#define N_TRAIN_FASHION 60000
-#define N_TEST_FASHION 10000
-#define N_TRAIN_CIFAR 50000
-#define N_TEST_CIFAR 10000
 #define MAX_SLOTS 100000000L /* trajectory slots per run (memory and file size bound) */
 
 void eos_config_default(eos_config *cfg)
@@ -181,7 +173,7 @@ void eos_config_default(eos_config *cfg)
     strcpy(cfg->name, "eosweep");
     cfg->seed = 0;
     eos_data_cfg *d = &cfg->data;
-    d->source = EOS_DATA_FASHION_MNIST;
+    d->source = 0; /* the first row of each table is the default (fashion-mnist, mlp) */
     d->n_train = 1000;
     d->n_test = 0;
     d->standardize = 1;
@@ -196,7 +188,7 @@ void eos_config_default(eos_config *cfg)
     strcpy(d->x, "X");
     strcpy(d->y, "y");
     eos_model_cfg *m = &cfg->model;
-    m->arch = EOS_ARCH_MLP;
+    m->arch = 0;
     m->n_hidden = 2;
     m->hidden[0] = 200;
     m->hidden[1] = 200;
@@ -565,20 +557,6 @@ fail:
 
 /* ---- validation ---- */
 
-static int is_regression_source(eos_data_source s)
-{
-    return s == EOS_DATA_SYNTH_LINEAR || s == EOS_DATA_TEACHER || s == EOS_DATA_ICL_REGRESSION;
-}
-
-/* Training-set size if known before loading (n_train, or the dataset's size for 0), else -1. */
-static long effective_n_train(const eos_config *cfg)
-{
-    if (cfg->data.n_train > 0) return cfg->data.n_train;
-    if (cfg->data.source == EOS_DATA_FASHION_MNIST) return N_TRAIN_FASHION;
-    if (cfg->data.source == EOS_DATA_CIFAR10) return N_TRAIN_CIFAR;
-    return -1;
-}
-
 int eos_config_validate(const eos_config *cfg)
 {
     int rc = 0;
@@ -626,50 +604,21 @@ int eos_config_validate(const eos_config *cfg)
         }
     }
 
-    /* Architecture and data go together. */
-    if (cfg->model.arch == EOS_ARCH_LINEAR_TRANSFORMER && d->source != EOS_DATA_ICL_REGRESSION)
-        EOS_FAIL(EOS_ERR_CONFIG,
-                 "model.arch: linear-transformer requires data.source icl-regression, got %s",
-                 data_source_names[d->source]);
-    if (d->source == EOS_DATA_ICL_REGRESSION && cfg->model.arch != EOS_ARCH_LINEAR_TRANSFORMER)
-        EOS_FAIL(EOS_ERR_CONFIG,
-                 "data.source: icl-regression requires model.arch linear-transformer, got %s",
-                 arch_names[cfg->model.arch]);
-    if (cfg->loss == EOS_LOSS_XENT && is_regression_source(d->source))
+    /* The data source checks its own keys and says what it knows of the data before loading;
+     * the architecture then checks that it accepts those data. */
+    eos_data_info info;
+    const char *key = NULL;
+    EOS_TRY(eos_data_check(cfg, &info, &key));
+    if (cfg->loss == EOS_LOSS_XENT && info.regression)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "loss: xent needs classification data, but data.source %s is a regression task",
-                 data_source_names[d->source]);
-
-    /* Files the source needs must be named (their existence is checked by the sweep loader). */
-    if ((d->source == EOS_DATA_MNIST_IDX || d->source == EOS_DATA_HDF5 ||
-         d->source == EOS_DATA_CIFAR10) && d->path[0] == '\0')
-        EOS_FAIL(EOS_ERR_CONFIG, "data.path: required for data.source %s",
-                 data_source_names[d->source]);
-    if (d->source == EOS_DATA_MNIST_IDX && d->labels[0] == '\0')
-        EOS_FAIL(EOS_ERR_CONFIG, "data.labels: required for data.source mnist-idx");
-    if (d->source == EOS_DATA_MNIST_IDX && (d->test_path[0] != '\0') != (d->test_labels[0] != '\0'))
-        EOS_FAIL(EOS_ERR_CONFIG,
-                 "data.test_path: data.test_path and data.test_labels go together for mnist-idx");
-    if (is_regression_source(d->source) && d->n_train < 1)
-        EOS_FAIL(EOS_ERR_CONFIG, "data.n_train: must be >= 1 for data.source %s (got %d)",
-                 data_source_names[d->source], d->n_train);
-
-    /* Known dataset sizes. */
-    if (d->source == EOS_DATA_FASHION_MNIST || d->source == EOS_DATA_CIFAR10) {
-        int ntr = d->source == EOS_DATA_CIFAR10 ? N_TRAIN_CIFAR : N_TRAIN_FASHION;
-        int nte = d->source == EOS_DATA_CIFAR10 ? N_TEST_CIFAR : N_TEST_FASHION;
-        if (d->n_train > ntr)
-            EOS_FAIL(EOS_ERR_CONFIG, "data.n_train: %s has %d training examples, got %d",
-                     data_source_names[d->source], ntr, d->n_train);
-        if (d->n_test > nte)
-            EOS_FAIL(EOS_ERR_CONFIG, "data.n_test: %s has %d test examples, got %d",
-                     data_source_names[d->source], nte, d->n_test);
-    }
+                 eos_data_source_name(d->source));
+    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &key));
 
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
     EOS_TRY(eos_optim_check(t, NULL));
     /* Batches and the sharpness set fit in the training set. */
-    long n_eff = effective_n_train(cfg);
+    long n_eff = info.n_train; /* -1: only the files tell */
     if (n_eff > 0 && t->batch_size > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.batch_size: %d is larger than the training set (data.n_train = %ld)",

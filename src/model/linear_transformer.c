@@ -1,5 +1,6 @@
-/* lt_model.c: linear transformer (L layers of linear self-attention) on in-context linear regression,
- * with exact gradient and Hessian-vector product. Conventions: docs/linear-transformer.md.
+/* linear_transformer.c: model.arch linear-transformer, L layers of linear self-attention on
+ * in-context regression prompts (data in token layout [T, D]), with exact gradient and
+ * Hessian-vector product. Conventions: docs/linear-transformer.md.
  *
  * A prompt is Z in R^{D x T}, D = d+1, T = n+1: columns z_t = (x_t, y_t) for t < n, the query
  * z_n = (x_q, 0). Stored token-major (row t of the [T, D] input row = z_t), which is also how the
@@ -14,7 +15,7 @@
  *   Gb = Zb Z_l',  dP = (1/n) Gb Q' C,  dQ = (1/n) C P' Gb,  Cb = (1/n) P' Gb Q',
  *   dloss/dZ_l = Zb + G' Zb + (Cb + Cb') Z_l M.
  * HVP: Pearlmutter's R-operator on the same recursion (forward tangents RZ, RC, RG, then R of
- * every backward line; see lt_prompt_hvp).
+ * every backward line; see prompt_hvp).
  *
  * Sparse parametrisation (model.sparse, Ahn et al.'s P/Q form): per layer a scalar p and a d x d
  * block B, P = [[0, 0], [0, p]], Q = [[B, 0], [0, 0]]. The map to (P, Q) is linear, so the
@@ -22,12 +23,11 @@
  * the HVP is J' H J v with J the embedding.
  *
  * Parallelism: per prompt the work is a few small matrices, so OpenMP splits each chunk into
- * fixed blocks of RB prompts; a block owns a workspace slice and a partial gradient (double),
- * and the partials are added in block order afterwards: bitwise independent of the thread
- * count. Matrices are far too small for BLAS calls to pay. */
+ * fixed blocks of RB prompts (eos_model_row_blocks); a block owns a workspace slice and a partial
+ * gradient (double), and the partials are added in block order afterwards: bitwise independent
+ * of the thread count. Matrices are far too small for BLAS calls to pay. */
 #include "model_impl.h"
 
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,36 +321,48 @@ static const real *embed(const lt_model *p, const real *params, real *buf)
  * the parameters (sparse: J' of the full gradient). */
 static void part_reduce(const lt_model *p, real *g, int nb, double scale)
 {
-    for (size_t k = 0; k < p->np; k++) {
-        size_t j = p->sparse ? p->sidx[k] : k;
-        double s = 0.0;
-        for (int b = 0; b < nb; b++) s += p->part[(size_t)b * p->nfull + j];
-        g[k] += (real)(scale * s);
+    eos_model_part_reduce(g, p->part, nb, p->nfull, p->np, p->sparse ? p->sidx : NULL, scale);
+}
+
+/* What a block of prompts needs: rows r0 + [i0, i1) of X, Y (through idx when set), the full
+ * parameters Pf and, for an HVP, the full direction Vf (NULL otherwise). */
+typedef struct {
+    const lt_model *p;
+    const real *Pf, *Vf, *X, *Y;
+    const int *idx;
+    int r0, d_in;
+} lt_pass;
+
+/* One block of prompts, w.r.t. the full (P_l, Q_l): with a direction Vf its H v into acc, else
+ * the losses into lrow and (acc != NULL) the gradient into acc. */
+static void prompt_block(void *ctx, int blk, int i0, int i1, double *acc)
+{
+    const lt_pass *a = ctx;
+    lt_ws w;
+    ws_carve(&w, a->p, a->p->ws + (size_t)blk * a->p->ws_len);
+    for (int i = i0; i < i1; i++) {
+        size_t r = (size_t)(a->idx ? a->idx[a->r0 + i] : a->r0 + i);
+        const real *z = a->X + r * (size_t)a->d_in;
+        if (a->Vf)
+            prompt_hvp(a->p, &w, a->Pf, a->Vf, z, a->Y[r], acc);
+        else
+            a->p->lrow[i] = prompt_grad(a->p, &w, a->Pf, z, a->Y[r], acc);
     }
 }
 
 static int lt_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
-                           const int *idx, int n, double scale, double *loss_sum,
-                           double *n_correct, real *grad)
+                        const int *idx, int n, double scale, double *loss_sum, double *n_correct,
+                        real *grad)
 {
     lt_model *p = m->impl;
     (void)n_correct; /* regression: no accuracy */
-    const real *Pf = embed(p, params, p->pf);
+    lt_pass a = {.p = p, .Pf = embed(p, params, p->pf), .X = X, .Y = Y, .idx = idx,
+                 .d_in = m->d_in};
     double lsum = 0.0;
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB prompts across threads */
-        for (int blk = 0; blk < nb; blk++) {
-            lt_ws w;
-            ws_carve(&w, p, p->ws + (size_t)blk * p->ws_len);
-            double *acc = grad ? p->part + (size_t)blk * p->nfull : NULL;
-            if (acc) memset(acc, 0, p->nfull * sizeof *acc);
-            int i1 = (blk + 1) * RB < nr ? (blk + 1) * RB : nr;
-            for (int i = blk * RB; i < i1; i++) {
-                size_t r = (size_t)(idx ? idx[r0 + i] : r0 + i);
-                p->lrow[i] = prompt_grad(p, &w, Pf, X + r * (size_t)m->d_in, Y[r], acc);
-            }
-        }
+        a.r0 = r0;
+        eos_model_row_blocks(nr, RB, grad ? p->part : NULL, p->nfull, prompt_block, &a);
         for (int i = 0; i < nr; i++) lsum += p->lrow[i]; /* fixed order */
         if (grad) part_reduce(p, grad, nb, scale);
     }
@@ -358,31 +370,20 @@ static int lt_loss_grad(eos_model *m, const real *params, const real *X, const r
     return 0;
 }
 
-static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y,
-                     const int *idx, int n, double scale, const real *v, real *hv)
+static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
+                  int n, double scale, const real *v, real *hv)
 {
     lt_model *p = m->impl;
-    const real *Pf = embed(p, params, p->pf), *Vf = embed(p, v, p->vf);
+    lt_pass a = {.p = p, .Pf = embed(p, params, p->pf), .Vf = embed(p, v, p->vf), .X = X, .Y = Y,
+                 .idx = idx, .d_in = m->d_in};
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB prompts across threads */
-        for (int blk = 0; blk < nb; blk++) {
-            lt_ws w;
-            ws_carve(&w, p, p->ws + (size_t)blk * p->ws_len);
-            double *acc = p->part + (size_t)blk * p->nfull;
-            memset(acc, 0, p->nfull * sizeof *acc);
-            int i1 = (blk + 1) * RB < nr ? (blk + 1) * RB : nr;
-            for (int i = blk * RB; i < i1; i++) {
-                size_t r = (size_t)(idx ? idx[r0 + i] : r0 + i);
-                prompt_hvp(p, &w, Pf, Vf, X + r * (size_t)m->d_in, Y[r], acc);
-            }
-        }
+        a.r0 = r0;
+        eos_model_row_blocks(nr, RB, p->part, p->nfull, prompt_block, &a);
         part_reduce(p, hv, nb, scale);
     }
     return 0;
 }
-
-static size_t lt_nparams(const eos_model *m) { return m->nparams; }
 
 /* Every parameter i.i.d. in order: Gaussian std init_scale/sqrt(d+1), or (pytorch) uniform in
  * +-init_scale/sqrt(d+1), the fan-in of a token. */
@@ -413,39 +414,57 @@ static void lt_free(eos_model *m)
 }
 
 static const eos_model_ops lt_ops = {
-    .name = "linear-transformer",
-    .nparams = lt_nparams,
     .init = lt_init,
     .loss_grad = lt_loss_grad,
     .hvp = lt_hvp,
     .free = lt_free,
 };
 
-int eos_linear_transformer_setup(eos_model *m)
+/* Token-layout data [T, D] with T >= 2 (context and query) and D >= 2 (x and y), one output. */
+static int lt_validate(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in,
+                       int n_out, const char **key)
+{
+    int rc = 0;
+    char shape[96];
+    eos_shape_text(in, shape, sizeof shape);
+    if (in->layout != EOS_LAYOUT_TOKENS)
+        EOS_FAIL_KEY("model.arch", "model.arch: linear-transformer needs token-layout data "
+                     "(prompts of tokens), got %s", shape);
+    if ((in->dim[0] > 0 && in->dim[0] < 2) || (in->dim[1] > 0 && in->dim[1] < 2))
+        EOS_FAIL_KEY("model.arch", "model.arch: linear-transformer needs at least two tokens "
+                     "(context and query) of width >= 2 (x and y), got %s", shape);
+    if (n_out > 1)
+        EOS_FAIL_KEY("model.arch", "model.arch: linear-transformer predicts one output, the "
+                     "data have %d", n_out);
+    if (loss != EOS_LOSS_MSE)
+        EOS_FAIL_KEY("loss", "loss: model.arch = linear-transformer (in-context regression) "
+                     "supports mse only");
+    if (mc->layers < 1 || mc->layers > 64)
+        EOS_FAIL_KEY("model.layers", "model.layers: must be between 1 and 64, got %d",
+                     mc->layers);
+fail:
+    return rc;
+}
+
+/* Forward multiply-adds per prompt: per layer C (n D^2), P C and G (2 D^3) and the update of
+ * the tokens (T D^2; the last layer updates the query alone). */
+static double lt_cost(const eos_model_cfg *mc, const eos_shape *in, int n_out)
+{
+    double T = in->dim[0], D = in->dim[1], n = T - 1, L = mc->layers;
+    (void)n_out;
+    return L * (n * D * D + 2 * D * D * D) + ((L - 1) * T + 1) * D * D;
+}
+
+static int lt_setup(eos_model *m)
 {
     int rc = 0;
     lt_model *p = NULL;
     const eos_model_cfg *mc = &m->cfg;
-    EOS_CHECK(m->tok_dim > 0, EOS_ERR_CONFIG,
-              "model.arch = linear-transformer: the model must be created with "
-              "eos_model_create_icl (it needs data.dim and data.n_context), not eos_model_create");
-    EOS_CHECK(m->tok_dim >= 2 && m->d_in % m->tok_dim == 0 && m->d_in / m->tok_dim >= 2,
-              EOS_ERR_INTERNAL,
-              "linear transformer: input width %d is not (n_context+1) x (dim+1) with token width %d",
-              m->d_in, m->tok_dim);
-    EOS_CHECK(m->n_out == 1, EOS_ERR_CONFIG,
-              "model.arch = linear-transformer: predicts one output, data has %d", m->n_out);
-    EOS_CHECK(m->loss == EOS_LOSS_MSE, EOS_ERR_CONFIG,
-              "loss: model.arch = linear-transformer (in-context regression) supports mse only");
-    EOS_CHECK(mc->layers >= 1 && mc->layers <= 64, EOS_ERR_CONFIG,
-              "model.layers = %d: must be between 1 and 64", mc->layers);
-    EOS_CHECK(mc->init == EOS_INIT_PYTORCH || mc->init == EOS_INIT_GAUSSIAN, EOS_ERR_CONFIG,
-              "model.init: unknown initialisation %d", (int)mc->init);
     EOS_ALLOC(p, 1);
     p->L = mc->layers;
-    p->D = m->tok_dim;
+    p->T = m->in.dim[0];
+    p->D = m->in.dim[1];
     p->d = p->D - 1;
-    p->T = m->d_in / m->tok_dim;
     p->n = p->T - 1;
     p->sparse = mc->sparse != 0;
     p->D2 = (size_t)p->D * p->D;
@@ -481,38 +500,12 @@ fail:
     return rc;
 }
 
-int eos_model_create_icl(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss,
-                         int n_context, int dim, int chunk)
-{
-    int rc = 0;
-    eos_model *m = NULL;
-    *out = NULL;
-    EOS_CHECK(mc->arch == EOS_ARCH_LINEAR_TRANSFORMER, EOS_ERR_CONFIG,
-              "model.arch: in-context regression needs linear-transformer (arch %d given)",
-              (int)mc->arch);
-    EOS_CHECK(dim > 0, EOS_ERR_CONFIG, "data.dim = %d: the linear transformer needs dim > 0", dim);
-    EOS_CHECK(n_context > 0, EOS_ERR_CONFIG,
-              "data.n_context = %d: the linear transformer needs n_context > 0", n_context);
-    EOS_CHECK((double)(n_context + 1) * (dim + 1) <= INT_MAX / 4, EOS_ERR_CONFIG,
-              "data.n_context = %d and data.dim = %d make prompts too large", n_context, dim);
-    EOS_CHECK(chunk > 0, EOS_ERR_CONFIG, "model: chunk (examples per pass) must be positive, got %d",
-              chunk);
-    EOS_CHECK(isfinite(mc->init_scale) && mc->init_scale >= 0, EOS_ERR_CONFIG,
-              "model.init_scale = %g: must be finite and >= 0", mc->init_scale);
-    EOS_ALLOC(m, 1);
-    m->cfg = *mc;
-    m->loss = loss;
-    m->d_in = (n_context + 1) * (dim + 1);
-    m->n_out = 1;
-    m->chunk = chunk;
-    m->tok_dim = dim + 1;
-    EOS_TRY(eos_linear_transformer_setup(m));
-    *out = m;
-    return 0;
-fail:
-    free(m); /* setup leaves nothing allocated on failure */
-    return rc;
-}
+const eos_model_arch eos_model_arch_linear_transformer = {
+    .name = "linear-transformer",
+    .validate = lt_validate,
+    .cost = lt_cost,
+    .setup = lt_setup,
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* naive references: double, math layout Z [D, T] (columns = tokens), the T x T score matrix  */
@@ -532,7 +525,7 @@ static void dmm(double *C, const double *A, int ta, const double *B, int tb, int
 }
 
 /* Full (P_l, Q_l) in double from the model's parameters (sparse: explicit placement). */
-static void ref_embed(const eos_model *m, const lt_model *p, const real *params, double *full)
+static void ref_embed(const lt_model *p, const real *params, double *full)
 {
     int D = p->D, d = p->d;
     memset(full, 0, p->nfull * sizeof *full);
@@ -547,7 +540,6 @@ static void ref_embed(const eos_model *m, const lt_model *p, const real *params,
         for (int i = 0; i < d; i++)
             for (int j = 0; j < d; j++) Q[i * D + j] = s[1 + i * d + j];
     }
-    (void)m;
 }
 
 /* out [nparams] += the restriction of full [nfull] to the parameters. */
@@ -682,8 +674,8 @@ static int ref_run(const eos_model *m, const real *params, const real *X, const 
     EOS_ALLOC(g, p->nfull);
     EOS_ALLOC(buf, (size_t)(2 * (L + 1) + 2 * L) * DT + 2 * (size_t)L * TT + 12 * (size_t)DT +
                        2 * (size_t)TT + 2 * (size_t)DD);
-    ref_embed(m, p, params, Pf);
-    if (v) ref_embed(m, p, v, Vf);
+    ref_embed(p, params, Pf);
+    if (v) ref_embed(p, v, Vf);
     double lsum = 0;
     for (int i = 0; i < n; i++) {
         size_t r = (size_t)(idx ? idx[i] : i);

@@ -7,8 +7,8 @@
  * Dense products are GEMMs; every elementwise pass (bias add, activation and its two derivatives,
  * loss, the derivative products of the backward pass) is one fused OpenMP loop over rows.
  * Bias gradients are column sums fused into those passes: each block of RB rows (fixed, whatever
- * the thread count) writes its partial column sums, which are then added in block order, so the
- * result is bitwise independent of OMP_NUM_THREADS.
+ * the thread count; eos_model_row_blocks) writes its partial column sums, which are then added in
+ * block order, so the result is bitwise independent of OMP_NUM_THREADS.
  *
  * HVP: Pearlmutter's R-operator (forward-over-reverse). Forward tangents
  *   Rz_l = Ra_{l-1} W_l' + a_{l-1} V_l' + Vb_l,  Ra_l = sigma'(z_l) Rz_l  (Ra_0 = 0),
@@ -255,75 +255,80 @@ static void act_tangent(real *restrict ra, real *restrict q, const real *restric
     }
 }
 
+/* The arguments of the fused row-block passes below (each reads the fields it names). */
+typedef struct {
+    real *dx, *rdx;            /* [n, w] */
+    const real *s, *q;         /* [n, w] */
+    int w, tanh_a;
+} act_pass;
+
+static void act_backward_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const act_pass *a = ctx;
+    const int w = a->w;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *restrict di = a->dx + (size_t)i * w;
+        const real *restrict si = a->s + (size_t)i * w;
+        if (a->tanh_a)
+            for (int j = 0; j < w; j++) di[j] *= (real)1 - si[j] * si[j];
+        else
+            for (int j = 0; j < w; j++) di[j] *= si[j];
+        if (ps)
+            for (int j = 0; j < w; j++) ps[j] += di[j];
+    }
+}
+
 /* dx [n, w]: dloss/da on entry, dloss/dz = dx sigma' on exit; s [n, w] = sigma', or for tanh
  * (tanh_a) the activation a; part [ceil(n/RB), w] (NULL: skip) gets the per-block column sums of
  * the result. */
-static void act_backward(real *restrict dx, double *restrict part, const real *restrict s, int n,
-                         int w, int tanh_a)
+static void act_backward(real *dx, double *part, const real *s, int n, int w, int tanh_a)
 {
-    int nb = (n + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
-    for (int blk = 0; blk < nb; blk++) {
-        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
-        double *restrict ps = part ? part + (size_t)blk * w : NULL;
-        if (ps) memset(ps, 0, (size_t)w * sizeof *ps);
-        for (int i = blk * RB; i < i1; i++) {
-            real *restrict di = dx + (size_t)i * w;
-            const real *restrict si = s + (size_t)i * w;
-            if (tanh_a)
-                for (int j = 0; j < w; j++) di[j] *= (real)1 - si[j] * si[j];
-            else
-                for (int j = 0; j < w; j++) di[j] *= si[j];
-            if (ps)
-                for (int j = 0; j < w; j++) ps[j] += di[j];
+    act_pass a = {.dx = dx, .s = s, .w = w, .tanh_a = tanh_a};
+    eos_model_row_blocks(n, RB, part, (size_t)w, act_backward_block, &a);
+}
+
+static void act_backward_hvp_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const act_pass *a = ctx;
+    const int w = a->w;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *restrict di = a->dx + (size_t)i * w;
+        real *restrict ri = a->rdx + (size_t)i * w;
+        const real *restrict si = a->s + (size_t)i * w;
+        const real *restrict qi = a->q + (size_t)i * w;
+        if (a->tanh_a) {
+            for (int j = 0; j < w; j++) {
+                real g = (real)1 - si[j] * si[j];
+                ri[j] = ri[j] * g + di[j] * qi[j];
+                di[j] *= g;
+            }
+        } else {
+            for (int j = 0; j < w; j++) {
+                ri[j] = ri[j] * si[j] + di[j] * qi[j];
+                di[j] *= si[j];
+            }
         }
+        if (ps)
+            for (int j = 0; j < w; j++) ps[j] += ri[j];
     }
 }
 
 /* R-op of act_backward. dx, rdx [n, w]: dloss/da and its R-derivative before the activation;
  * on exit rdx = rdx sigma' + dx sigma'' Rz and dx = dx sigma'. s = sigma' (or tanh's a, tanh_a),
  * q = sigma'' Rz [n, w]; part [ceil(n/RB), w] gets the per-block column sums of rdx (NULL: skip). */
-static void act_backward_hvp(real *restrict dx, real *restrict rdx, double *restrict part,
-                             const real *restrict s, const real *restrict q, int n, int w,
-                             int tanh_a)
+static void act_backward_hvp(real *dx, real *rdx, double *part, const real *s, const real *q,
+                             int n, int w, int tanh_a)
 {
-    int nb = (n + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
-    for (int blk = 0; blk < nb; blk++) {
-        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
-        double *restrict ps = part ? part + (size_t)blk * w : NULL;
-        if (ps) memset(ps, 0, (size_t)w * sizeof *ps);
-        for (int i = blk * RB; i < i1; i++) {
-            real *restrict di = dx + (size_t)i * w;
-            real *restrict ri = rdx + (size_t)i * w;
-            const real *restrict si = s + (size_t)i * w;
-            const real *restrict qi = q + (size_t)i * w;
-            if (tanh_a) {
-                for (int j = 0; j < w; j++) {
-                    real g = (real)1 - si[j] * si[j];
-                    ri[j] = ri[j] * g + di[j] * qi[j];
-                    di[j] *= g;
-                }
-            } else {
-                for (int j = 0; j < w; j++) {
-                    ri[j] = ri[j] * si[j] + di[j] * qi[j];
-                    di[j] *= si[j];
-                }
-            }
-            if (ps)
-                for (int j = 0; j < w; j++) ps[j] += ri[j];
-        }
-    }
+    act_pass a = {.dx = dx, .rdx = rdx, .s = s, .q = q, .w = w, .tanh_a = tanh_a};
+    eos_model_row_blocks(n, RB, part, (size_t)w, act_backward_hvp_block, &a);
 }
 
 /* g [w] += scale * sum over blocks of part [nb, w], blocks in order. */
 static void part_reduce(real *g, const double *part, int nb, int w, double scale)
 {
-    for (int j = 0; j < w; j++) {
-        double s = 0.0;
-        for (int b = 0; b < nb; b++) s += part[(size_t)b * w + j];
-        g[j] += (real)(scale * s);
-    }
+    eos_model_part_reduce(g, part, nb, (size_t)w, (size_t)w, NULL, scale);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -396,106 +401,125 @@ static const real *target_row(const real *Y, const int *idx, int r0, int i, int 
     return Y + (size_t)(idx ? idx[r0 + i] : r0 + i) * (size_t)k;
 }
 
+/* The arguments of the two output-layer passes below (each reads the fields it names). */
+typedef struct {
+    double *lrow, *crow;       /* [n] */
+    real *delta, *rdelta;      /* [n, k] */
+    real *f, *rf;              /* [n, k] */
+    const real *b, *vb;        /* [k] */
+    const real *Y;
+    const int *idx;
+    int r0, k;
+    eos_loss_kind loss;
+} loss_pass;
+
+static void loss_forward_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const loss_pass *a = ctx;
+    const int k = a->k;
+    const real *restrict b = a->b;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *restrict fi = a->f + (size_t)i * k;
+        const real *restrict yi = target_row(a->Y, a->idx, a->r0, i, k);
+        real *restrict di = a->delta ? a->delta + (size_t)i * k : NULL;
+        for (int j = 0; j < k; j++) fi[j] += b[j];
+        double li = 0.0;
+        if (a->loss == EOS_LOSS_MSE) {
+            for (int j = 0; j < k; j++) {
+                double e = (double)fi[j] - (double)yi[j];
+                li += e * e;
+                if (di) di[j] = (real)e;
+            }
+            li *= 0.5;
+        } else {
+            /* -sum_j y_j log softmax(f)_j = S lse(f) - sum_j y_j f_j, S = sum_j y_j */
+            double mx = fi[0], se = 0.0, sy = 0.0, syf = 0.0;
+            for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
+            for (int j = 0; j < k; j++) {
+                se += exp((double)fi[j] - mx);
+                sy += yi[j];
+                syf += (double)yi[j] * (double)fi[j];
+            }
+            double lse = mx + log(se);
+            li = sy * lse - syf;
+            if (di)
+                for (int j = 0; j < k; j++) di[j] = (real)(sy * exp((double)fi[j] - lse) - yi[j]);
+        }
+        a->lrow[i] = li;
+        if (a->crow) a->crow[i] = argmax_row(fi, k) == argmax_row(yi, k) ? 1.0 : 0.0;
+        if (ps)
+            for (int j = 0; j < k; j++) ps[j] += di[j];
+    }
+}
+
 /* f [n, k]: z_L - b on entry, outputs on exit; b [k]; targets Y rows (idx-selected from r0).
  * lrow [n] per-row loss; crow [n] (NULL: skip) 1 if argmax f == argmax y;
  * delta [n, k] (NULL: skip) dloss_i/df; part [ceil(n/RB), k] (NULL: skip) column sums of delta. */
-static void loss_forward(double *lrow, double *crow, real *restrict delta, double *restrict part,
-                         real *restrict f, const real *restrict b, const real *Y, const int *idx,
-                         int r0, int n, int k, eos_loss_kind loss)
+static void loss_forward(double *lrow, double *crow, real *delta, double *part, real *f,
+                         const real *b, const real *Y, const int *idx, int r0, int n, int k,
+                         eos_loss_kind loss)
 {
-    int nb = (n + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
-    for (int blk = 0; blk < nb; blk++) {
-        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
-        double *restrict ps = part ? part + (size_t)blk * k : NULL;
-        if (ps) memset(ps, 0, (size_t)k * sizeof *ps);
-        for (int i = blk * RB; i < i1; i++) {
-            real *restrict fi = f + (size_t)i * k;
-            const real *restrict yi = target_row(Y, idx, r0, i, k);
-            real *restrict di = delta ? delta + (size_t)i * k : NULL;
-            for (int j = 0; j < k; j++) fi[j] += b[j];
-            double li = 0.0;
-            if (loss == EOS_LOSS_MSE) {
-                for (int j = 0; j < k; j++) {
-                    double e = (double)fi[j] - (double)yi[j];
-                    li += e * e;
-                    if (di) di[j] = (real)e;
-                }
-                li *= 0.5;
-            } else {
-                /* -sum_j y_j log softmax(f)_j = S lse(f) - sum_j y_j f_j, S = sum_j y_j */
-                double mx = fi[0], se = 0.0, sy = 0.0, syf = 0.0;
-                for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
-                for (int j = 0; j < k; j++) {
-                    se += exp((double)fi[j] - mx);
-                    sy += yi[j];
-                    syf += (double)yi[j] * (double)fi[j];
-                }
-                double lse = mx + log(se);
-                li = sy * lse - syf;
-                if (di)
-                    for (int j = 0; j < k; j++) di[j] = (real)(sy * exp((double)fi[j] - lse) - yi[j]);
-            }
-            lrow[i] = li;
-            if (crow) crow[i] = argmax_row(fi, k) == argmax_row(yi, k) ? 1.0 : 0.0;
-            if (ps)
-                for (int j = 0; j < k; j++) ps[j] += di[j];
+    loss_pass a = {.lrow = lrow, .crow = crow, .delta = delta, .f = f, .b = b, .Y = Y,
+                   .idx = idx, .r0 = r0, .k = k, .loss = loss};
+    eos_model_row_blocks(n, RB, part, (size_t)k, loss_forward_block, &a);
+}
+
+static void loss_hvp_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const loss_pass *a = ctx;
+    const int k = a->k;
+    const real *restrict b = a->b, *restrict vb = a->vb;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *restrict fi = a->f + (size_t)i * k;
+        real *restrict rfi = a->rf + (size_t)i * k;
+        const real *restrict yi = target_row(a->Y, a->idx, a->r0, i, k);
+        real *restrict di = a->delta + (size_t)i * k;
+        real *restrict rdi = a->rdelta + (size_t)i * k;
+        for (int j = 0; j < k; j++) {
+            fi[j] += b[j];
+            rfi[j] += vb[j];
         }
+        if (a->loss == EOS_LOSS_MSE) {
+            for (int j = 0; j < k; j++) {
+                di[j] = fi[j] - yi[j];
+                rdi[j] = rfi[j];
+            }
+        } else {
+            /* delta = S p - y; R delta = S (p * Rf - p (p . Rf)) */
+            double mx = fi[0], se = 0.0, sy = 0.0, prf = 0.0;
+            for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
+            for (int j = 0; j < k; j++) {
+                se += exp((double)fi[j] - mx);
+                sy += yi[j];
+            }
+            double lse = mx + log(se);
+            for (int j = 0; j < k; j++) {
+                double pj = exp((double)fi[j] - lse);
+                prf += pj * (double)rfi[j];
+            }
+            for (int j = 0; j < k; j++) {
+                double pj = exp((double)fi[j] - lse);
+                di[j] = (real)(sy * pj - yi[j]);
+                rdi[j] = (real)(sy * pj * ((double)rfi[j] - prf));
+            }
+        }
+        if (ps)
+            for (int j = 0; j < k; j++) ps[j] += rdi[j];
     }
 }
 
 /* Output layer of the HVP. f, rf [n, k]: z_L - b and Rz_L - Vb on entry, f and Rf on exit;
  * delta, rdelta [n, k] get dloss/df and its R-derivative; part (NULL: skip) the per-block column
  * sums of rdelta. */
-static void loss_hvp(real *restrict delta, real *restrict rdelta, double *restrict part,
-                     real *restrict f, real *restrict rf, const real *restrict b,
-                     const real *restrict vb, const real *Y, const int *idx, int r0, int n, int k,
+static void loss_hvp(real *delta, real *rdelta, double *part, real *f, real *rf, const real *b,
+                     const real *vb, const real *Y, const int *idx, int r0, int n, int k,
                      eos_loss_kind loss)
 {
-    int nb = (n + RB - 1) / RB;
-#pragma omp parallel for schedule(static) /* fixed blocks of RB rows across threads */
-    for (int blk = 0; blk < nb; blk++) {
-        int i1 = (blk + 1) * RB < n ? (blk + 1) * RB : n;
-        double *restrict ps = part ? part + (size_t)blk * k : NULL;
-        if (ps) memset(ps, 0, (size_t)k * sizeof *ps);
-        for (int i = blk * RB; i < i1; i++) {
-            real *restrict fi = f + (size_t)i * k;
-            real *restrict rfi = rf + (size_t)i * k;
-            const real *restrict yi = target_row(Y, idx, r0, i, k);
-            real *restrict di = delta + (size_t)i * k;
-            real *restrict rdi = rdelta + (size_t)i * k;
-            for (int j = 0; j < k; j++) {
-                fi[j] += b[j];
-                rfi[j] += vb[j];
-            }
-            if (loss == EOS_LOSS_MSE) {
-                for (int j = 0; j < k; j++) {
-                    di[j] = fi[j] - yi[j];
-                    rdi[j] = rfi[j];
-                }
-            } else {
-                /* delta = S p - y; R delta = S (p * Rf - p (p . Rf)) */
-                double mx = fi[0], se = 0.0, sy = 0.0, prf = 0.0;
-                for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
-                for (int j = 0; j < k; j++) {
-                    se += exp((double)fi[j] - mx);
-                    sy += yi[j];
-                }
-                double lse = mx + log(se);
-                for (int j = 0; j < k; j++) {
-                    double pj = exp((double)fi[j] - lse);
-                    prf += pj * (double)rfi[j];
-                }
-                for (int j = 0; j < k; j++) {
-                    double pj = exp((double)fi[j] - lse);
-                    di[j] = (real)(sy * pj - yi[j]);
-                    rdi[j] = (real)(sy * pj * ((double)rfi[j] - prf));
-                }
-            }
-            if (ps)
-                for (int j = 0; j < k; j++) ps[j] += rdi[j];
-        }
-    }
+    loss_pass a = {.delta = delta, .rdelta = rdelta, .f = f, .rf = rf, .b = b, .vb = vb, .Y = Y,
+                   .idx = idx, .r0 = r0, .k = k, .loss = loss};
+    eos_model_row_blocks(n, RB, part, (size_t)k, loss_hvp_block, &a);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -626,8 +650,6 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
 
 /* ------------------------------------------------------------------------------------------ */
 
-static size_t mlp_nparams(const eos_model *m) { return m->nparams; }
-
 static void mlp_init(const eos_model *m, real *params, eos_rng *rng)
 {
     const mlp *p = m->impl;
@@ -661,37 +683,55 @@ static void mlp_free(eos_model *m)
 }
 
 static const eos_model_ops mlp_ops = {
-    .name = "mlp",
-    .nparams = mlp_nparams,
     .init = mlp_init,
     .loss_grad = mlp_loss_grad,
     .hvp = mlp_hvp,
     .free = mlp_free,
 };
 
-int eos_mlp_setup(eos_model *m)
+/* Any layout: the network reads the d features flat. */
+static int mlp_validate(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in,
+                        int n_out, const char **key)
+{
+    int rc = 0;
+    (void)loss, (void)in, (void)n_out;
+    if (mc->n_hidden < 0 || mc->n_hidden > EOS_MAX_HIDDEN)
+        EOS_FAIL_KEY("model.hidden", "model.hidden: %d hidden layers, must be between 0 and %d",
+                     mc->n_hidden, EOS_MAX_HIDDEN);
+    for (int l = 0; l < mc->n_hidden; l++)
+        if (mc->hidden[l] <= 0)
+            EOS_FAIL_KEY("model.hidden", "model.hidden[%d] = %d: widths must be positive", l,
+                         mc->hidden[l]);
+    if ((int)mc->activation < EOS_ACT_TANH || mc->activation > EOS_ACT_IDENTITY)
+        EOS_FAIL_KEY("model.activation", "model.activation: unknown activation %d",
+                     (int)mc->activation);
+fail:
+    return rc;
+}
+
+/* Forward multiply-adds: one GEMM row per layer. */
+static double mlp_cost(const eos_model_cfg *mc, const eos_shape *in, int n_out)
+{
+    double per_ex = 0, prev = (double)eos_shape_size(in);
+    for (int l = 0; l < mc->n_hidden; l++) {
+        per_ex += prev * mc->hidden[l];
+        prev = mc->hidden[l];
+    }
+    return per_ex + prev * n_out;
+}
+
+static int mlp_setup(eos_model *m)
 {
     int rc = 0;
     mlp *p = NULL;
     const eos_model_cfg *mc = &m->cfg;
-    EOS_CHECK(mc->n_hidden >= 0 && mc->n_hidden <= EOS_MAX_HIDDEN, EOS_ERR_CONFIG,
-              "model.hidden: %d hidden layers, must be between 0 and %d", mc->n_hidden,
-              EOS_MAX_HIDDEN);
-    EOS_CHECK((int)mc->activation >= EOS_ACT_TANH && mc->activation <= EOS_ACT_IDENTITY,
-              EOS_ERR_CONFIG, "model.activation: unknown activation %d", (int)mc->activation);
-    EOS_CHECK(mc->init == EOS_INIT_PYTORCH || mc->init == EOS_INIT_GAUSSIAN, EOS_ERR_CONFIG,
-              "model.init: unknown initialisation %d", (int)mc->init);
     EOS_ALLOC(p, 1);
     p->L = mc->n_hidden + 1;
     p->bias = mc->bias != 0;
     p->act = mc->activation;
     p->tanh_a = mc->activation == EOS_ACT_TANH;
     p->dims[0] = m->d_in;
-    for (int l = 1; l < p->L; l++) {
-        p->dims[l] = mc->hidden[l - 1];
-        EOS_CHECK(p->dims[l] > 0, EOS_ERR_CONFIG, "model.hidden[%d] = %d: widths must be positive",
-                  l - 1, p->dims[l]);
-    }
+    for (int l = 1; l < p->L; l++) p->dims[l] = mc->hidden[l - 1];
     p->dims[p->L] = m->n_out;
     size_t np = 0;
     p->maxw = 0;
@@ -750,6 +790,13 @@ fail:
     }
     return rc;
 }
+
+const eos_model_arch eos_model_arch_mlp = {
+    .name = "mlp",
+    .validate = mlp_validate,
+    .cost = mlp_cost,
+    .setup = mlp_setup,
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* naive references: one example at a time, plain loops, double accumulation                 */

@@ -1,17 +1,15 @@
-/* model_impl.h: what an architecture implements to plug into eos_model (internal to src/).
+/* model_impl.h: what an architecture implements to plug into eos_model (internal to src/model/).
  *
- * eos_model_create fills the common fields of struct eos_model, then calls the architecture's
- * setup function, which sets m->ops, m->impl and m->nparams and allocates its workspaces. The
- * public eos_model_* functions dispatch through m->ops. A new architecture adds one setup function
- * here and one case in model.c's dispatch. */
+ * An architecture is one file defining one row (eos_model_arch) and one line in model.c's table,
+ * whose order gives the values of model.arch. eos_model_create validates, fills the common fields
+ * of struct eos_model, then calls the row's setup, which sets m->ops, m->impl and m->nparams and
+ * allocates its workspaces. The public eos_model_* functions dispatch through m->ops. */
 #ifndef EOS_MODEL_IMPL_H
 #define EOS_MODEL_IMPL_H
 
 #include "eos_model.h"
 
 typedef struct {
-    const char *name;
-    size_t (*nparams)(const eos_model *m);
     void (*init)(const eos_model *m, real *params, eos_rng *rng);
     int (*loss_grad)(eos_model *m, const real *params, const real *X, const real *Y,
                      const int *idx, int n, double scale, double *loss_sum, double *n_correct,
@@ -25,17 +23,38 @@ struct eos_model {
     const eos_model_ops *ops;
     eos_model_cfg cfg;  /* copy of the model configuration */
     eos_loss_kind loss;
-    int d_in, n_out;
+    eos_shape in;       /* layout of one example's inputs */
+    int d_in, n_out;    /* d_in = eos_shape_size(&in) */
     int chunk;          /* examples per workspace pass */
     size_t nparams;
     void *impl;         /* architecture-private state */
-    int tok_dim;        /* linear transformer: d+1 (set by eos_model_create_icl; 0 otherwise) */
 };
 
-/* Architecture setup (common fields already filled; on failure leaves nothing allocated). */
-int eos_mlp_setup(eos_model *m);
-/* Linear transformer (src/model/linear_transformer.c); created through eos_model_create_icl. */
-int eos_linear_transformer_setup(eos_model *m);
+/* One architecture (a row of model.c's table). */
+typedef struct {
+    const char *name; /* model.arch value */
+    /* See eos_model_validate (the settings every architecture shares are checked before). */
+    int (*validate)(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in, int n_out,
+                    const char **key);
+    /* See eos_model_cost; in and n_out are known (sizes > 0). */
+    double (*cost)(const eos_model_cfg *mc, const eos_shape *in, int n_out);
+    /* Common fields filled and validated; on failure leaves nothing allocated. */
+    int (*setup)(eos_model *m);
+} eos_model_arch;
+
+/* Fixed-order partial sums over the rows of a pass, the skeleton of every reduction the kernels
+ * fuse into their elementwise passes: rows [0, n) are cut into blocks of rb rows (fixed, whatever
+ * the thread count), and body(ctx, blk, i0, i1, slot) runs once per block, on some thread, with
+ * rows [i0, i1) and the block's slot = part + blk * width zeroed (NULL when part is NULL). Each
+ * block writes only its rows and its slot, so eos_model_part_reduce, which adds the slots in
+ * block order, gives results bitwise independent of OMP_NUM_THREADS. */
+void eos_model_row_blocks(int n, int rb, double *part, size_t width,
+                          void (*body)(void *ctx, int blk, int i0, int i1, double *slot),
+                          void *ctx);
+/* g[k] += scale * sum over blocks b < nb (in order) of part[b * width + (map ? map[k] : k)],
+ * for k < n. */
+void eos_model_part_reduce(real *g, const double *part, int nb, size_t width, size_t n,
+                           const size_t *map, double scale);
 
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same
  * semantics as eos_model_loss_grad / eos_model_hvp. For tests only. */
@@ -47,11 +66,11 @@ int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const
 /* Naive references for the linear transformer (double, explicit T x T attention scores, plain
  * loops, no OpenMP, allocate per call): same semantics as eos_model_loss_grad / eos_model_hvp.
  * For tests only. */
-int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
-                            const int *idx, int n, double scale, double *loss_sum, real *grad);
-int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
-                      const int *idx, int n, double scale, const real *v, real *hv);
-#define mlp_loss_grad_ref eos_mlp_loss_grad_ref
-#define mlp_hvp_ref eos_mlp_hvp_ref
+int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params, const real *X,
+                                         const real *Y, const int *idx, int n, double scale,
+                                         double *loss_sum, real *grad);
+int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X,
+                                   const real *Y, const int *idx, int n, double scale,
+                                   const real *v, real *hv);
 
 #endif

@@ -20,6 +20,7 @@
 #include "eos_common.h"
 #include "eos_data.h"
 #include "eos_lock.h"
+#include "eos_model.h"
 #include "eos_results.h"
 #include "eos_sweep.h"
 #include "eos_train.h"
@@ -109,10 +110,8 @@ static int sched_check_data(sched *S)
                 bad = 1;
                 break;
             }
-            eos_data_source src = cfg.data.source;
-            if (src != EOS_DATA_FASHION_MNIST && src != EOS_DATA_MNIST_IDX &&
-                src != EOS_DATA_CIFAR10 && src != EOS_DATA_HDF5)
-                continue; /* synthetic data cannot be missing or corrupt */
+            /* data drawn from the seed cannot be missing or corrupt */
+            if (!eos_data_needs_files(&cfg)) continue;
             int known = 0;
             for (long j = 0; j < nseen && !known; j++) known = eos_data_same(&seen[j], &cfg);
             if (known) continue;
@@ -143,15 +142,16 @@ fail:
 
 /* ---- rank 0: queue and progress --------------------------------------------------------- */
 
+/* Forward multiply-adds of the run: the architecture's cost per example (eos_model_cost) on the
+ * data the source knows of before loading (eos_data_estimate, which says what it assumes where
+ * only the files tell), times the examples of every step, plus ~40 Lanczos HVPs (3 passes each)
+ * over the training set per sharpness measurement. Only the order matters (longest first). */
 static double expected_cost(const eos_config *c)
 {
-    double n = c->data.n_train > 0 ? c->data.n_train : 60000;
-    double per_ex = 0, prev = 784;
-    for (int l = 0; l < c->model.n_hidden; l++) {
-        per_ex += prev * c->model.hidden[l];
-        prev = c->model.hidden[l];
-    }
-    per_ex += prev * 10;
+    eos_data_info info;
+    if (eos_data_estimate(c, &info)) return 0; /* cannot happen: runs are validated */
+    double n = (double)info.n_train;
+    double per_ex = eos_model_cost(&c->model, &info.shape, info.n_out);
     double batch = c->train.batch_size > 0 && c->train.batch_size < n ? c->train.batch_size : n;
     double steps = (double)c->train.max_steps;
     double sharp = c->sharpness.every > 0 ? steps / c->sharpness.every * 40.0 * 3.0 * n : 0;

@@ -6,21 +6,20 @@
  * list of factors (one axis, or one zip group), expanded as a cartesian product with the last
  * factor fastest. Runs keep only their axis values as text; eos_sweep_run_config rebuilds the
  * full configuration on demand, so even 10^5 runs cost a few MB. */
-#define _POSIX_C_SOURCE 200809L /* strdup, access */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "eos_sweep.h"
 #include "eos_common.h"
+#include "eos_data.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #define MAX_EXPANDED_RUNS 10000000L /* runs before deduplication (guards typos like 1e7 axes) */
 #define VAL_MAX (EOS_PATH_MAX + 256)  /* longest canonical value text */
-#define FASHION_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct {
     int line, col; /* 1-based; line 0 = unset */
@@ -373,28 +372,6 @@ fail:
     return rc;
 }
 
-/* ---- file checks ---- */
-
-static int check_file(ctx_t *ctx, pos_t p, const char *key, const char *file, int mode,
-                      const char *suffix)
-{
-    int rc = 0;
-    if (access(file, mode) != 0) PERR(p, "%s: %s: %s%s", key, file, strerror(errno), suffix);
-fail:
-    return rc;
-}
-
-/* An IDX file of the Fashion-MNIST directory: gzipped, or already unpacked. */
-static int check_fashion(ctx_t *ctx, pos_t p, const char *key, const char *dir, const char *name,
-                         const char *suffix)
-{
-    char gz[EOS_PATH_MAX + 64], raw[EOS_PATH_MAX + 64];
-    snprintf(gz, sizeof gz, "%s/%s.gz", dir, name);
-    snprintf(raw, sizeof raw, "%s/%s", dir, name);
-    if (access(raw, R_OK) == 0) return 0;
-    return check_file(ctx, p, key, gz, R_OK, suffix);
-}
-
 /* pos_of(ki): where this run got key ki (its grid value, else the base), 1:1 if defaulted. */
 typedef struct {
     ctx_t *ctx;
@@ -412,47 +389,13 @@ static pos_t pos_of(const where_t *w, const char *path)
     return none;
 }
 
+/* The files the run's data source reads, reported at the key that names the missing one. */
 static int check_data_files(const where_t *w, const eos_config *cfg, const char *suffix)
 {
     int rc = 0;
     ctx_t *ctx = w->ctx;
-    const eos_data_cfg *d = &cfg->data;
-    int test = d->n_test > 0;
-    switch (d->source) {
-    case EOS_DATA_FASHION_MNIST: {
-        int dflt = d->path[0] == '\0';
-        const char *dir = dflt ? FASHION_DEFAULT_DIR : d->path;
-        const char *key = dflt ? "data.source" : "data.path";
-        pos_t p = pos_of(w, key);
-        EOS_TRY(check_fashion(ctx, p, key, dir, "train-images-idx3-ubyte", suffix));
-        EOS_TRY(check_fashion(ctx, p, key, dir, "train-labels-idx1-ubyte", suffix));
-        if (test) {
-            EOS_TRY(check_fashion(ctx, p, key, dir, "t10k-images-idx3-ubyte", suffix));
-            EOS_TRY(check_fashion(ctx, p, key, dir, "t10k-labels-idx1-ubyte", suffix));
-        }
-        break;
-    }
-    case EOS_DATA_MNIST_IDX:
-        EOS_TRY(check_file(ctx, pos_of(w, "data.path"), "data.path", d->path, R_OK, suffix));
-        EOS_TRY(check_file(ctx, pos_of(w, "data.labels"), "data.labels", d->labels, R_OK, suffix));
-        if (test && d->test_path[0]) {
-            EOS_TRY(check_file(ctx, pos_of(w, "data.test_path"), "data.test_path", d->test_path,
-                               R_OK, suffix));
-            EOS_TRY(check_file(ctx, pos_of(w, "data.test_labels"), "data.test_labels",
-                               d->test_labels, R_OK, suffix));
-        }
-        break;
-    case EOS_DATA_CIFAR10:
-        EOS_TRY(check_file(ctx, pos_of(w, "data.path"), "data.path", d->path, R_OK | X_OK, suffix));
-        break;
-    case EOS_DATA_HDF5:
-        EOS_TRY(check_file(ctx, pos_of(w, "data.path"), "data.path", d->path, R_OK, suffix));
-        if (test && d->test_path[0])
-            EOS_TRY(check_file(ctx, pos_of(w, "data.test_path"), "data.test_path", d->test_path,
-                               R_OK, suffix));
-        break;
-    default: break; /* synthetic sources need no files */
-    }
+    const char *key = "data.source";
+    if (eos_data_check_files(cfg, &key)) PERR_PREV(pos_of(w, key), suffix);
 fail:
     return rc;
 }

@@ -80,8 +80,8 @@ typedef struct {
     eos_optim opt;
     eos_lanczos lz;
     int *bs_idx;
-    int online;          /* in-context regression with fresh prompts every step */
-    eos_dataset fresh;   /* [batch] prompts drawn for the current step (online only) */
+    int online;          /* the source draws fresh examples every step */
+    eos_dataset fresh;   /* [batch] examples drawn for the current step (online only) */
     eos_rng online_rng;
 } trainer;
 
@@ -111,15 +111,13 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     T->sharp_n = sc->n > 0 && sc->n < T->tr->n ? sc->n : T->tr->n;
     int chunk = sc->chunk > 0 ? sc->chunk : 1000;
     if (T->batch < T->tr->n && T->batch > chunk) chunk = T->batch;
-    if (cfg->data.source == EOS_DATA_ICL_REGRESSION)
-        EOS_TRY(eos_model_create_icl(&T->model, &cfg->model, cfg->loss, cfg->data.n_context,
-                                     cfg->data.dim, chunk));
-    else
-        EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, T->tr->d, T->tr->n_out, chunk));
-    T->online = cfg->data.source == EOS_DATA_ICL_REGRESSION && cfg->data.online;
+    EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, &T->tr->shape, T->tr->n_out,
+                             chunk));
+    T->online = eos_data_online(cfg);
     if (T->online) {
         /* the fixed pool stays the set that losses and sharpness are measured on */
-        T->fresh = (eos_dataset){.n = T->batch, .d = T->tr->d, .n_out = T->tr->n_out};
+        T->fresh = (eos_dataset){
+            .n = T->batch, .d = T->tr->d, .n_out = T->tr->n_out, .shape = T->tr->shape};
         EOS_ALLOC(T->fresh.X, (size_t)T->batch * T->tr->d);
         EOS_ALLOC(T->fresh.Y, (size_t)T->batch * T->tr->n_out);
         eos_rng_init(&T->online_rng, cfg->seed, EOS_RNG_STREAM_ONLINE);
@@ -375,12 +373,12 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             break;
         }
         /* the step's batch: the whole set (gradient already in T.g), a minibatch of it, or
-         * fresh prompts */
+         * fresh examples */
         const real *Xs = T.tr->X, *Ys = T.tr->Y;
         const int *idx = NULL;
         int nb = T.tr->n;
         if (T.online) {
-            EOS_TRY(eos_data_icl_draw(&T.fresh, cfg, &T.online_rng));
+            EOS_TRY(eos_data_draw(&T.fresh, cfg, &T.online_rng));
             Xs = T.fresh.X;
             Ys = T.fresh.Y;
             nb = T.fresh.n;

@@ -348,7 +348,7 @@ static void test_validate(void)
     EXPECT_ERR(eos_config_validate(&c), "data.n_train: must be >= 1 for data.source teacher-student (got 0)");
     c.data.n_train = 10;
     c.data.teacher_hidden = 2000; /* the key allows it, the source does not */
-    EXPECT_ERR(eos_config_validate(&c), "data.teacher_hidden: must be in 1..1024, got 2000");
+    EXPECT_ERR(eos_config_validate(&c), "data.teacher_hidden: must be in [1, 1024], got 2000");
     eos_config_default(&c);
     c.sharpness.k = 10;
     c.sharpness.max_iter = 5;

@@ -347,7 +347,7 @@ static void test_validate(void)
     c.data.n_train = 0;
     EXPECT_ERR(eos_config_validate(&c), "data.n_train: must be >= 1 for data.source teacher-student (got 0)");
     c.data.n_train = 10;
-    c.data.teacher_hidden = 2000; /* the key allows it, the source does not */
+    c.data.teacher_hidden = 2000; /* the key table refuses it (the source checks it too) */
     EXPECT_ERR(eos_config_validate(&c), "data.teacher_hidden: must be in [1, 1024], got 2000");
     eos_config_default(&c);
     c.sharpness.k = 10;

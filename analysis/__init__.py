@@ -3,13 +3,15 @@
     import analysis
     df = analysis.load("results.h5")               # one row per run
     steps, s = analysis.sharpness("results.h5")    # top Hessian eigenvalue [n_runs, n_sharp]
+    m = analysis.measurements("results.h5")        # every /sharp dataset, one row per measurement
     thr = df.apply(analysis.threshold, axis=1)     # stability threshold of each run
 
 Command line: /usr/bin/python3 -m analysis report results.h5 -o report/
 """
 from .eos import eos_stats, eos_table, param, threshold, thresholds, tracked
-from .results import (Results, ResultsError, config, load, precond_sharpness, sharpness,
-                      traj)
+from .results import (Results, ResultsError, config, load, measurements, precond_sharpness,
+                      records, sharp, sharpness, traj)
 
-__all__ = ["Results", "ResultsError", "load", "traj", "sharpness", "precond_sharpness",
-           "config", "threshold", "thresholds", "tracked", "param", "eos_stats", "eos_table"]
+__all__ = ["Results", "ResultsError", "load", "traj", "sharp", "records", "measurements",
+           "sharpness", "precond_sharpness", "config", "threshold", "thresholds", "tracked",
+           "param", "eos_stats", "eos_table"]

@@ -163,14 +163,9 @@ def eos_table(res, df=None):
     if df is None:
         df = res.runs()
     thr, qty = thresholds(df)
-    steps, eig = res.sharpness(0) if res.f["sharp/eig"].shape[2] else (res.f["sharp/step"][()],
-                                                                      None)
-    _, pre = res.precond_sharpness()
-    rows = []
-    for i in df.index:
-        series = pre[i] if qty[i] == "precond_eig" else (eig[i] if eig is not None else
-                                                          np.full(len(steps), np.nan))
-        rows.append(eos_stats(steps, series, thr[i]))
+    steps = res.f["sharp/step"][()]
+    series = {q: res.sharp_series(q)[1] for q in set(qty)}
+    rows = [eos_stats(steps, series[qty[i]][i], thr[i]) for i in df.index]
     stats = pd.DataFrame(rows, index=df.index)
     base = df[[c for c in res.axes if c in df.columns] + ["status"]].copy()
     base["optimizer"] = [str(param(r, "train.optimizer")) for _, r in df.iterrows()]

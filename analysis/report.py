@@ -70,10 +70,10 @@ def _subplots(n):
 def sharpness_figures(res, df, lrs, thr, qty, out):
     """Sharpness against steps per learning rate with the threshold dashed (Cohen et al. 2021,
     fig. 1); adaptive runs show the preconditioned sharpness against theirs."""
-    steps, eig = res.sharpness(0) if res.f["sharp/eig"].shape[2] else (None, None)
-    if steps is None or len(steps) == 0:
+    steps = res.f["sharp/step"][()]
+    if len(steps) == 0:
         return [], "sharpness was not measured (sharpness.every = 0)"
-    _, pre = res.precond_sharpness()
+    series = {q: res.sharp_series(q)[1] for q in set(qty)}
     colours = _lr_colours(lrs)
     files = []
     for fname, chunk in _panel_figures(_groups(df, res.axes), "sharpness"):
@@ -84,7 +84,7 @@ def sharpness_figures(res, df, lrs, thr, qty, out):
             for i in idx:
                 q = qty[i]
                 kinds.add(q)
-                y = pre[i] if q == "precond_eig" else eig[i]
+                y = series[q][i]
                 c = colours[float(lrs[i])]
                 lab = f"lr={_fmt(float(lrs[i]))}"
                 first = lab not in seen
@@ -98,7 +98,7 @@ def sharpness_figures(res, df, lrs, thr, qty, out):
                     if ok.size:
                         ax.plot(steps[ok[-1]], y[ok[-1]], "x", color=c, ms=8)
             ylab = {"precond_eig": "preconditioned sharpness", "eig": "sharpness"}
-            ax.set_ylabel(" / ".join(ylab[k] for k in sorted(kinds)))
+            ax.set_ylabel(" / ".join(ylab.get(k, k) for k in sorted(kinds)))
             ax.set_xlabel("step")
             ax.set_title(title, fontsize=9)
             ax.legend(fontsize=7, title="dashed: threshold", title_fontsize=7)

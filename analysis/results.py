@@ -25,12 +25,42 @@ RESULT_FILL = {
 # (files from before they existed lack them: analysis.threshold() then derives them).
 CONFIG_COLUMNS = ("threshold", "threshold_preconditioned")
 FIXED_COLUMNS = set(RESULT_FILL) | set(CONFIG_COLUMNS) | {"seed", "config", "status"}
-TRAJ_NAMES = ("loss", "acc", "grad_norm", "test_loss", "test_acc")
-SHARP_NAMES = ("eig", "precond_eig", "trace", "batch_sharp", "dir_sharp")
 
 
 class ResultsError(Exception):
     """A results file that is missing, unreadable or not an eosweep results file (one line)."""
+
+
+def _listed(group):
+    """Names of the datasets of /traj or /sharp: the group's ``datasets`` attribute, in the order
+    the writer's tables give (files of eosweep with curvature probes), else every dataset but the
+    ``step`` scale, sorted (older files)."""
+    names = group.attrs.get("datasets")
+    if names is not None:
+        return [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+    return sorted(k for k, v in group.items() if k != "step" and isinstance(v, h5py.Dataset))
+
+
+def _masked(vals, pending):
+    """vals [N, ...] with the rows of pending runs set to the fill value (NaN; 0 for integers)."""
+    vals[pending] = 0 if vals.dtype.kind in "iu" else np.nan
+    return vals
+
+
+def _long_table(steps, named, n):
+    """One row per run and slot (columns run, step), one column per [N, S] dataset of ``named``
+    ((name, array) pairs) and one per entry of the trailing axes of wider ones: name[j] or
+    name[j,l]."""
+    s = len(steps)
+    cols = {"run": np.repeat(np.arange(n), s), "step": np.tile(np.asarray(steps), n)}
+    for name, arr in named:
+        if arr.ndim == 2:
+            cols[name] = arr.reshape(-1)
+            continue
+        for idx in np.ndindex(*arr.shape[2:]):
+            cols[f"{name}[{','.join(map(str, idx))}]"] = arr[(slice(None), slice(None)) + idx] \
+                .reshape(-1)
+    return pd.DataFrame(cols)
 
 
 def _decode(arr):
@@ -72,8 +102,7 @@ class Results:
         if ver != FORMAT_VERSION:
             raise ResultsError(f"{self.path}: unsupported format_version {ver!r} "
                                f"(this reader knows {FORMAT_VERSION})")
-        for name in ("runs/status", "runs/config", "traj/step", "traj/loss", "sharp/step",
-                     "sharp/eig"):
+        for name in ("runs/status", "runs/config", "traj/step", "traj/loss", "sharp/step"):
             if name not in self.f:
                 raise ResultsError(f"{self.path}: damaged results file: /{name} is missing")
 
@@ -171,22 +200,54 @@ class Results:
         return self.f["runs/config"][i].decode("utf-8", "replace")
 
     # -- trajectories ---------------------------------------------------------------------
+    @functools.cached_property
+    def traj_names(self):
+        """The /traj datasets (loss, acc, ...), as the file lists them."""
+        return _listed(self.f["traj"])
+
+    @functools.cached_property
+    def sharp_names(self):
+        """The /sharp datasets: one per output of every curvature probe of the writer (eig,
+        precond_eig, trace, ...) and hvps, as the file lists them."""
+        return _listed(self.f["sharp"])
+
     def traj(self, name):
         """(steps [R], values float32 [N, R]) of /traj/NAME; NaN where not recorded."""
-        if name not in TRAJ_NAMES or f"traj/{name}" not in self.f:
-            raise KeyError(f"{self.path}: no trajectory {name!r} (have: {', '.join(TRAJ_NAMES)})")
-        vals = self.f[f"traj/{name}"][()]
-        vals[self.pending] = np.nan
-        return self.f["traj/step"][()], vals
+        if name not in self.traj_names or f"traj/{name}" not in self.f:
+            raise KeyError(f"{self.path}: no trajectory {name!r} "
+                           f"(have: {', '.join(self.traj_names)})")
+        return self.f["traj/step"][()], _masked(self.f[f"traj/{name}"][()], self.pending)
 
     def sharp(self, name):
-        """(steps [S], values) of /sharp/NAME ([N, S], or [N, S, K] for eig), pending masked."""
-        if name not in SHARP_NAMES or f"sharp/{name}" not in self.f:
+        """(steps [S], values [N, S, ...]) of /sharp/NAME (any dataset the file lists: [N, S] for
+        one value per measurement, [N, S, K...] for wider ones, hvps int32), pending runs
+        masked."""
+        if name not in self.sharp_names or f"sharp/{name}" not in self.f:
             raise KeyError(f"{self.path}: no sharpness dataset {name!r} "
-                           f"(have: {', '.join(SHARP_NAMES)})")
-        vals = self.f[f"sharp/{name}"][()]
-        vals[self.pending] = np.nan
-        return self.f["sharp/step"][()], vals
+                           f"(have: {', '.join(self.sharp_names)})")
+        return self.f["sharp/step"][()], _masked(self.f[f"sharp/{name}"][()], self.pending)
+
+    def sharp_series(self, name):
+        """(steps [S], [N, S]) of /sharp/NAME: the first entry of each measurement of a wider
+        dataset (eig: the top eigenvalue), NaN if it has none."""
+        steps, vals = self.sharp(name)
+        if vals.ndim == 2:
+            return steps, vals
+        if int(np.prod(vals.shape[2:])) == 0:
+            return steps, np.full(vals.shape[:2], np.nan, dtype=np.float32)
+        return steps, vals.reshape(vals.shape[0], vals.shape[1], -1)[:, :, 0]
+
+    def records(self):
+        """DataFrame of every /traj dataset: one row per run and record slot (run, step)."""
+        steps = self.f["traj/step"][()]
+        return _long_table(steps, [(n, self.traj(n)[1]) for n in self.traj_names], self.n_runs)
+
+    def measurements(self):
+        """DataFrame of every /sharp dataset: one row per run and measurement slot (run, step),
+        one column per dataset with one value per measurement and one per entry of wider ones
+        (eig[0], eig[1], ...). A dataset a newer writer adds appears without changes here."""
+        steps = self.f["sharp/step"][()]
+        return _long_table(steps, [(n, self.sharp(n)[1]) for n in self.sharp_names], self.n_runs)
 
     def sharpness(self, k=0):
         """(steps [S], k-th largest Hessian eigenvalue [N, S]); k=0 is the sharpness."""
@@ -242,6 +303,24 @@ def traj(src, name="loss"):
     test_loss, test_acc)."""
     with _opened(src) as r:
         return r.traj(name)
+
+
+def sharp(src, name):
+    """(steps [S], values [N, S, ...]) of /sharp/NAME (see Results.sharp_names)."""
+    with _opened(src) as r:
+        return r.sharp(name)
+
+
+def records(src):
+    """Every /traj dataset as a DataFrame, one row per run and record slot."""
+    with _opened(src) as r:
+        return r.records()
+
+
+def measurements(src):
+    """Every /sharp dataset as a DataFrame, one row per run and measurement slot."""
+    with _opened(src) as r:
+        return r.measurements()
 
 
 def sharpness(src, k=0):

@@ -248,7 +248,7 @@ typedef struct {
     int hvps;
 } hvp_ctx;
 
-/* train.c's hvp_sharpset: mean Hessian of the sharpness set (all 5,000 examples) times v */
+/* eos_curv_hvp (src/curv/probes.c): the sharpness set's mean Hessian (5,000 examples) times v */
 static int hvp_op(void *ctx, const real *v, real *out)
 {
     hvp_ctx *h = ctx;

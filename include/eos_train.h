@@ -5,6 +5,7 @@
 #include <signal.h>
 #include "eos_common.h"
 #include "eos_config.h"
+#include "eos_curv.h"
 #include "eos_data.h"
 
 typedef enum {
@@ -15,6 +16,20 @@ typedef enum {
 } eos_run_status;
 
 #define EOS_MSG_MAX 256
+
+/* The record trajectories, /traj/<name> of the results file, one list for the result struct, the
+ * file and its readers: X(ID, name) gives EOS_TRAJ_ID, the field res->name and eos_traj_names. */
+#define EOS_TRAJ_COLUMNS(X)                                                                        \
+    X(LOSS, loss)           /* mean training loss over the training set */                       \
+    X(ACC, acc)             /* training accuracy (NaN for regression) */                         \
+    X(GRAD_NORM, grad_norm) /* norm of the full-batch gradient */                                \
+    X(TEST_LOSS, test_loss) /* mean test loss (NaN without a test set) */                        \
+    X(TEST_ACC, test_acc)   /* test accuracy */
+
+#define EOS_TRAJ_ENUM(id, name) EOS_TRAJ_##id,
+typedef enum { EOS_TRAJ_COLUMNS(EOS_TRAJ_ENUM) EOS_TRAJ_N } eos_traj_column;
+#undef EOS_TRAJ_ENUM
+extern const char *const eos_traj_names[EOS_TRAJ_N];
 
 /* Trajectory slots are fixed by the configuration: record slot j holds step j*record_every,
  * sharpness slot j holds step j*sharpness.every. Slots after the run stopped stay NaN. */
@@ -29,17 +44,16 @@ typedef struct {
 
     int cap_rec;          /* record slots: max_steps/record_every + 1 */
     int n_rec;            /* slots filled */
-    float *loss, *acc, *grad_norm, *test_loss, *test_acc; /* [cap_rec] */
+#define EOS_TRAJ_FIELD(id, name) float *name;
+    union {
+        float *traj[EOS_TRAJ_N];                  /* [cap_rec] each, EOS_TRAJ_COLUMNS order */
+        struct { EOS_TRAJ_COLUMNS(EOS_TRAJ_FIELD) }; /* the same by name */
+    };
+#undef EOS_TRAJ_FIELD
 
     int cap_sharp;        /* sharpness slots: max_steps/every + 1 (0 if off) */
     int n_sharp;
-    int k;
-    float *eig;           /* [cap_sharp, k] top-k eigenvalues, descending */
-    float *precond_eig;   /* [cap_sharp] top eigenvalue of P^-1/2 H P^-1/2 (adaptive only) */
-    float *trace;         /* [cap_sharp] Hutchinson trace estimate */
-    float *batch_sharp;   /* [cap_sharp] batch sharpness */
-    float *dir_sharp;     /* [cap_sharp] directional sharpness of the update taken */
-    int hvp_count;        /* HVPs spent on sharpness (for benchmarks) */
+    eos_curv_traj sharp;  /* every curvature probe's values and the HVPs spent (eos_curv.h) */
 } eos_run_result;
 
 /* Slot counts implied by a configuration. */

@@ -47,4 +47,19 @@ static int test_cases_passed, test_cases_failed;
     (printf("%d passed, %d failed\n", test_cases_passed, test_cases_failed),                      \
      test_cases_failed ? 1 : 0)
 
+#ifdef EOS_TRAIN_H
+/* Curvature probe NAME's values in a run's result, [cap_sharp, *width] (eos_curv.h). A name the
+ * probe table does not have ends the test program. */
+static inline const float *test_sharp(const eos_run_result *r, const char *name, int *width)
+{
+    int p = eos_curv_find(name);
+    if (p < 0) {
+        fprintf(stderr, "  FAIL: the curvature probe table has no '%s'\n", name);
+        exit(1);
+    }
+    if (width) *width = r->sharp.width[p];
+    return r->sharp.vals[p];
+}
+#endif
+
 #endif

@@ -1,11 +1,13 @@
-/* test_measures.c (float64): the sharpness measures as recorded by the trainer, against oracles
- * computed here from the public model/optimizer API: preconditioned sharpness (assembled
- * D H D and LAPACK), Hutchinson trace (exact trace and the estimator's exact variance),
- * directional sharpness of a GD step, and batch sharpness (exact expectation by enumerating every
- * minibatch). */
+/* test_measures.c (float64): the curvature probes as recorded by the trainer, against oracles
+ * computed here from the public model/optimizer API: top-k eigenvalues (assembled H and LAPACK),
+ * preconditioned sharpness (assembled D H D and LAPACK), Hutchinson trace (exact trace and the
+ * estimator's exact variance), directional sharpness of a GD step, and batch sharpness (exact
+ * expectation by enumerating every minibatch); the probe table run by itself on a context
+ * (eos_curv.h) against the trainer and the oracles, and the HVPs each measurement records. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "eos_curv.h"
 #include "eos_data.h"
 #include "eos_model.h"
 #include "eos_optim.h"
@@ -81,14 +83,21 @@ static double *hessian(fixture *f, const real *w, const int *idx, int n)
     return H;
 }
 
-static double top_eig(double *A, int n)
+/* Eigenvalues of the symmetric A [n, n] (destroyed), ascending, into w [n]. */
+static void eigenvalues(double *A, int n, double *w)
 {
-    double *w = malloc((size_t)n * sizeof(double)), *work = malloc((size_t)n * 64 * sizeof(double));
+    double *work = malloc((size_t)n * 64 * sizeof(double));
     int lw = 64 * n, info;
     dsyev_("N", "U", &n, A, &n, w, work, &lw, &info);
+    free(work);
+}
+
+static double top_eig(double *A, int n)
+{
+    double *w = malloc((size_t)n * sizeof(double));
+    eigenvalues(A, n, w);
     double t = w[n - 1];
     free(w);
-    free(work);
     return t;
 }
 
@@ -123,8 +132,9 @@ static void test_precond_sharpness(void)
     for (size_t i = 0; i < np; i++)
         for (size_t j = 0; j < np; j++) H[i * np + j] *= D[i] * D[j];
     double want = top_eig(H, (int)np);
-    EXPECT(isnan(r.precond_eig[0]), "no preconditioner at step 0");
-    EXPECT_REL(r.precond_eig[1], want, 1e-6);
+    const float *pre = test_sharp(&r, "precond_eig", NULL);
+    EXPECT(isnan(pre[0]), "no preconditioner at step 0");
+    EXPECT_REL(pre[1], want, 1e-6);
     free(H);
     free(w);
     free(g);
@@ -153,7 +163,8 @@ static void test_trace(void)
             else off += H[i * np + j] * H[i * np + j];
         }
     double sd = sqrt(2 * off / 400);
-    EXPECT(fabs(r.trace[0] - tr) < 4 * sd, "trace estimate %g vs exact %g (sd %g)", r.trace[0], tr, sd);
+    const float *trace = test_sharp(&r, "trace", NULL);
+    EXPECT(fabs(trace[0] - tr) < 4 * sd, "trace estimate %g vs exact %g (sd %g)", trace[0], tr, sd);
     EXPECT(sd < 0.2 * fabs(tr), "test too weak: sd %g vs trace %g", sd, tr);
     free(H);
     eos_run_result_free(&r);
@@ -176,7 +187,7 @@ static void test_directional(void)
     eos_model_loss_grad(f.m, f.w0, f.d.train.X, f.d.train.Y, NULL, 20, 1.0 / 20, &ls, NULL, g);
     eos_model_hvp(f.m, f.w0, f.d.train.X, f.d.train.Y, NULL, 20, 1.0 / 20, g, hg);
     double want = eos_dot(g, hg, np) / eos_dot(g, g, np);
-    EXPECT_REL(r.dir_sharp[0], want, 1e-6);
+    EXPECT_REL(test_sharp(&r, "dir_sharp", NULL)[0], want, 1e-6);
     free(g);
     free(hg);
     eos_run_result_free(&r);
@@ -214,18 +225,170 @@ static void test_batch_sharpness(void)
     double want = sum / cnt;
     EXPECT(cnt == 56, "enumeration");
     /* stopped at a relative standard error of 1 %: 4 standard errors */
-    EXPECT(fabs(r.batch_sharp[0] - want) <= 0.04 * fabs(want), "batch sharpness %g vs exact %g",
-           r.batch_sharp[0], want);
+    const float *bs = test_sharp(&r, "batch_sharp", NULL);
+    EXPECT(fabs(bs[0] - want) <= 0.04 * fabs(want), "batch sharpness %g vs exact %g", bs[0], want);
     /* and it is not the full-batch quantity */
-    EXPECT(fabs(r.eig[0] - want) > 0.05 * want, "batch sharpness should differ from sharpness here");
+    EXPECT(fabs(test_sharp(&r, "eig", NULL)[0] - want) > 0.05 * want,
+           "batch sharpness should differ from sharpness here");
     free(g);
     free(hg);
     eos_run_result_free(&r);
     fixture_free(&f);
 }
 
+/* The top k = 3 eigenvalues at w0 against LAPACK on the assembled Hessian. */
+static void test_top_eigenvalues(void)
+{
+    eos_config c;
+    small_cfg(&c, 20);
+    c.sharpness.k = 3;
+    fixture f;
+    fixture_make(&f, &c);
+    eos_run_result r;
+    run(&c, &f, &r);
+    int np = (int)f.np, k;
+    double *H = hessian(&f, f.w0, NULL, 20), *ev = malloc((size_t)np * sizeof(double));
+    eigenvalues(H, np, ev);
+    const float *eig = test_sharp(&r, "eig", &k);
+    EXPECT(k == 3, "eig width %d", k);
+    for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
+    const float last = eig[(size_t)(r.n_sharp - 1) * 3];
+    EXPECT((float)r.final_sharpness == last, "final_sharpness %g is the last top eigenvalue %g",
+           r.final_sharpness, last);
+    free(H);
+    free(ev);
+    eos_run_result_free(&r);
+    fixture_free(&f);
+}
+
+/* The table by itself (eos_curv_setup / eos_curv_measure at an explicit point, no trainer) gives
+ * the trainer's values bitwise and the oracles; its services hold their contracts. */
+static void test_table_on_a_context(void)
+{
+    eos_config c;
+    small_cfg(&c, 8);
+    c.train.optimizer = eos_optim_find("sgd");
+    c.train.batch_size = 3;
+    c.sharpness.k = 2;
+    c.sharpness.trace_probes = 5;
+    c.sharpness.batch_sharpness = 1;
+    c.sharpness.batch_tol = 0.2;
+    fixture f;
+    fixture_make(&f, &c);
+    eos_run_result r;
+    run(&c, &f, &r);
+    size_t np = f.np;
+
+    eos_optim o;
+    eos_curv_ctx cx;
+    eos_curv_traj t;
+    memset(&t, 0, sizeof t);
+    EXPECT(eos_optim_init(&o, &c.train, np) == 0, "optim");
+    EXPECT(eos_curv_setup(&cx, &c, f.m, &f.d.train, 8, 3, &o) == 0, "setup: %s", eos_error_msg());
+    size_t n = eos_curv_traj_layout(&t, &c, 1, NULL);
+    float *vals = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) vals[i] = NAN;
+    int32_t hvps = 0;
+    eos_curv_traj_layout(&t, &c, 1, vals);
+    t.hvps = &hvps;
+    EXPECT(eos_curv_measure(&cx, f.w0, &t, 0) == 0, "measure: %s", eos_error_msg());
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        EXPECT(t.width[p] == r.sharp.width[p], "%s: width %d vs %d", eos_curv_probes[p]->name,
+               t.width[p], r.sharp.width[p]);
+        for (int i = 0; i < t.width[p] && i < r.sharp.width[p]; i++)
+            EXPECT(!memcmp(&t.vals[p][i], &r.sharp.vals[p][i], sizeof(float)),
+                   "%s[%d]: table %g, trainer %g", eos_curv_probes[p]->name, i, t.vals[p][i],
+                   r.sharp.vals[p][i]);
+    }
+    EXPECT(hvps == r.sharp.hvps[0], "HVPs: table %d, trainer %d", hvps, r.sharp.hvps[0]);
+    double *H = hessian(&f, f.w0, NULL, 8), *ev = malloc(np * sizeof(double)), tr = 0;
+    for (size_t i = 0; i < np; i++) tr += H[i * np + i];
+    eigenvalues(H, (int)np, ev);
+    const float *eig = t.vals[eos_curv_find("eig")];
+    EXPECT((float)cx.sharpness == eig[0], "the context's sharpness %g is eig[0] %g", cx.sharpness,
+           eig[0]);
+    EXPECT_REL(eig[0], ev[np - 1], 1e-6);
+    EXPECT_REL(eig[1], ev[np - 2], 1e-6);
+    const float trace = t.vals[eos_curv_find("trace")][0],
+                bs = t.vals[eos_curv_find("batch_sharp")][0];
+    EXPECT(isfinite(trace) && isfinite(bs), "trace %g, batch sharpness %g", trace, bs);
+    EXPECT(isnan(t.vals[eos_curv_find("precond_eig")][0]) &&
+               isnan(t.vals[eos_curv_find("dir_sharp")][0]),
+           "no preconditioner and no update yet");
+
+    /* services: H v at a point that is not the context's, minibatch products, the sampler */
+    real *w1 = malloc(np * sizeof(real)), *v = malloc(np * sizeof(real)),
+         *a = calloc(np, sizeof(real)), *b = calloc(np, sizeof(real));
+    for (size_t i = 0; i < np; i++) {
+        w1[i] = f.w0[i] + 0.1 * sin((double)i);
+        v[i] = cos(0.3 * (double)i);
+    }
+    int before = cx.hvps;
+    EXPECT(eos_curv_hvp(&cx, w1, v, a) == 0, "hvp");
+    eos_model_hvp(f.m, w1, f.d.train.X, f.d.train.Y, NULL, 8, 1.0 / 8, v, b);
+    EXPECT(!memcmp(a, b, np * sizeof(real)), "eos_curv_hvp at w1 is the model's H(w1) v");
+    EXPECT(cx.hvps == before + 1, "one product counted (%d -> %d)", before, cx.hvps);
+    const int idx[2] = {5, 1};
+    memset(b, 0, np * sizeof(real));
+    EXPECT(eos_curv_hvp_batch(&cx, w1, idx, 2, v, a) == 0, "batch hvp");
+    eos_model_hvp(f.m, w1, f.d.train.X, f.d.train.Y, idx, 2, 0.5, v, b);
+    EXPECT(!memcmp(a, b, np * sizeof(real)), "eos_curv_hvp_batch is the model's H_B(w1) v");
+    cx.perm = cx.perm_of[eos_curv_find("batch_sharp")];
+    cx.rng = cx.rng_of[eos_curv_find("batch_sharp")];
+    int hits[8] = {0};
+    for (int draw = 0; draw < 800; draw++) {
+        const int *s = eos_curv_sample(&cx, 3);
+        EXPECT(s[0] != s[1] && s[0] != s[2] && s[1] != s[2], "distinct examples");
+        for (int i = 0; i < 3; i++) hits[s[i]]++;
+    }
+    for (int i = 0; i < 8; i++) /* 300 expected, binomial sd ~ 14 */
+        EXPECT(abs(hits[i] - 300) < 70, "example %d drawn %d times of 2400", i, hits[i]);
+    free(w1);
+    free(v);
+    free(a);
+    free(b);
+    free(H);
+    free(ev);
+    free(vals);
+    eos_curv_free(&cx);
+    eos_optim_free(&o);
+    eos_run_result_free(&r);
+    fixture_free(&f);
+}
+
+/* /sharp/hvps: the trace adds exactly its probes to every measurement, the directional measure
+ * one product to every measurement followed by a step (not the last). */
+static void test_hvp_counts(void)
+{
+    eos_config c;
+    small_cfg(&c, 20);
+    c.train.max_steps = 3;
+    fixture f;
+    fixture_make(&f, &c);
+    eos_run_result base, more;
+    run(&c, &f, &base);
+    c.sharpness.trace_probes = 7;
+    c.sharpness.directional = 1;
+    run(&c, &f, &more);
+    EXPECT(base.n_sharp == 4 && more.n_sharp == 4, "4 measurements: %d %d", base.n_sharp,
+           more.n_sharp);
+    for (int j = 0; j < 4; j++) {
+        EXPECT(base.sharp.hvps[j] >= 1 && base.sharp.hvps[j] <= c.sharpness.max_iter,
+               "slot %d: %d products for the eigenvalues", j, base.sharp.hvps[j]);
+        EXPECT(more.sharp.hvps[j] == base.sharp.hvps[j] + 7 + (j < 3),
+               "slot %d: %d products, want %d + 7 + %d", j, more.sharp.hvps[j],
+               base.sharp.hvps[j], j < 3);
+    }
+    eos_run_result_free(&base);
+    eos_run_result_free(&more);
+    fixture_free(&f);
+}
+
 int main(void)
 {
+    TEST_RUN(test_top_eigenvalues);
+    TEST_RUN(test_table_on_a_context);
+    TEST_RUN(test_hvp_counts);
     TEST_RUN(test_precond_sharpness);
     TEST_RUN(test_trace);
     TEST_RUN(test_directional);

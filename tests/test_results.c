@@ -57,6 +57,7 @@ static void build_sweep(eos_sweep *sw)
     snprintf(sw->sha256, sizeof sw->sha256, "%s", sweep_sha);
     snprintf(sw->name, sizeof sw->name, "results-test");
     eos_config_default(&sw->base);
+    sw->base.sharpness.k = K; /* the file's eig width is the largest k of any run */
     const char *paths[3] = {"train.lr", "model.activation", "train.max_steps"};
     const eos_col_type types[3] = {EOS_COL_NUMBER, EOS_COL_STRING, EOS_COL_INT};
     for (int a = 0; a < 3; a++) {
@@ -106,6 +107,48 @@ static float eig_val(int i, int j, int e)
     return 100.0f * (float)i + 10.0f * (float)j - (float)e;
 }
 static double final_val(int i, int c) { return 0.1 * i + 1.0 / (3 + c); }
+static int32_t hvps_val(int i, int j) { return j < cap_sharp(i) - (i % 2) ? 3 + i + 2 * j : 0; }
+
+/* ---- the same through the probe table: output o of probe p, file extents ext_file ---- */
+
+static int g_ext[EOS_CURV_MAX_PROBES][EOS_CURV_MAX_OUTPUTS][EOS_CURV_MAX_DIMS];
+
+/* The file's extents of every output: the largest any run's configuration gives. */
+static void table_extents(void)
+{
+    eos_config cfg;
+    memset(g_ext, 0, sizeof g_ext);
+    for (int i = 0; i < N_RUNS; i++) {
+        EXPECT(eos_sweep_run_config(&g_sw, i, &cfg) == 0, "run config %d", i);
+        for (int p = 0; p < eos_curv_n_probes; p++)
+            for (int o = 0; o < eos_curv_n_outputs(eos_curv_probes[p]); o++) {
+                int d[EOS_CURV_MAX_DIMS];
+                eos_curv_output_size(eos_curv_probes[p], o, &cfg, d);
+                for (int k = 0; k < EOS_CURV_MAX_DIMS; k++)
+                    if (d[k] > g_ext[p][o][k]) g_ext[p][o][k] = d[k];
+            }
+    }
+}
+
+/* Run i's extents of an output: odd runs measure one value per dimension (eig: k = 1). */
+static int run_ext(int i, int p, int o, int k)
+{
+    return k < eos_curv_probes[p]->out[o].ndims && i % 2 ? 1 : g_ext[p][o][k];
+}
+
+/* Value e (row-major in the run's extents: a, b) of output o of probe p at slot j of run i: the
+ * named generators above for today's probes, a formula for any other. */
+static float probe_val(int i, int p, int o, int j, int a, int b)
+{
+    const char *name = eos_curv_probes[p]->out[o].name;
+    static const char *const scalars[4] = {"precond_eig", "trace", "batch_sharp", "dir_sharp"};
+    if (!strcmp(name, "eig")) return eig_val(i, j, a);
+    for (int s = 0; s < 4; s++)
+        if (!strcmp(name, scalars[s])) return sharp_val(i, s, j);
+    if (j >= cap_sharp(i) - (i % 2)) return NAN;
+    return 1000.0f * (float)p + 100.0f * (float)o + 10.0f * (float)i + (float)j +
+           0.01f * (float)a + 0.001f * (float)b;
+}
 
 /* Fill res (arrays malloc'ed, freed with free_result) for run i, trained by `rank`. */
 static void make_result(int i, int rank, eos_run_result *res)
@@ -125,31 +168,42 @@ static void make_result(int i, int rank, eos_run_result *res)
              i == 2 ? "eigensolver broke down at step %d (run %d)" : "ok %d %d", 40, i);
     res->cap_rec = cap_rec(i);
     res->n_rec = n_rec(i);
-    float **tr[5] = {&res->loss, &res->acc, &res->grad_norm, &res->test_loss, &res->test_acc};
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < EOS_TRAJ_N; t++) {
         if (t == 3 && i == 4) continue;
-        *tr[t] = malloc(sizeof(float) * (size_t)res->cap_rec);
-        for (int j = 0; j < res->cap_rec; j++) (*tr[t])[j] = traj_val(i, t, j);
+        res->traj[t] = malloc(sizeof(float) * (size_t)res->cap_rec);
+        for (int j = 0; j < res->cap_rec; j++) res->traj[t][j] = traj_val(i, t, j);
     }
     res->cap_sharp = cap_sharp(i);
     res->n_sharp = cap_sharp(i) - (i % 2);
-    res->k = run_k(i);
-    float **sh[4] = {&res->precond_eig, &res->trace, &res->batch_sharp, &res->dir_sharp};
-    for (int s = 0; s < 4; s++) {
-        if (s == 0 && i == 0) continue;
-        *sh[s] = malloc(sizeof(float) * (size_t)res->cap_sharp);
-        for (int j = 0; j < res->cap_sharp; j++) (*sh[s])[j] = sharp_val(i, s, j);
+    eos_curv_traj *st = &res->sharp;
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        const eos_curv_probe *pr = eos_curv_probes[p];
+        int width = 0;
+        for (int o = 0; o < eos_curv_n_outputs(pr); o++) {
+            int size = 1;
+            for (int k = 0; k < EOS_CURV_MAX_DIMS; k++) {
+                st->ext[p][o][k] = k < pr->out[o].ndims ? run_ext(i, p, o, k) : 1;
+                size *= st->ext[p][o][k];
+            }
+            width += size;
+        }
+        st->width[p] = width;
+        if (!strcmp(pr->name, "precond_eig") && i == 0) continue; /* run 0: array absent */
+        float *v = st->vals[p] = malloc(sizeof(float) * (size_t)(res->cap_sharp * width + 1));
+        for (int j = 0; j < res->cap_sharp; j++)
+            for (int o = 0; o < eos_curv_n_outputs(pr); o++)
+                for (int a = 0; a < st->ext[p][o][0]; a++)
+                    for (int b = 0; b < st->ext[p][o][1]; b++) *v++ = probe_val(i, p, o, j, a, b);
     }
-    res->eig = malloc(sizeof(float) * (size_t)(res->cap_sharp * res->k));
-    for (int j = 0; j < res->cap_sharp; j++)
-        for (int e = 0; e < res->k; e++) res->eig[j * res->k + e] = eig_val(i, j, e);
+    st->hvps = malloc(sizeof(int32_t) * (size_t)res->cap_sharp);
+    for (int j = 0; j < res->cap_sharp; j++) st->hvps[j] = hvps_val(i, j);
 }
 
 static void free_result(eos_run_result *res)
 {
-    float *p[] = {res->loss, res->acc, res->grad_norm, res->test_loss, res->test_acc,
-                  res->precond_eig, res->trace, res->batch_sharp, res->dir_sharp, res->eig};
-    for (size_t k = 0; k < sizeof p / sizeof p[0]; k++) free(p[k]);
+    for (int t = 0; t < EOS_TRAJ_N; t++) free(res->traj[t]);
+    for (int p = 0; p < eos_curv_n_probes; p++) free(res->sharp.vals[p]);
+    free(res->sharp.hvps);
 }
 
 /* ---- serial HDF5 inspection helpers (rank 0) ---- */
@@ -287,6 +341,30 @@ static void check_run(hid_t f, int i, int written, int rank)
             EXPECT(same_float(eg[i][j][e], want), "run %d eig[%d][%d] = %g, want %g", i, j, e,
                    eg[i][j][e], want);
         }
+    /* every output of the probe table, as the table lays it out */
+    for (int p = 0; p < eos_curv_n_probes; p++)
+        for (int o = 0; o < eos_curv_n_outputs(eos_curv_probes[p]); o++) {
+            const eos_curv_probe *pr = eos_curv_probes[p];
+            int E0 = g_ext[p][o][0], E1 = g_ext[p][o][1];
+            float *buf = malloc(sizeof(float) * N_RUNS * SHARP * (size_t)(E0 * E1) + 1);
+            snprintf(name, sizeof name, "sharp/%s", pr->out[o].name);
+            EXPECT(read_ds(f, name, H5T_NATIVE_FLOAT, buf) == 0, "read %s", name);
+            for (int j = 0; j < SHARP; j++)
+                for (int a = 0; a < E0; a++)
+                    for (int b = 0; b < E1; b++) {
+                        float got = buf[(((size_t)i * SHARP + j) * E0 + a) * E1 + b];
+                        int in = a < run_ext(i, p, o, 0) && b < run_ext(i, p, o, 1) &&
+                                 !(!strcmp(pr->name, "precond_eig") && i == 0);
+                        float want = written && in ? probe_val(i, p, o, j, a, b) : NAN;
+                        EXPECT(same_float(got, want), "run %d %s[%d][%d][%d] = %g, want %g", i,
+                               name, j, a, b, got, want);
+                    }
+            free(buf);
+        }
+    int hv[N_RUNS][SHARP];
+    EXPECT(read_ds(f, "sharp/hvps", H5T_NATIVE_INT, hv) == 0, "read hvps");
+    for (int j = 0; j < SHARP; j++)
+        EXPECT(hv[i][j] == (written ? hvps_val(i, j) : 0), "run %d hvps[%d] = %d", i, j, hv[i][j]);
     double d[N_RUNS];
     const char *fin[5] = {"runs/final_loss", "runs/final_acc", "runs/final_test_loss",
                           "runs/final_test_acc", "runs/final_sharpness"};
@@ -313,6 +391,98 @@ static void check_run(hid_t f, int i, int written, int rank)
     snprintf(want, sizeof want,
              i == 2 ? "eigensolver broke down at step %d (run %d)" : "ok %d %d", 40, i);
     EXPECT(!strcmp(msg[i], written ? want : ""), "run %d message '%s'", i, msg[i]);
+}
+
+/* The names of a group's datasets, and its "datasets" attribute (variable-length strings). */
+static int group_names(hid_t f, const char *group, char names[][64], int max)
+{
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+    H5G_info_t info;
+    H5Gget_info(g, &info);
+    int n = 0;
+    for (hsize_t l = 0; l < info.nlinks && n < max; l++)
+        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, l, names[n++], 64, H5P_DEFAULT);
+    H5Gclose(g);
+    return n;
+}
+
+static int attr_names(hid_t f, const char *group, char names[][64], int max)
+{
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT), a = H5Aopen(g, "datasets", H5P_DEFAULT);
+    hid_t s = H5Aget_space(a), t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    int n = (int)H5Sget_simple_extent_npoints(s);
+    char **v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
+    if (a < 0 || H5Aread(a, t, v) < 0) n = -1;
+    for (int i = 0; i < n && i < max; i++) snprintf(names[i], 64, "%s", v[i]);
+    if (n > 0) H5Dvlen_reclaim(t, s, H5P_DEFAULT, v);
+    free(v);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Aclose(a);
+    H5Gclose(g);
+    return n;
+}
+
+static int has_name(char names[][64], int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* The datasets of /traj and /sharp are exactly those of eos_train.h's list and of the probe
+ * table (plus step and hvps), with the table's shapes, listed in the groups' "datasets"
+ * attribute in table order; format_version 1's fixed names are all among them. */
+static void check_table_layout(hid_t f)
+{
+    char in_group[64][64], in_attr[64][64], name[96];
+    int ng = group_names(f, "traj", in_group, 64), na = attr_names(f, "traj", in_attr, 64);
+    EXPECT(ng == EOS_TRAJ_N + 1 && has_name(in_group, ng, "step"), "/traj has %d datasets", ng);
+    EXPECT(na == EOS_TRAJ_N, "/traj datasets attribute: %d names", na);
+    for (int t = 0; t < EOS_TRAJ_N && t < na; t++) {
+        EXPECT(!strcmp(in_attr[t], eos_traj_names[t]) && has_name(in_group, ng, in_attr[t]),
+               "/traj name %d: '%s' vs '%s'", t, in_attr[t], eos_traj_names[t]);
+        EXPECT(!strcmp(eos_traj_names[t], traj_names[t]),
+               "trajectory %d is '%s', format 1 says '%s'", t, eos_traj_names[t], traj_names[t]);
+    }
+    ng = group_names(f, "sharp", in_group, 64);
+    na = attr_names(f, "sharp", in_attr, 64);
+    int n_out = 0;
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        const eos_curv_probe *pr = eos_curv_probes[p];
+        for (int o = 0; o < eos_curv_n_outputs(pr); o++, n_out++) {
+            EXPECT(n_out < na && !strcmp(in_attr[n_out], pr->out[o].name),
+                   "/sharp datasets attribute %d: '%s', the table says '%s'", n_out,
+                   n_out < na ? in_attr[n_out] : "", pr->out[o].name);
+            H5T_class_t cls;
+            size_t size;
+            int nd = -1;
+            hsize_t dims[4] = {0};
+            snprintf(name, sizeof name, "sharp/%s", pr->out[o].name);
+            EXPECT(ds_shape(f, name, &cls, &size, &nd, dims) == 0 && cls == H5T_FLOAT &&
+                       size == 4 && nd == 2 + pr->out[o].ndims && dims[0] == N_RUNS &&
+                       dims[1] == SHARP,
+                   "%s: %d dimensions", name, nd);
+            for (int k = 0; k < pr->out[o].ndims; k++)
+                EXPECT(dims[2 + k] == (hsize_t)g_ext[p][o][k], "%s: dimension %d is %llu, want %d",
+                       name, 2 + k, (unsigned long long)dims[2 + k], g_ext[p][o][k]);
+            hid_t sc = H5Dopen2(f, "sharp/step", H5P_DEFAULT), d = H5Dopen2(f, name, H5P_DEFAULT);
+            EXPECT(H5DSis_attached(d, sc, 1) > 0, "sharp/step not attached to %s dim 1", name);
+            H5Dclose(d);
+            H5Dclose(sc);
+        }
+    }
+    EXPECT(na == n_out + 1 && !strcmp(in_attr[n_out], "hvps"), "/sharp lists %d, table %d + hvps",
+           na, n_out);
+    EXPECT(ng == n_out + 2 && has_name(in_group, ng, "step") && has_name(in_group, ng, "hvps"),
+           "/sharp has %d datasets: the table's %d, step and hvps", ng, n_out);
+    for (int i = 0; i < na; i++)
+        EXPECT(has_name(in_group, ng, in_attr[i]), "%s listed", in_attr[i]);
+    for (int s = 0; s < 4; s++)
+        EXPECT(has_name(in_group, ng, sharp_names[s]), "%s", sharp_names[s]);
+    EXPECT(has_name(in_group, ng, "eig"), "eig");
 }
 
 /* Status column as plain int8 values (the enum converts to its integer base). */
@@ -514,6 +684,10 @@ static void test_create_layout(void)
     EXPECT(ds_shape(f, "sharp/eig", &cls, &size, &nd, dims) == 0 && nd == 3 &&
                dims[0] == N_RUNS && dims[1] == SHARP && dims[2] == K,
            "eig shape");
+    EXPECT(ds_shape(f, "sharp/hvps", &cls, &size, &nd, dims) == 0 && cls == H5T_INTEGER &&
+               size == 4 && nd == 2 && dims[0] == N_RUNS && dims[1] == SHARP,
+           "hvps shape");
+    check_table_layout(f);
     long long steps[REC];
     EXPECT(read_ds(f, "traj/step", H5T_NATIVE_LLONG, steps) == 0, "traj/step");
     for (int j = 0; j < REC; j++) EXPECT(steps[j] == (long long)j * REC_EVERY, "traj step %d", j);
@@ -701,6 +875,7 @@ static int kill_child(const char *path, const char *mode, int ready_fd)
     MPI_Init(NULL, NULL);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     build_sweep(&g_sw);
+    table_extents();
     eos_results *r = NULL;
     if (eos_results_open(&r, MPI_COMM_WORLD, path, &g_sw, EOS_RESULTS_RESUME) != 0) {
         fprintf(stderr, "child: %s\n", eos_error_msg());
@@ -857,6 +1032,12 @@ static void test_external_readers(void)
             "assert list(f['traj']['step'][:]) == [10 * j for j in range(%d)]\n"
             "assert f['sharp']['eig'].shape == (%d, %d, %d)\n"
             "assert f['sharp']['eig'].dims[1][0].name == '/sharp/step'\n"
+            "names = list(f['sharp'].attrs['datasets'])\n"
+            "assert set(names) | {'step'} == set(f['sharp']), names\n"
+            "assert names[-1] == 'hvps' and f['sharp']['hvps'].dtype == 'int32'\n"
+            "assert list(f['sharp']['hvps'][0]) == [3, 5, 7, 9]\n"
+            "assert list(f['traj'].attrs['datasets']) == "
+            "['loss', 'acc', 'grad_norm', 'test_loss', 'test_acc']\n"
             "assert f['runs']['message'].asstr()[2].startswith('eigensolver broke down')\n"
             "assert abs(f['traj']['loss'][0, 0] - 1.0) < 1e-7\n",
             N_RUNS, N_RUNS, REC, REC, N_RUNS, SHARP, K);
@@ -883,7 +1064,6 @@ static void test_no_sharpness(void)
         make_result(0, 0, &res);
         /* a run without sharpness has no sharpness slots */
         res.cap_sharp = 0;
-        res.k = 0;
         EXPECT(eos_results_write_run(r, 0, &res) == 0, "write: %s", eos_error_msg());
         free_result(&res);
     }
@@ -929,6 +1109,7 @@ int main(int argc, char **argv)
     snprintf(g_path, sizeof g_path, "%s/results.h5", g_dir);
     snprintf(g_path2, sizeof g_path2, "%s/other.h5", g_dir);
     build_sweep(&g_sw);
+    table_extents();
 
     TEST_RUN(test_create_layout);
     TEST_RUN(test_write_resume);

@@ -43,12 +43,19 @@ static const struct {
     {"message", K_MSG},         {"status", K_STATUS},
 };
 
-enum { T_LOSS, T_ACC, T_GRAD, T_TLOSS, T_TACC, N_TRAJ };
-static const char *const traj_names[N_TRAJ] = {"loss", "acc", "grad_norm", "test_loss",
-                                               "test_acc"};
-enum { S_PRECOND, S_TRACE, S_BATCH, S_DIR, N_SHARP };
-static const char *const sharp_names[N_SHARP] = {"precond_eig", "trace", "batch_sharp",
-                                                 "dir_sharp"};
+/* /sharp holds, beside its step scale, one dataset per output of every curvature probe (in
+ * table order) and the HVPs each measurement spent. */
+#define HVPS_NAME "hvps"
+#define MAX_SHARP_COLS (EOS_CURV_MAX_PROBES * EOS_CURV_MAX_OUTPUTS)
+typedef struct {
+    const char *name;               /* /sharp/<name> */
+    int probe, out, nd;             /* output `out` of eos_curv_probes[probe], nd dims past [N, S] */
+    hsize_t ext[EOS_CURV_MAX_DIMS]; /* the largest of any run (0 without sharpness), 1 past nd */
+} sharp_col;
+typedef struct {
+    int n;
+    sharp_col col[MAX_SHARP_COLS];
+} sharp_layout;
 static const char *const status_names[4] = {"pending", "done", "diverged", "failed"};
 
 struct eos_results {
@@ -56,15 +63,17 @@ struct eos_results {
     int rank;
     char path[EOS_PATH_MAX];
     long n_runs;
-    int rec_slots, sharp_slots, k;
+    int rec_slots, sharp_slots;
+    sharp_layout sl;
     hid_t file, dxpl;
     hid_t status_type, msg_type;  /* memory types */
     hid_t col[N_COLS], col_space[N_COLS];
-    hid_t traj[N_TRAJ], traj_space[N_TRAJ];
-    hid_t sharp[N_SHARP], sharp_space[N_SHARP];
-    hid_t eig, eig_space;
-    hid_t mem_one, mem_rec, mem_sharp, mem_eig;
+    hid_t traj[EOS_TRAJ_N], traj_space[EOS_TRAJ_N];
+    hid_t sharp[MAX_SHARP_COLS], sharp_space[MAX_SHARP_COLS], mem_sharp[MAX_SHARP_COLS];
+    hid_t hvps, hvps_space;
+    hid_t mem_one, mem_rec, mem_slots;
     float *row;                   /* one trajectory/sharpness row, allocated once */
+    int32_t *hvps_row;            /* one /sharp/hvps row */
     char msg[EOS_MSG_MAX];
     int fd;                       /* plain descriptor of PATH, only for fsync */
     int durable;                  /* fsync between a run's data and its status */
@@ -426,40 +435,136 @@ fail:
     return rc;
 }
 
-/* A step dimension scale [slots] with values j*every, and NaN-filled float32 datasets whose
- * dimension 1 it labels. */
-static int create_traj_group(hid_t grp, int slots, int every, int n_names,
-                             const char *const *names, long n_runs, int k)
+/* The file's extents of every /sharp output: the largest any run's configuration gives. */
+static int sharp_layout_of(const eos_sweep *sw, sharp_layout *sl)
+{
+    int rc = 0;
+    eos_config *cfg = NULL;
+    memset(sl, 0, sizeof *sl);
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        const eos_curv_probe *pr = eos_curv_probes[p];
+        for (int o = 0; o < eos_curv_n_outputs(pr); o++) {
+            sharp_col *c = &sl->col[sl->n++];
+            c->name = pr->out[o].name;
+            c->probe = p;
+            c->out = o;
+            c->nd = pr->out[o].ndims;
+            EOS_CHECK(c->nd >= 0 && c->nd <= EOS_CURV_MAX_DIMS && strcmp(c->name, "step") &&
+                          strcmp(c->name, HVPS_NAME),
+                      EOS_ERR_INTERNAL, "curvature output '%s': bad name or shape", c->name);
+            for (int d = 0; d < EOS_CURV_MAX_DIMS; d++) c->ext[d] = d < c->nd ? 0 : 1;
+        }
+    }
+    if (sw->sharp_slots == 0) return 0;
+    EOS_ALLOC(cfg, 1);
+    for (long i = 0; i < sw->n_runs; i++) {
+        EOS_TRY(eos_sweep_run_config(sw, i, cfg));
+        for (int j = 0; j < sl->n; j++) {
+            sharp_col *c = &sl->col[j];
+            int e[EOS_CURV_MAX_DIMS];
+            eos_curv_output_size(eos_curv_probes[c->probe], c->out, cfg, e);
+            for (int d = 0; d < c->nd; d++)
+                if ((hsize_t)e[d] > c->ext[d]) c->ext[d] = (hsize_t)e[d];
+        }
+    }
+fail:
+    free(cfg);
+    return rc;
+}
+
+/* A 1-D attribute of n variable-length UTF-8 strings. */
+static int attr_str_list(hid_t loc, const char *name, int n, const char *const *values)
+{
+    int rc = 0;
+    hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    hsize_t dims[1] = {(hsize_t)n};
+    EOS_CHECK_H5(t = H5Tcopy(H5T_C_S1));
+    EOS_CHECK_H5(H5Tset_size(t, H5T_VARIABLE));
+    EOS_CHECK_H5(H5Tset_cset(t, H5T_CSET_UTF8));
+    EOS_CHECK_H5(s = H5Screate_simple(1, dims, NULL));
+    EOS_CHECK_H5(a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_CHECK_H5(H5Awrite(a, t, values));
+fail:
+    h5close_any(&a);
+    h5close_any(&s);
+    h5close_any(&t);
+    return rc;
+}
+
+/* The step dimension scale [slots] of a group, with values j*every. */
+static int create_step_scale(hid_t grp, int slots, int every, hid_t *scale)
 {
     int rc = 0;
     hsize_t sdims[1] = {(hsize_t)slots};
-    hsize_t dims[3] = {(hsize_t)n_runs, (hsize_t)slots, (hsize_t)(k > 0 ? k : 0)};
-    const float nan_f = NAN;
     int64_t *steps = NULL;
-    hid_t scale = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-
     EOS_ALLOC(steps, slots);
     for (int j = 0; j < slots; j++) steps[j] = (int64_t)j * every;
-    EOS_TRY(make_ds(grp, "step", H5T_STD_I64LE, 1, sdims, H5I_INVALID_HID, NULL, &scale));
+    EOS_TRY(make_ds(grp, "step", H5T_STD_I64LE, 1, sdims, H5I_INVALID_HID, NULL, scale));
     if (slots > 0)
-        EOS_CHECK_H5(H5Dwrite(scale, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps));
-    EOS_CHECK_H5(H5DSset_scale(scale, "step"));
-    for (int d = -1; d < n_names; d++) {
-        /* d == -1: the 3-D eigenvalue dataset of /sharp (k given) */
-        if (d < 0 && k < 0) continue;
-        EOS_TRY(make_ds(grp, d < 0 ? "eig" : names[d], H5T_IEEE_F32LE, d < 0 ? 3 : 2, dims,
-                        H5T_NATIVE_FLOAT, &nan_f, &ds));
-        EOS_CHECK_H5(H5DSattach_scale(ds, scale, 1));
-        h5close_any(&ds);
-    }
+        EOS_CHECK_H5(H5Dwrite(*scale, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps));
+    EOS_CHECK_H5(H5DSset_scale(*scale, "step"));
 fail:
-    h5close_any(&ds);
-    h5close_any(&scale);
     free(steps);
     return rc;
 }
 
-static int create_file(const char *tmp, const eos_sweep *sw)
+/* A per-run series [n_runs, slots, ...] filled with fill, dimension 1 labelled by scale. */
+static int create_series(hid_t grp, hid_t scale, const char *name, hid_t ftype, int nd,
+                         const hsize_t *dims, hid_t filltype, const void *fill)
+{
+    int rc = 0;
+    hid_t ds = H5I_INVALID_HID;
+    EOS_TRY(make_ds(grp, name, ftype, nd, dims, filltype, fill, &ds));
+    EOS_CHECK_H5(H5DSattach_scale(ds, scale, 1));
+fail:
+    h5close_any(&ds);
+    return rc;
+}
+
+/* /traj: the record trajectories of eos_train.h's list, float32 [N, R] each. */
+static int create_traj_group(hid_t grp, const eos_sweep *sw)
+{
+    int rc = 0;
+    hsize_t dims[2] = {(hsize_t)sw->n_runs, (hsize_t)sw->rec_slots};
+    const float nan_f = NAN;
+    hid_t scale = H5I_INVALID_HID;
+    EOS_TRY(create_step_scale(grp, sw->rec_slots, sw->record_every, &scale));
+    for (int t = 0; t < EOS_TRAJ_N; t++)
+        EOS_TRY(create_series(grp, scale, eos_traj_names[t], H5T_IEEE_F32LE, 2, dims,
+                              H5T_NATIVE_FLOAT, &nan_f));
+    EOS_TRY(attr_str_list(grp, "datasets", EOS_TRAJ_N, eos_traj_names));
+fail:
+    h5close_any(&scale);
+    return rc;
+}
+
+/* /sharp: every probe output, float32 [N, S(, ext...)], and hvps int32 [N, S]. */
+static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout *sl)
+{
+    int rc = 0;
+    hsize_t dims[2 + EOS_CURV_MAX_DIMS] = {(hsize_t)sw->n_runs, (hsize_t)sw->sharp_slots};
+    const char *names[MAX_SHARP_COLS + 1];
+    const float nan_f = NAN;
+    const int32_t zero = 0;
+    hid_t scale = H5I_INVALID_HID;
+    EOS_TRY(create_step_scale(grp, sw->sharp_slots, sw->sharp_every, &scale));
+    for (int j = 0; j < sl->n; j++) {
+        const sharp_col *c = &sl->col[j];
+        for (int d = 0; d < c->nd; d++) dims[2 + d] = c->ext[d];
+        EOS_TRY(create_series(grp, scale, c->name, H5T_IEEE_F32LE, 2 + c->nd, dims,
+                              H5T_NATIVE_FLOAT, &nan_f));
+        names[j] = c->name;
+    }
+    EOS_TRY(create_series(grp, scale, HVPS_NAME, H5T_STD_I32LE, 2, dims, H5T_NATIVE_INT32,
+                          &zero));
+    names[sl->n] = HVPS_NAME;
+    EOS_TRY(attr_str_list(grp, "datasets", sl->n + 1, names));
+fail:
+    h5close_any(&scale);
+    return rc;
+}
+
+static int create_file(const char *tmp, const eos_sweep *sw, const sharp_layout *sl)
 {
     int rc = 0;
     hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID, t = H5I_INVALID_HID, ds = H5I_INVALID_HID;
@@ -499,12 +604,10 @@ static int create_file(const char *tmp, const eos_sweep *sw)
     EOS_TRY(create_result_columns(g, sw->n_runs));
     h5close_any(&g);
     EOS_CHECK_H5(g = H5Gcreate2(f, "traj", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    EOS_TRY(create_traj_group(g, sw->rec_slots, sw->record_every, N_TRAJ, traj_names,
-                              sw->n_runs, -1));
+    EOS_TRY(create_traj_group(g, sw));
     h5close_any(&g);
     EOS_CHECK_H5(g = H5Gcreate2(f, "sharp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    EOS_TRY(create_traj_group(g, sw->sharp_slots, sw->sharp_every, N_SHARP, sharp_names,
-                              sw->n_runs, sw->k));
+    EOS_TRY(create_sharp_group(g, sw, sl));
     h5close_any(&g);
     herr_t c = H5Fclose(f);
     f = H5I_INVALID_HID;
@@ -535,7 +638,8 @@ fail:
 
 /* Rank 0: build PATH.tmp, make it durable, then move it to PATH (never over an existing PATH
  * unless FORCE). PATH therefore either does not exist or is complete. */
-static int create_and_publish(const char *path, const eos_sweep *sw, eos_results_mode mode)
+static int create_and_publish(const char *path, const eos_sweep *sw, const sharp_layout *sl,
+                              eos_results_mode mode)
 {
     int rc = 0;
     char tmp[EOS_PATH_MAX + 8], dir[EOS_PATH_MAX];
@@ -549,7 +653,7 @@ static int create_and_publish(const char *path, const eos_sweep *sw, eos_results
     else
         *slash = '\0';
 
-    EOS_TRY(create_file(tmp, sw));
+    EOS_TRY(create_file(tmp, sw, sl));
     EOS_TRY(fsync_path(tmp, 0));
     if (mode == EOS_RESULTS_CREATE) {
         /* link() refuses an existing target atomically; rename() would replace it */
@@ -689,7 +793,7 @@ static int open_ds(hid_t f, const char *path, const char *name, int nd, const hs
 {
     int rc = 0;
     hid_t ds = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-    hsize_t got[3] = {0, 0, 0};
+    hsize_t got[2 + EOS_CURV_MAX_DIMS] = {0};
     htri_t ex;
     int gnd;
     EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
@@ -725,25 +829,27 @@ static void results_release(eos_results *r)
         h5close_any(&r->col[c]);
         h5close_any(&r->col_space[c]);
     }
-    for (int t = 0; t < N_TRAJ; t++) {
+    for (int t = 0; t < EOS_TRAJ_N; t++) {
         h5close_any(&r->traj[t]);
         h5close_any(&r->traj_space[t]);
     }
-    for (int s = 0; s < N_SHARP; s++) {
+    for (int s = 0; s < MAX_SHARP_COLS; s++) {
         h5close_any(&r->sharp[s]);
         h5close_any(&r->sharp_space[s]);
+        h5close_any(&r->mem_sharp[s]);
     }
-    h5close_any(&r->eig);
-    h5close_any(&r->eig_space);
+    h5close_any(&r->hvps);
+    h5close_any(&r->hvps_space);
     h5close_any(&r->mem_one);
     h5close_any(&r->mem_rec);
-    h5close_any(&r->mem_sharp);
-    h5close_any(&r->mem_eig);
+    h5close_any(&r->mem_slots);
     h5close_any(&r->status_type);
     h5close_any(&r->msg_type);
     h5close_any(&r->dxpl);
     free(r->row);
     r->row = NULL;
+    free(r->hvps_row);
+    r->hvps_row = NULL;
     if (r->fd >= 0) close(r->fd);
     r->fd = -1;
 }
@@ -751,24 +857,32 @@ static void results_release(eos_results *r)
 static void results_init(eos_results *r)
 {
     memset(r, 0, sizeof *r);
-    hid_t *ids[] = {&r->file, &r->dxpl, &r->status_type, &r->msg_type, &r->eig, &r->eig_space,
-                    &r->mem_one, &r->mem_rec, &r->mem_sharp, &r->mem_eig};
+    hid_t *ids[] = {&r->file,  &r->dxpl,    &r->status_type, &r->msg_type, &r->hvps,
+                    &r->hvps_space, &r->mem_one, &r->mem_rec, &r->mem_slots};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) *ids[i] = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) r->col[c] = r->col_space[c] = H5I_INVALID_HID;
-    for (int t = 0; t < N_TRAJ; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
-    for (int s = 0; s < N_SHARP; s++) r->sharp[s] = r->sharp_space[s] = H5I_INVALID_HID;
+    for (int t = 0; t < EOS_TRAJ_N; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
+    for (int s = 0; s < MAX_SHARP_COLS; s++)
+        r->sharp[s] = r->sharp_space[s] = r->mem_sharp[s] = H5I_INVALID_HID;
     r->fd = -1;
 }
 
+/* Values per slot of a /sharp output in the file. */
+static hsize_t col_width(const sharp_col *c)
+{
+    hsize_t w = 1;
+    for (int d = 0; d < c->nd; d++) w *= c->ext[d];
+    return w;
+}
+
 /* Open and check every dataset of the layout (handles kept in r when keep), and create the
- * memory-side objects used by writes. r->file must be open. */
+ * memory-side objects used by writes. r->file and r->sl must be set. */
 static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
 {
     int rc = 0;
     char name[EOS_NAME_MAX + 16];
-    hsize_t n = (hsize_t)sw->n_runs, R = (hsize_t)sw->rec_slots, S = (hsize_t)sw->sharp_slots,
-            K = (hsize_t)(sw->k > 0 ? sw->k : 0);
-    hsize_t d1[1] = {n}, d2r[2] = {n, R}, d2s[2] = {n, S}, d3[3] = {n, S, K};
+    hsize_t n = (hsize_t)sw->n_runs, R = (hsize_t)sw->rec_slots, S = (hsize_t)sw->sharp_slots;
+    hsize_t d1[1] = {n}, d2r[2] = {n, R}, ds[2 + EOS_CURV_MAX_DIMS] = {n, S}, rowlen = R;
     const char *groups[] = {"runs", "traj", "sharp"};
     htri_t ex;
     hid_t f = r->file;
@@ -792,26 +906,31 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
                         keep ? &r->col_space[c] : NULL));
     }
     EOS_TRY(open_ds(f, r->path, "traj/step", 1, &R, NULL, NULL));
-    for (int t = 0; t < N_TRAJ; t++) {
-        snprintf(name, sizeof name, "traj/%s", traj_names[t]);
+    for (int t = 0; t < EOS_TRAJ_N; t++) {
+        snprintf(name, sizeof name, "traj/%s", eos_traj_names[t]);
         EOS_TRY(open_ds(f, r->path, name, 2, d2r, keep ? &r->traj[t] : NULL,
                         keep ? &r->traj_space[t] : NULL));
     }
     EOS_TRY(open_ds(f, r->path, "sharp/step", 1, &S, NULL, NULL));
-    for (int s = 0; s < N_SHARP; s++) {
-        snprintf(name, sizeof name, "sharp/%s", sharp_names[s]);
-        EOS_TRY(open_ds(f, r->path, name, 2, d2s, keep ? &r->sharp[s] : NULL,
-                        keep ? &r->sharp_space[s] : NULL));
+    for (int j = 0; j < r->sl.n; j++) {
+        const sharp_col *c = &r->sl.col[j];
+        for (int d = 0; d < c->nd; d++) ds[2 + d] = c->ext[d];
+        snprintf(name, sizeof name, "sharp/%s", c->name);
+        EOS_TRY(open_ds(f, r->path, name, 2 + c->nd, ds, keep ? &r->sharp[j] : NULL,
+                        keep ? &r->sharp_space[j] : NULL));
+        hsize_t len = S * col_width(c);
+        if (len > rowlen) rowlen = len;
+        if (keep && len > 0) EOS_CHECK_H5(r->mem_sharp[j] = H5Screate_simple(1, &len, NULL));
     }
-    EOS_TRY(open_ds(f, r->path, "sharp/eig", 3, d3, keep ? &r->eig : NULL,
-                    keep ? &r->eig_space : NULL));
+    EOS_TRY(open_ds(f, r->path, "sharp/" HVPS_NAME, 2, ds, keep ? &r->hvps : NULL,
+                    keep ? &r->hvps_space : NULL));
     if (!keep) return 0;
 
-    hsize_t one = 1, SK = S * K, rowlen = R > SK ? R : SK;
+    hsize_t one = 1;
     EOS_CHECK_H5(r->mem_one = H5Screate_simple(1, &one, NULL));
     if (R > 0) EOS_CHECK_H5(r->mem_rec = H5Screate_simple(1, &R, NULL));
-    if (S > 0) EOS_CHECK_H5(r->mem_sharp = H5Screate_simple(1, &S, NULL));
-    if (SK > 0) EOS_CHECK_H5(r->mem_eig = H5Screate_simple(1, &SK, NULL));
+    if (S > 0) EOS_CHECK_H5(r->mem_slots = H5Screate_simple(1, &S, NULL));
+    EOS_ALLOC(r->hvps_row, S);
     EOS_CHECK_H5(r->status_type = make_status_type());
     EOS_CHECK_H5(r->msg_type = make_fixed_str(EOS_MSG_MAX));
     EOS_CHECK_H5(r->dxpl = H5Pcreate(H5P_DATASET_XFER));
@@ -821,12 +940,14 @@ fail:
 }
 
 /* Rank 0, before any collective open: everything that can refuse without touching a file. */
-static int precheck(const char *path, const eos_sweep *sw, eos_results_mode mode)
+static int precheck(const char *path, const eos_sweep *sw, const sharp_layout *sl,
+                    eos_results_mode mode)
 {
     int rc = 0;
     struct stat st;
     eos_results v;
     results_init(&v);
+    v.sl = *sl;
     int exists = lstat(path, &st) == 0;
     EOS_CHECK(exists || errno == ENOENT, EOS_ERR_IO, "%s: cannot stat: %s", path,
               strerror(errno));
@@ -886,19 +1007,19 @@ int eos_results_open(eos_results **out, MPI_Comm comm, const char *path, const e
     EOS_CHECK_H5(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
     EOS_CHECK_MPI(MPI_Comm_rank(comm, &rank));
 
-    EOS_TRY(agree(comm, rank == 0 ? precheck(path, sw, mode) : 0));
-    if (mode != EOS_RESULTS_RESUME)
-        EOS_TRY(agree(comm, rank == 0 ? create_and_publish(path, sw, mode) : 0));
-
     EOS_ALLOC(r, 1);
     results_init(r);
+    EOS_TRY(agree(comm, sharp_layout_of(sw, &r->sl)));
+    EOS_TRY(agree(comm, rank == 0 ? precheck(path, sw, &r->sl, mode) : 0));
+    if (mode != EOS_RESULTS_RESUME)
+        EOS_TRY(agree(comm, rank == 0 ? create_and_publish(path, sw, &r->sl, mode) : 0));
+
     r->comm = comm;
     r->rank = rank;
     snprintf(r->path, sizeof r->path, "%s", path);
     r->n_runs = sw->n_runs;
     r->rec_slots = sw->rec_slots;
     r->sharp_slots = sw->sharp_slots;
-    r->k = sw->k;
 
     /* collective open with MPI-IO: from here on every rank can write raw data independently */
     {
@@ -949,14 +1070,15 @@ fail:
     return rc;
 }
 
-/* Row i of a [n_runs, slots(, k)] dataset from r->row. */
-static int write_row(eos_results *r, hid_t ds, hid_t space, hid_t mem, long i, hsize_t slots,
-                     hsize_t k)
+/* Row i of a [n_runs, dims[0..nd)] dataset from buf. */
+static int write_row(eos_results *r, hid_t ds, hid_t space, hid_t mem, hid_t mtype,
+                     const void *buf, long i, int nd, const hsize_t *dims)
 {
     int rc = 0;
-    hsize_t start[3] = {(hsize_t)i, 0, 0}, count[3] = {1, slots, k};
+    hsize_t start[3 + EOS_CURV_MAX_DIMS] = {(hsize_t)i}, count[3 + EOS_CURV_MAX_DIMS] = {1};
+    for (int d = 0; d < nd; d++) count[1 + d] = dims[d];
     EOS_CHECK_H5(H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL));
-    EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, space, r->dxpl, r->row));
+    EOS_CHECK_H5(H5Dwrite(ds, mtype, mem, space, r->dxpl, buf));
 fail:
     return rc;
 }
@@ -967,6 +1089,44 @@ static void fill_row(float *row, int slots, const float *src, int cap)
     for (int j = 0; j < slots; j++) row[j] = (src && j < cap) ? src[j] : NAN;
 }
 
+_Static_assert(EOS_CURV_MAX_DIMS == 2, "sharp_place and fill_sharp_row index two dimensions");
+
+/* Where output c sits in the run's per-measurement rows of its probe: first value *off, extents
+ * e0 x e1 (1 past the output's dimensions). */
+static void sharp_place(const eos_curv_traj *t, const sharp_col *c, size_t *off, int *e0, int *e1)
+{
+    const eos_curv_probe *pr = eos_curv_probes[c->probe];
+    *off = 0;
+    *e0 = *e1 = 1;
+    for (int o = 0; o <= c->out; o++) {
+        int nd = pr->out[o].ndims;
+        int a = nd > 0 ? t->ext[c->probe][o][0] : 1, b = nd > 1 ? t->ext[c->probe][o][1] : 1;
+        if (o < c->out) *off += (size_t)a * (size_t)b;
+        *e0 = a;
+        *e1 = b;
+    }
+}
+
+/* r->row = output c of res at every slot of the file [S, E0, E1], NaN past the run's slots and
+ * extents. */
+static void fill_sharp_row(eos_results *r, const sharp_col *c, const eos_run_result *res)
+{
+    const eos_curv_traj *t = &res->sharp;
+    const float *src = t->vals[c->probe];
+    const size_t width = (size_t)t->width[c->probe];
+    const hsize_t E0 = c->nd > 0 ? c->ext[0] : 1, E1 = c->nd > 1 ? c->ext[1] : 1;
+    size_t off;
+    int e0, e1;
+    sharp_place(t, c, &off, &e0, &e1);
+    for (int j = 0; j < r->sharp_slots; j++)
+        for (hsize_t a = 0; a < E0; a++)
+            for (hsize_t b = 0; b < E1; b++)
+                r->row[((size_t)j * E0 + a) * E1 + b] =
+                    (src && j < res->cap_sharp && a < (hsize_t)e0 && b < (hsize_t)e1)
+                        ? src[(size_t)j * width + off + a * (size_t)e1 + b]
+                        : NAN;
+}
+
 int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
 {
     int rc = 0;
@@ -975,41 +1135,49 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
               "%s: run index %ld out of range [0, %ld)", r->path, i, r->n_runs);
     EOS_CHECK(res->status >= EOS_RUN_PENDING && res->status <= EOS_RUN_FAILED, EOS_ERR_INTERNAL,
               "%s: run %ld: invalid status %d", r->path, i, res->status);
-    EOS_CHECK(res->cap_rec <= r->rec_slots && res->cap_sharp <= r->sharp_slots &&
-                  (res->cap_sharp == 0 || res->k <= r->k),
-              EOS_ERR_INTERNAL,
-              "%s: run %ld has %d record slots, %d sharpness slots and k %d; the file holds "
-              "%d, %d and %d",
-              r->path, i, res->cap_rec, res->cap_sharp, res->k, r->rec_slots, r->sharp_slots,
-              r->k);
+    EOS_CHECK(res->cap_rec <= r->rec_slots && res->cap_sharp <= r->sharp_slots, EOS_ERR_INTERNAL,
+              "%s: run %ld has %d record slots and %d sharpness slots; the file holds %d and %d",
+              r->path, i, res->cap_rec, res->cap_sharp, r->rec_slots, r->sharp_slots);
+    for (int j = 0; j < r->sl.n && res->cap_sharp > 0; j++) {
+        const sharp_col *c = &r->sl.col[j];
+        size_t off;
+        int e0, e1;
+        if (!res->sharp.vals[c->probe]) continue;
+        sharp_place(&res->sharp, c, &off, &e0, &e1);
+        EOS_CHECK((hsize_t)e0 <= (c->nd > 0 ? c->ext[0] : 1) &&
+                      (hsize_t)e1 <= (c->nd > 1 ? c->ext[1] : 1) &&
+                      off + (size_t)e0 * (size_t)e1 <= (size_t)res->sharp.width[c->probe],
+                  EOS_ERR_INTERNAL,
+                  "%s: run %ld: /sharp/%s has %d x %d values per measurement in a row of %d; "
+                  "the file holds %llu x %llu",
+                  r->path, i, c->name, e0, e1, res->sharp.width[c->probe],
+                  (unsigned long long)(c->nd > 0 ? c->ext[0] : 1),
+                  (unsigned long long)(c->nd > 1 ? c->ext[1] : 1));
+    }
 
     /* trajectories, padded with NaN up to the file's slot count */
-    const float *traj[N_TRAJ] = {res->loss, res->acc, res->grad_norm, res->test_loss,
-                                 res->test_acc};
-    if (r->rec_slots > 0) {
-        for (int t = 0; t < N_TRAJ; t++) {
-            fill_row(r->row, r->rec_slots, traj[t], res->cap_rec);
-            EOS_TRY(write_row(r, r->traj[t], r->traj_space[t], r->mem_rec, i,
-                              (hsize_t)r->rec_slots, 1));
+    const hsize_t R = (hsize_t)r->rec_slots, S = (hsize_t)r->sharp_slots;
+    if (R > 0) {
+        for (int t = 0; t < EOS_TRAJ_N; t++) {
+            fill_row(r->row, r->rec_slots, res->traj[t], res->cap_rec);
+            EOS_TRY(write_row(r, r->traj[t], r->traj_space[t], r->mem_rec, H5T_NATIVE_FLOAT,
+                              r->row, i, 1, &R));
         }
     }
-    const float *sh[N_SHARP] = {res->precond_eig, res->trace, res->batch_sharp, res->dir_sharp};
-    if (r->sharp_slots > 0) {
-        for (int s = 0; s < N_SHARP; s++) {
-            fill_row(r->row, r->sharp_slots, sh[s], res->cap_sharp);
-            EOS_TRY(write_row(r, r->sharp[s], r->sharp_space[s], r->mem_sharp, i,
-                              (hsize_t)r->sharp_slots, 1));
+    if (S > 0) {
+        for (int j = 0; j < r->sl.n; j++) {
+            const sharp_col *c = &r->sl.col[j];
+            hsize_t dims[1 + EOS_CURV_MAX_DIMS] = {S};
+            for (int d = 0; d < c->nd; d++) dims[1 + d] = c->ext[d];
+            if (col_width(c) == 0) continue;
+            fill_sharp_row(r, c, res);
+            EOS_TRY(write_row(r, r->sharp[j], r->sharp_space[j], r->mem_sharp[j],
+                              H5T_NATIVE_FLOAT, r->row, i, 1 + c->nd, dims));
         }
-        if (r->k > 0) {
-            for (int j = 0; j < r->sharp_slots; j++)
-                for (int e = 0; e < r->k; e++)
-                    r->row[(size_t)j * r->k + e] =
-                        (res->eig && j < res->cap_sharp && e < res->k)
-                            ? res->eig[(size_t)j * res->k + e]
-                            : NAN;
-            EOS_TRY(write_row(r, r->eig, r->eig_space, r->mem_eig, i,
-                              (hsize_t)r->sharp_slots, (hsize_t)r->k));
-        }
+        for (int j = 0; j < r->sharp_slots; j++)
+            r->hvps_row[j] = res->sharp.hvps && j < res->cap_sharp ? res->sharp.hvps[j] : 0;
+        EOS_TRY(write_row(r, r->hvps, r->hvps_space, r->mem_slots, H5T_NATIVE_INT32, r->hvps_row,
+                          i, 1, &S));
     }
 
     const int64_t steps = res->steps, divstep = res->diverged_step;

@@ -8,10 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eos_curv.h"
 #include "eos_model.h"
 #include "eos_optim.h"
 #include "eos_rng.h"
-#include "eos_lanczos.h"
+
+#define EOS_TRAJ_NAME(id, name) #name,
+const char *const eos_traj_names[EOS_TRAJ_N] = {EOS_TRAJ_COLUMNS(EOS_TRAJ_NAME)};
+#undef EOS_TRAJ_NAME
 
 int eos_train_rec_slots(const eos_config *cfg)
 {
@@ -34,22 +38,16 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     memset(res, 0, sizeof *res);
     res->cap_rec = eos_train_rec_slots(cfg);
     res->cap_sharp = eos_train_sharp_slots(cfg);
-    res->k = cfg->sharpness.k;
-    size_t nr = (size_t)res->cap_rec, ns = (size_t)res->cap_sharp;
-    /* one buffer for every trajectory: 5 record columns, k + 4 sharpness columns */
+    size_t nr = (size_t)res->cap_rec;
+    /* one buffer for every trajectory (res->traj[0] is its start): the record columns, then
+     * every probe's [cap_sharp, width] block */
+    size_t n = EOS_TRAJ_N * nr + eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, NULL);
     float *buf;
-    EOS_ALLOC(buf, 5 * nr + ns * ((size_t)res->k + 4));
-    res->loss = buf;
-    res->acc = res->loss + nr;
-    res->grad_norm = res->acc + nr;
-    res->test_loss = res->grad_norm + nr;
-    res->test_acc = res->test_loss + nr;
-    res->eig = res->test_acc + nr;
-    res->precond_eig = res->eig + ns * (size_t)res->k;
-    res->trace = res->precond_eig + ns;
-    res->batch_sharp = res->trace + ns;
-    res->dir_sharp = res->batch_sharp + ns;
-    fill_nan(buf, (int)(5 * nr + ns * ((size_t)res->k + 4)));
+    EOS_ALLOC(buf, n);
+    for (int t = 0; t < EOS_TRAJ_N; t++) res->traj[t] = buf + t * nr;
+    eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, buf + EOS_TRAJ_N * nr);
+    fill_nan(buf, (int)n);
+    EOS_ALLOC(res->sharp.hvps, res->cap_sharp);
     res->status = EOS_RUN_PENDING;
     res->final_loss = res->final_acc = res->final_test_loss = res->final_test_acc = NAN;
     res->final_sharpness = NAN;
@@ -57,12 +55,14 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     res->rank = -1;
     return 0;
 fail:
+    eos_run_result_free(res);
     return rc;
 }
 
 void eos_run_result_free(eos_run_result *res)
 {
-    free(res->loss);
+    free(res->traj[0]);
+    free(res->sharp.hvps);
     memset(res, 0, sizeof *res);
 }
 
@@ -72,14 +72,12 @@ typedef struct {
     eos_model *model;
     size_t np;
     real *buf; /* params-sized vectors, one allocation */
-    real *w, *g, *w_prev, *eigvec, *pre, *tmp, *tmp2;
+    real *w, *g;
     int *perm, perm_pos, batch;
     int sharp_n;
-    int have_eigvec;
-    eos_rng batch_rng, sharp_rng, bs_rng;
+    eos_rng batch_rng;
     eos_optim opt;
-    eos_lanczos lz;
-    int *bs_idx;
+    eos_curv_ctx curv; /* the curvature probes (they own their scratch) */
     int online;          /* the source draws fresh examples every step */
     eos_dataset fresh;   /* [batch] examples drawn for the current step (online only) */
     eos_rng online_rng;
@@ -90,11 +88,10 @@ static void trainer_free(trainer *T)
     eos_model_free(T->model);
     free(T->buf);
     free(T->perm);
-    free(T->bs_idx);
     free(T->fresh.X);
     free(T->fresh.Y);
     eos_optim_free(&T->opt);
-    eos_lanczos_free(&T->lz);
+    eos_curv_free(&T->curv);
 }
 
 static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data)
@@ -123,31 +120,20 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
         eos_rng_init(&T->online_rng, cfg->seed, EOS_RNG_STREAM_ONLINE);
     }
     size_t np = T->np = eos_model_nparams(T->model);
-    EOS_ALLOC(T->buf, 7 * np);
+    EOS_ALLOC(T->buf, 2 * np);
     T->w = T->buf;
     T->g = T->w + np;
-    T->w_prev = T->g + np;
-    T->eigvec = T->w_prev + np;
-    T->pre = T->eigvec + np;
-    T->tmp = T->pre + np;
-    T->tmp2 = T->tmp + np;
     EOS_ALLOC(T->perm, T->tr->n);
     for (int i = 0; i < T->tr->n; i++) T->perm[i] = i;
-    EOS_ALLOC(T->bs_idx, T->tr->n);
-    for (int i = 0; i < T->tr->n; i++) T->bs_idx[i] = i;
     EOS_TRY(eos_optim_init(&T->opt, &cfg->train, np));
-    if (sc->every > 0) {
-        int it = sc->max_iter < (int)np ? sc->max_iter : (int)np;
-        EOS_TRY(eos_lanczos_create(&T->lz, np, it));
-    }
+    if (sc->every > 0)
+        EOS_TRY(eos_curv_setup(&T->curv, cfg, T->model, T->tr, T->sharp_n, T->batch, &T->opt));
     /* Streams depend on the seed only (not on the rank, nor on the run index): runs that differ
      * only in, say, the learning rate share their initialisation and batch order. */
     eos_rng init_rng;
     eos_rng_init(&init_rng, cfg->seed, EOS_RNG_STREAM_INIT);
     eos_model_init(T->model, T->w, &init_rng);
     eos_rng_init(&T->batch_rng, cfg->seed, EOS_RNG_STREAM_BATCH);
-    eos_rng_init(&T->sharp_rng, cfg->seed, EOS_RNG_STREAM_SHARP);
-    eos_rng_init(&T->bs_rng, cfg->seed ^ 0x5bd1e995ULL, EOS_RNG_STREAM_SHARP);
     if (T->batch < T->tr->n) eos_rng_shuffle(&T->batch_rng, T->perm, T->tr->n);
     return 0;
 fail:
@@ -179,104 +165,11 @@ static int next_batch(trainer *T, const int **idx)
     return 0;
 }
 
-static int hvp_sharpset(void *ctx, const real *v, real *out)
-{
-    trainer *T = ctx;
-    eos_zero(out, T->np);
-    return eos_model_hvp(T->model, T->w, T->tr->X, T->tr->Y, NULL, T->sharp_n, 1.0 / T->sharp_n, v,
-                         out);
-}
-
-/* v -> P^-1/2 H P^-1/2 v */
-static int hvp_precond(void *ctx, const real *v, real *out)
-{
-    trainer *T = ctx;
-    size_t np = T->np;
-    for (size_t i = 0; i < np; i++) T->tmp2[i] = T->pre[i] * v[i];
-    int rc = hvp_sharpset(ctx, T->tmp2, out);
-    for (size_t i = 0; i < np; i++) out[i] *= T->pre[i];
-    return rc;
-}
-
-/* Monte Carlo batch sharpness E_B[g_B' H_B g_B / |g_B|^2] (Andreyev & Beneventano 2024) from the
- * run's own stream, until the relative standard error is below tol (at least 8, at most 400). */
-static int batch_sharpness(trainer *T, double tol, double *out)
-{
-    int rc = 0, n = T->tr->n, b = T->batch;
-    double s = 0, s2 = 0;
-    int used = 0; /* batches with a non-zero gradient (the ratio is undefined otherwise) */
-    for (int draw = 0; draw < 400; draw++) {
-        /* b distinct examples: a partial Fisher-Yates over bs_idx (a permutation of 0..n-1
-         * kept between draws, so its first b entries are a uniform random subset) */
-        for (int i = 0; i < b; i++) {
-            int j = i + (int)eos_rng_below(&T->bs_rng, (uint64_t)(n - i));
-            int tmp = T->bs_idx[i];
-            T->bs_idx[i] = T->bs_idx[j];
-            T->bs_idx[j] = tmp;
-        }
-        double ls = 0;
-        eos_zero(T->tmp, T->np);
-        EOS_TRY(eos_model_loss_grad(T->model, T->w, T->tr->X, T->tr->Y, T->bs_idx, b, 1.0 / b, &ls,
-                                    NULL, T->tmp));
-        double gg = eos_dot(T->tmp, T->tmp, T->np);
-        if (!(gg > 0)) continue;
-        eos_zero(T->tmp2, T->np);
-        EOS_TRY(eos_model_hvp(T->model, T->w, T->tr->X, T->tr->Y, T->bs_idx, b, 1.0 / b, T->tmp,
-                              T->tmp2));
-        double r = eos_dot(T->tmp, T->tmp2, T->np) / gg;
-        s += r;
-        s2 += r * r;
-        used++;
-        if (used >= 8) {
-            double mean = s / used, var = (s2 - used * mean * mean) / (used - 1);
-            if (var < 0) var = 0;
-            if (sqrt(var / used) <= tol * fabs(mean)) break;
-        }
-    }
-    *out = used > 0 ? s / used : NAN;
-    return 0;
-fail:
-    return rc;
-}
-
+/* Every curvature probe at w_t (src/curv/probes.c). */
 static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
 {
-    int rc = 0, nmv = 0;
-    const eos_sharp_cfg *sc = &T->cfg->sharpness;
-    double eig[32];
-    int k = sc->k;
-    EOS_TRY(eos_lanczos_run(&T->lz, hvp_sharpset, T, k, sc->tol,
-                                  T->have_eigvec ? T->eigvec : NULL, &T->sharp_rng, eig, T->eigvec,
-                                  &nmv));
-    T->have_eigvec = 1;
-    res->hvp_count += nmv;
-    for (int i = 0; i < k; i++) res->eig[(size_t)slot * res->k + i] = (float)eig[i];
-    res->final_sharpness = eig[0];
-    if (sc->precond && eos_optim_precond_isqrt(&T->opt, T->pre)) {
-        double pe[1];
-        EOS_TRY(eos_lanczos_run(&T->lz, hvp_precond, T, 1, sc->tol, NULL, &T->sharp_rng, pe,
-                                      NULL, &nmv));
-        res->hvp_count += nmv;
-        res->precond_eig[slot] = (float)pe[0];
-    }
-    if (sc->trace_probes > 0) {
-        double tr = 0;
-        for (int p = 0; p < sc->trace_probes; p++) {
-            for (size_t i = 0; i < T->np; i++)
-                T->tmp[i] = (eos_rng_next(&T->sharp_rng) >> 63) ? 1 : -1; /* Rademacher */
-            EOS_TRY(hvp_sharpset(T, T->tmp, T->tmp2));
-            tr += eos_dot(T->tmp, T->tmp2, T->np);
-        }
-        res->hvp_count += sc->trace_probes;
-        res->trace[slot] = (float)(tr / sc->trace_probes);
-    }
-    if (sc->batch_sharpness && T->batch < T->tr->n) {
-        double bs;
-        EOS_TRY(batch_sharpness(T, sc->batch_tol, &bs));
-        res->batch_sharp[slot] = (float)bs;
-    }
-    return 0;
-fail:
+    int rc = eos_curv_measure(&T->curv, T->w, &res->sharp, slot);
+    res->final_sharpness = T->curv.sharpness;
     return rc;
 }
 
@@ -398,21 +291,10 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
                 break;
             }
         }
-        if (at_sharp && cfg->sharpness.directional) eos_copy(T.w_prev, T.w, T.np);
         step_batch sb = {&T, Xs, Ys, idx, nb};
+        if (at_sharp) EOS_TRY(eos_curv_before_step(&T.curv, T.w));
         EOS_TRY(eos_optim_step(&T.opt, T.w, T.g, &(eos_optim_grad){batch_grad_at, &sb}));
-        if (at_sharp && cfg->sharpness.directional) {
-            /* u = w_{t+1} - w_t, directional sharpness u'H(w_t)u/|u|^2 */
-            for (size_t i = 0; i < T.np; i++) T.tmp[i] = T.w[i] - T.w_prev[i];
-            double uu = eos_dot(T.tmp, T.tmp, T.np);
-            real *wsave = T.w;
-            T.w = T.w_prev;
-            rc = hvp_sharpset(&T, T.tmp, T.tmp2);
-            T.w = wsave;
-            if (rc) goto fail;
-            res->hvp_count++;
-            res->dir_sharp[t / sev] = uu > 0 ? (float)(eos_dot(T.tmp, T.tmp2, T.np) / uu) : NAN;
-        }
+        if (at_sharp) EOS_TRY(eos_curv_after_step(&T.curv, T.w, &res->sharp, (int)(t / sev)));
     }
     res->steps = t;
     res->final_loss = loss;

@@ -129,3 +129,67 @@ def test_bad_files(tmp_path):
         f.attrs["format"] = "something-else"
     with pytest.raises(analysis.ResultsError, match="something-else"):
         analysis.load(other)
+
+
+def test_sharp_listed_not_named(sweep_file, tmp_path):
+    """/sharp and /traj are read from the file's own list, so a dataset a new curvature probe
+    writes reaches sharp(), sharp_names and measurements() with no change to analysis/."""
+    with h5py.File(sweep_file, "r") as f:
+        listed = list(f["sharp"].attrs["datasets"])
+        assert set(listed) | {"step"} == set(f["sharp"])
+        assert {"eig", "precond_eig", "trace", "batch_sharp", "dir_sharp", "hvps"} <= set(listed)
+        assert list(f["traj"].attrs["datasets"]) == ["loss", "acc", "grad_norm", "test_loss",
+                                                    "test_acc"]
+    path = str(tmp_path / "newprobe.h5")
+    import shutil
+    shutil.copyfile(sweep_file, path)
+    n = len(expected_grid())
+    s = MAX_STEPS // SHARP_EVERY + 1
+    new = np.arange(n * s * 6, dtype=np.float32).reshape(n, s, 2, 3)
+    with h5py.File(path, "r+") as f:
+        f["sharp"].create_dataset("new_probe", data=new)
+        f["sharp"].attrs["datasets"] = listed + ["new_probe"]
+    with analysis.Results(path) as r:
+        assert r.sharp_names[-1] == "new_probe"
+        _, got = r.sharp("new_probe")
+        pend = r.pending
+        np.testing.assert_array_equal(got[~pend], new[~pend])
+        m = r.measurements()
+        assert len(m) == n * s and list(m.columns[:2]) == ["run", "step"]
+        np.testing.assert_array_equal(m["new_probe[1,2]"].to_numpy(), new[:, :, 1, 2].reshape(-1))
+        _, eig = r.sharp("eig")
+        np.testing.assert_array_equal(m["eig[1]"].to_numpy(), eig[:, :, 1].reshape(-1))
+        np.testing.assert_array_equal(m["step"].to_numpy()[:s], np.arange(s) * SHARP_EVERY)
+    with pytest.raises(KeyError):
+        analysis.sharp(sweep_file, "new_probe")  # not in the original file
+
+
+def test_hvps_and_tables(sweep_file):
+    df = analysis.load(sweep_file)
+    _, eig = analysis.sharpness(sweep_file)
+    _, hvps = analysis.sharp(sweep_file, "hvps")
+    assert hvps.dtype == np.int32 and hvps.shape == eig.shape
+    # every measurement spends at least k products, none where nothing was measured
+    assert (hvps[np.isfinite(eig)] >= K).all()
+    assert (hvps[~np.isfinite(eig)] == 0).all()
+    m = analysis.measurements(sweep_file)
+    np.testing.assert_array_equal(m["hvps"].to_numpy(), hvps.reshape(-1))
+    rec = analysis.records(sweep_file)
+    _, loss = analysis.traj(sweep_file, "loss")
+    assert list(rec.columns) == ["run", "step", "loss", "acc", "grad_norm", "test_loss", "test_acc"]
+    np.testing.assert_array_equal(rec["loss"].to_numpy(), loss.reshape(-1))
+    assert len(rec) == len(df) * loss.shape[1]
+
+
+def test_older_file_without_lists(tmp_path):
+    """A file written before /sharp and /traj carried their list: the groups' datasets are read."""
+    from conftest import config_yaml, write_fake
+    runs = [{"train.optimizer": "gd", "train.lr": 0.1, "config": config_yaml("gd", 0.1)}]
+    path = write_fake(str(tmp_path / "old.h5"), runs, [1], np.ones((1, 10, 2)))
+    with analysis.Results(path) as r:
+        assert r.sharp_names == ["batch_sharp", "dir_sharp", "eig", "precond_eig", "trace"]
+        assert r.traj_names == ["acc", "grad_norm", "loss", "test_acc", "test_loss"]
+        m = r.measurements()
+        assert list(m.columns) == ["run", "step", "batch_sharp", "dir_sharp", "eig[0]", "eig[1]",
+                                   "precond_eig", "trace"]
+        assert (m["eig[0]"] == 1).all()

@@ -1,0 +1,137 @@
+/* eos_curv.h: curvature measures as a table of probes (docs/sharpness.md).
+ *
+ * A probe is one file in src/curv/ and one row of the probe list in src/curv/probes.c. At every
+ * measurement step the trainer calls eos_curv_measure, which runs each enabled probe, in table
+ * order, on a context that offers Hessian-vector products at an explicit point, gradients and
+ * HVPs on minibatches, a batch sampler, the probe's RNG stream, the shared eigensolver workspace
+ * and the probe's own scratch. A probe writes one measurement's values into its row of the run's
+ * trajectories (eos_curv_traj); the results file stores each of its outputs as /sharp/<name>.
+ * Nothing outside src/curv/ names an individual probe. */
+#ifndef EOS_CURV_H
+#define EOS_CURV_H
+
+#include "eos_common.h"
+#include "eos_config.h"
+#include "eos_data.h"
+#include "eos_lanczos.h"
+#include "eos_model.h"
+#include "eos_optim.h"
+#include "eos_rng.h"
+
+#define EOS_CURV_MAX_PROBES 16 /* rows of the table */
+#define EOS_CURV_MAX_OUTPUTS 4 /* datasets of one probe */
+#define EOS_CURV_MAX_DIMS 2    /* dimensions of one measurement's values of one output */
+
+typedef struct eos_curv_ctx eos_curv_ctx;
+
+/* One dataset of a probe: /sharp/<name>, float32 [N, S] (ndims 0), [N, S, d0] (ndims 1) or
+ * [N, S, d0, d1] (ndims 2). shape gives a run's d[0..ndims) from its configuration alone (the
+ * file is laid out before any run trains); the file holds the largest of any run, NaN beyond a
+ * run's own. ndims is fixed: a probe with k = 1 is still [N, S, 1]. */
+typedef struct {
+    const char *name;
+    int ndims;
+    void (*shape)(const eos_config *cfg, int *d); /* NULL when ndims is 0 */
+} eos_curv_output;
+
+/* A row of the table. Only name, out[0] and one of measure/after_step are required. */
+typedef struct {
+    const char *name;                          /* the measure (docs/sharpness.md) */
+    eos_curv_output out[EOS_CURV_MAX_OUTPUTS]; /* its datasets, in the order of its values; the
+                                                  first with name NULL ends the list */
+    int (*enabled)(const eos_curv_ctx *c);     /* measured in this run? (NULL: always) */
+    size_t (*scratch)(const eos_curv_ctx *c);  /* reals of own scratch, allocated at set-up */
+    int sampler;                               /* wants a batch sampler (eos_curv_sample) */
+    /* RNG stream (eos_rng.h id; 0 = draws nothing). Probes naming the same (stream, seed_xor)
+     * share one stream and draw from it in table order. seed_xor is nonzero only to keep the
+     * values earlier versions drew (seed ^ seed_xor, the same stream id). */
+    uint64_t stream, seed_xor;
+    /* At a measurement step t, with c->w = w_t: fill this measurement's values, out[width]
+     * (outputs one after another, each row-major; values left alone stay NaN = not measured). */
+    int (*measure)(eos_curv_ctx *c, float *out);
+    /* Around step t's update, same out as measure: before_step with c->w = w_t, after_step with
+     * c->w = w_{t+1} (the update u = w_{t+1} - w_t is known only then). */
+    int (*before_step)(eos_curv_ctx *c);
+    int (*after_step)(eos_curv_ctx *c, float *out);
+} eos_curv_probe;
+
+extern const eos_curv_probe *const eos_curv_probes[];
+extern const int eos_curv_n_probes;
+
+/* Index of the probe called name in the table, -1 if none. */
+int eos_curv_find(const char *name);
+/* Outputs of probe p (rows of out[] before the first NULL name). */
+int eos_curv_n_outputs(const eos_curv_probe *p);
+/* Values per measurement of output o of p for cfg, its extents into d[EOS_CURV_MAX_DIMS] (1
+ * beyond ndims). */
+int eos_curv_output_size(const eos_curv_probe *p, int o, const eos_config *cfg, int *d);
+
+/* One run's curvature trajectories. Probe p's row for sharpness slot j is vals[p] + j * width[p]:
+ * its outputs one after another, output o [ext[p][o][0], ext[p][o][1]] row-major. */
+typedef struct {
+    float *vals[EOS_CURV_MAX_PROBES]; /* [slots, width[p]] each (NULL: not recorded) */
+    int width[EOS_CURV_MAX_PROBES];   /* values per measurement */
+    int ext[EOS_CURV_MAX_PROBES][EOS_CURV_MAX_OUTPUTS][EOS_CURV_MAX_DIMS];
+    int32_t *hvps;                    /* [slots] Hessian-vector products each measurement spent */
+} eos_curv_traj;
+
+/* Widths and extents of every probe for cfg, and (vals not NULL) the vals pointers into
+ * vals[total] for `slots` slots. Returns total, the floats all probes need. */
+size_t eos_curv_traj_layout(eos_curv_traj *t, const eos_config *cfg, int slots, float *vals);
+
+/* The context a probe runs on. The fields above the line are for probes to read; the rest
+ * belong to src/curv/probes.c. */
+struct eos_curv_ctx {
+    const eos_config *cfg;
+    eos_model *model;
+    const eos_dataset *train;   /* the training set */
+    const eos_optim *opt;       /* the run's optimizer (preconditioner of adaptive methods) */
+    size_t np;                  /* parameters */
+    int sharp_n;                /* the sharpness set: the first sharp_n training examples */
+    int batch;                  /* the run's batch size (train->n when full batch) */
+    eos_lanczos lz;             /* eigensolver workspace, shared by the probes */
+    const real *w;              /* the point of the current call (see eos_curv_probe) */
+    int n_done;                 /* measurements completed before the current one */
+    real *scratch;              /* the running probe's own scratch */
+    eos_rng *rng;               /* its stream */
+    double sharpness;           /* top Hessian eigenvalue of the latest measurement, the run's
+                                   /runs/final_sharpness (NaN until measured) */
+    /* ---- */
+    int hvps;                   /* products spent in the current call */
+    int *perm;                  /* the running probe's sampler permutation [train->n] */
+    int on[EOS_CURV_MAX_PROBES];
+    real *scratch_of[EOS_CURV_MAX_PROBES];
+    int *perm_of[EOS_CURV_MAX_PROBES];
+    eos_rng *rng_of[EOS_CURV_MAX_PROBES];
+    eos_rng streams[EOS_CURV_MAX_PROBES];
+    real *rbuf;                 /* every probe's scratch, one allocation */
+    int *ibuf;                  /* every sampler's permutation, one allocation */
+};
+
+/* Everything the probes enabled for cfg need, allocated once. sharp_n and batch as in the
+ * context; opt and model must outlive the context. */
+int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
+                   const eos_dataset *train, int sharp_n, int batch, const eos_optim *opt);
+void eos_curv_free(eos_curv_ctx *c);
+
+/* A measurement at w = w_t into slot `slot` of t (its HVPs added to t->hvps[slot]), then the
+ * hooks around that step's update. */
+int eos_curv_measure(eos_curv_ctx *c, const real *w, eos_curv_traj *t, int slot);
+int eos_curv_before_step(eos_curv_ctx *c, const real *w);
+int eos_curv_after_step(eos_curv_ctx *c, const real *w, eos_curv_traj *t, int slot);
+
+/* ---- services for probes ---- */
+/* out = H(w) v, H the Hessian of the mean loss over the sharpness set. */
+int eos_curv_hvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
+/* The same as an eos_linop_fn at c->w, for the eigensolver (ctx is the eos_curv_ctx). */
+int eos_curv_hvp_op(void *ctx, const real *v, real *out);
+/* out = H_B(w) v and g = grad L_B(w) for the mean loss over training examples idx[0..n) (idx
+ * NULL: the first n). */
+int eos_curv_hvp_batch(eos_curv_ctx *c, const real *w, const int *idx, int n, const real *v,
+                       real *out);
+int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g);
+/* b distinct training examples drawn uniformly from the running probe's stream: a partial
+ * Fisher-Yates over its permutation (kept between draws). Valid until its next call. */
+const int *eos_curv_sample(eos_curv_ctx *c, int b);
+
+#endif

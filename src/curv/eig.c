@@ -1,0 +1,33 @@
+/* eig.c: the top-k Hessian eigenvalues of the sharpness set, descending (Lanczos, src/curv/
+ * lanczos.c); the first is the run's sharpness. Every measurement but a run's first starts from
+ * the previous one's top Ritz vector. */
+#include "eos_curv.h"
+
+#define EIG_MAX 32 /* above sharpness.k's range */
+
+static void eig_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; }
+
+static size_t eig_scratch(const eos_curv_ctx *c) { return c->np; } /* the top Ritz vector */
+
+static int eig_measure(eos_curv_ctx *c, float *out)
+{
+    int rc = 0, n_matvec;
+    const eos_sharp_cfg *sc = &c->cfg->sharpness;
+    double eig[EIG_MAX];
+    real *top = c->scratch;
+    EOS_CHECK(sc->k <= EIG_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", sc->k, EIG_MAX);
+    EOS_TRY(eos_lanczos_run(&c->lz, eos_curv_hvp_op, c, sc->k, sc->tol, c->n_done ? top : NULL,
+                            c->rng, eig, top, &n_matvec));
+    for (int i = 0; i < sc->k; i++) out[i] = (float)eig[i];
+    c->sharpness = eig[0];
+fail:
+    return rc;
+}
+
+const eos_curv_probe eos_curv_probe_eig = {
+    .name = "eig",
+    .out = {{"eig", 1, eig_shape}},
+    .scratch = eig_scratch,
+    .stream = EOS_RNG_STREAM_SHARP,
+    .measure = eig_measure,
+};

@@ -38,6 +38,10 @@ double eos_model_cost(const eos_model_cfg *mc, const eos_shape *in, int n_out);
 int eos_model_create(eos_model **out, const eos_model_cfg *mc, eos_loss_kind loss,
                      const eos_shape *in, int n_out, int chunk);
 void eos_model_free(eos_model *m);
+/* The parameter count of the model eos_model_create would build (validation, before any data is
+ * loaded). */
+int eos_model_count_params(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in,
+                           int n_out, size_t *nparams);
 size_t eos_model_nparams(const eos_model *m);
 
 /* Fill params [nparams] from rng: PyTorch nn.Linear default (W, b ~ U(-1/sqrt(fan_in), ..)) or

@@ -147,6 +147,36 @@ sed 's/max_steps: 20000000/max_steps: 10/' slow.yaml > slow2.yaml
 check "a stale lock file (its holder died) does not block: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
 check "a finished sweep removes its lock file" test ! -e shared.h5.lock
 
+base bigk.yaml; sed -i 's/hidden: \[8\]/hidden: []/; s/every: 5, k: 1/every: 5, k: 7/' bigk.yaml
+expect_error "sharpness.k above the parameter count, at validation" bigk.yaml 'bigk\.yaml:5:[0-9]+: sharpness\.k: 7 eigenvalues requested, but the model has only 5 parameters'
+
+# non-finite data are bad input, refused before any file exists
+$PY -c "
+import h5py, numpy as np
+x = np.ones((20, 3), 'f4'); x[7, 2] = np.nan
+with h5py.File('nan.h5', 'w') as f: f['X'] = x; f['y'] = np.ones((20, 1), 'f4')
+y = np.ones((20, 1)); y[4, 0] = np.inf
+with h5py.File('inf.h5', 'w') as f: f['X'] = np.ones((20, 3), 'f4'); f['y'] = y"
+for bad in nan inf; do
+    printf 'name: bad\ndata: {source: hdf5, path: %s.h5, n_train: 20}\nmodel: {hidden: [4]}\ntrain: {max_steps: 5, record_every: 5}\nsharpness: {every: 0}\n' $bad > $bad.yaml
+done
+expect_error "NaN in an HDF5 X" nan.yaml "nan\.h5: dataset 'X' holds a non-finite value \(nan\) at example 7, column 2"
+expect_error "Inf in an HDF5 y" inf.yaml "inf\.h5: dataset 'y' holds a non-finite value \(inf\) at example 4, column 0"
+
+# cifar10 from a single batch file (the loader takes files too), and a 0-byte one
+$PY -c "
+import numpy as np
+r = np.random.default_rng(0); b = np.zeros((20, 3073), 'u1'); b[:, 0] = np.arange(20) % 10
+b[:, 1:] = r.integers(0, 256, (20, 3072)); b.tofile('data_batch_1.bin')"
+chmod 644 data_batch_1.bin
+printf 'name: cifar\ndata: {source: cifar10, path: data_batch_1.bin, n_train: 16}\nmodel: {hidden: [4]}\ntrain: {max_steps: 2, record_every: 1}\nsharpness: {every: 0}\n' > cifar.yaml
+"$EOSWEEP" cifar.yaml -o cifar.h5 --quiet >/dev/null 2>err.txt
+check "cifar10 path naming one .bin file: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+: > empty.bin
+sed 's/data_batch_1.bin/empty.bin/' cifar.yaml > cifar0.yaml
+expect_error "cifar10 from a 0-byte file" cifar0.yaml 'empty\.bin'
+check "cifar10 from a 0-byte file: not 'Permission denied'" bash -c "! grep -q 'Permission denied' err.txt"
+
 check "no file named in an error was created" test ! -e bad.h5
 "$EOSWEEP" --no-such-flag >/dev/null 2>err.txt
 check "unknown option: exit 2" test $? -eq 2

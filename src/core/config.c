@@ -614,6 +614,16 @@ int eos_config_validate(const eos_config *cfg)
                  "loss: xent needs classification data, but data.source %s is a regression task",
                  eos_data_source_name(d->source));
     EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &key));
+    /* Lanczos finds at most as many eigenvalues as the model has parameters (known here unless
+     * only the data files tell the input shape: then the run refuses it when it starts). */
+    if (s->every > 0 && eos_shape_size(&info.shape) > 0 && info.n_out > 0) {
+        size_t np = 0;
+        EOS_TRY(eos_model_count_params(&cfg->model, cfg->loss, &info.shape, info.n_out, &np));
+        if ((size_t)s->k > np)
+            EOS_FAIL(EOS_ERR_CONFIG,
+                     "sharpness.k: %d eigenvalues requested, but the model has only %zu parameters",
+                     s->k, np);
+    }
 
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
     EOS_TRY(eos_optim_check(t, NULL));

@@ -161,7 +161,9 @@ int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double to
     double *h = s->h;
     int m = 0, nmv = 0, blk = 0; /* blk: first row of the current Krylov block */
     EOS_CHECK(k >= 1 && k <= mmax, EOS_ERR_CONFIG,
-              "sharpness.k = %d must be between 1 and the iteration cap %d", k, mmax);
+              "sharpness.k = %d must be between 1 and %d (%s)", k, mmax,
+              mmax == (int)n ? "the operator's order: the model's parameter count"
+                             : "sharpness.max_iter");
 
     double nrm = 0;
     if (v0) {

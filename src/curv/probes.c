@@ -114,6 +114,9 @@ int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
             n_int += (size_t)train->n;
         }
     }
+    EOS_CHECK((size_t)cfg->sharpness.k <= c->np, EOS_ERR_CONFIG,
+              "sharpness.k: %d eigenvalues requested, but the model has only %zu parameters",
+              cfg->sharpness.k, c->np);
     const int it = cfg->sharpness.max_iter < (int)c->np ? cfg->sharpness.max_iter : (int)c->np;
     EOS_TRY(eos_lanczos_create(&c->lz, c->np, it));
     return 0;

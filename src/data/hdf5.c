@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,22 @@ typedef struct {
     real *X, *Y;
     int *lab;
 } h5_part;
+
+/* NaN or Inf in the data is bad input (else every run "diverges" at step 0); values too large for
+ * float32 become Inf when read, and are refused the same way. */
+static int check_finite(const real *x, int n, int width, int offset, const char *path,
+                        const char *name)
+{
+    int rc = 0;
+    for (size_t i = 0; i < (size_t)n * width; i++)
+        if (!isfinite(x[i]))
+            EOS_FAIL(EOS_ERR_FORMAT,
+                     "%s: dataset '%s' holds a non-finite value (%g) at example %d, column %d%s",
+                     path, name, (double)x[i], offset + (int)(i / width), (int)(i % width),
+                     isnan(x[i]) ? "" : " (or a value beyond the " EOS_REAL_NAME " range)");
+fail:
+    return rc;
+}
 
 static void h5_part_free(h5_part *p)
 {
@@ -160,6 +177,7 @@ static int h5_read(const char *path, const eos_data_cfg *dc, int offset, int n_w
     EOS_ALLOC(p->X, (size_t)p->n * d);
     EOS_TRY(h5_var_rows(&vx, path, (hsize_t)offset, (hsize_t)p->n,
                         sizeof(real) == sizeof(double) ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, p->X));
+    EOS_TRY(check_finite(p->X, p->n, p->d, offset, path, dc->x));
     if (p->is_class) {
         EOS_ALLOC(lab, p->n);
         EOS_ALLOC(p->lab, p->n);
@@ -177,6 +195,7 @@ static int h5_read(const char *path, const eos_data_cfg *dc, int offset, int n_w
         EOS_TRY(h5_var_rows(&vy, path, (hsize_t)offset, (hsize_t)p->n,
                             sizeof(real) == sizeof(double) ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT,
                             p->Y));
+        EOS_TRY(check_finite(p->Y, p->n, p->n_out, offset, path, dc->y));
     }
     free(lab);
     h5_var_close(&vx);

@@ -78,6 +78,18 @@ fail:
     return rc;
 }
 
+int eos_model_count_params(const eos_model_cfg *mc, eos_loss_kind loss, const eos_shape *in,
+                           int n_out, size_t *nparams)
+{
+    /* the architecture's setup is the one place that knows its parameter layout: build the model
+     * with one-example workspaces rather than repeat that knowledge here */
+    eos_model *m = NULL;
+    int rc = eos_model_create(&m, mc, loss, in, n_out, 1);
+    *nparams = rc == 0 ? eos_model_nparams(m) : 0;
+    eos_model_free(m);
+    return rc;
+}
+
 void eos_model_free(eos_model *m)
 {
     if (!m) return;

@@ -23,7 +23,7 @@ static void adam_update(eos_optim *o, real *w, const real *g, real decay)
     }
 }
 
-int eos_optim_adam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_adam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -32,7 +32,7 @@ int eos_optim_adam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *gr
 }
 
 /* AdamW: weight decay decoupled from the gradient, w *= 1 - lr wd. */
-int eos_optim_adamw_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_adamw_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     const real lr = (real)o->tc.lr, wd = (real)o->tc.weight_decay;
@@ -41,7 +41,7 @@ int eos_optim_adamw_step(eos_optim *o, real *w, real *g, const eos_optim_grad *g
 }
 
 /* RMSprop with alpha = beta2: v = a v + (1-a) g^2; w -= lr g / (sqrt(v) + eps). */
-int eos_optim_rmsprop_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_rmsprop_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -63,12 +63,12 @@ static void precond_isqrt(real *d, const real *v, double bc2, double eps, size_t
     for (size_t i = 0; i < n; i++) d[i] = (real)(1.0 / sqrt(sqrt((double)v[i] / bc2) + eps));
 }
 
-void eos_optim_adam_precond_isqrt(const eos_optim *o, real *d)
+static void eos_optim_adam_precond_isqrt(const eos_optim *o, real *d)
 {
     precond_isqrt(d, o->state + o->n, 1.0 - pow(o->tc.beta2, (double)o->t), o->tc.eps, o->n);
 }
 
-void eos_optim_rmsprop_precond_isqrt(const eos_optim *o, real *d)
+static void eos_optim_rmsprop_precond_isqrt(const eos_optim *o, real *d)
 {
     precond_isqrt(d, o->state, 1.0, o->tc.eps, o->n); /* no bias correction */
 }
@@ -76,10 +76,16 @@ void eos_optim_rmsprop_precond_isqrt(const eos_optim *o, real *d)
 /* With P frozen (late in training), Adam is heavy ball on P^-1 H with an EMA: on the
  * preconditioned curvature lambda, m = b1 m + (1-b1) lambda w, w -= lr m, unstable at
  * lr lambda = (2 + 2 b1) / (1 - b1), 38/lr at b1 = 0.9 (Cohen et al. 2022). */
-double eos_optim_adam_threshold(const eos_train_cfg *tc)
+static double eos_optim_adam_threshold(const eos_train_cfg *tc)
 {
     return (2.0 + 2.0 * tc->beta1) / ((1.0 - tc->beta1) * tc->lr);
 }
 
 /* RMSprop with P frozen is GD on P^-1 H: 2/lr on the preconditioned sharpness. */
-double eos_optim_rmsprop_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
+static double eos_optim_rmsprop_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_adam = {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold};
+const eos_optim_method eos_optim_method_adamw = {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold};
+const eos_optim_method eos_optim_method_rmsprop = {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt, eos_optim_rmsprop_threshold};

@@ -9,7 +9,7 @@
 static double pgd_dual(double w, double p) { return copysign(pow(fabs(w), p - 1.0), w); }
 static double pgd_primal(double z, double p) { return copysign(pow(fabs(z), 1.0 / (p - 1.0)), z); }
 
-int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -22,4 +22,8 @@ int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *gra
 
 /* Linearised, the step is GD preconditioned by the mirror map's Hessian (p-1) |w_i|^(p-2), which
  * depends on w: a threshold on the Hessian's own sharpness exists only for p = 2 (GD's 2/lr). */
-double eos_optim_pgd_threshold(const eos_train_cfg *tc) { return tc->p == 2.0 ? 2.0 / tc->lr : NAN; }
+static double eos_optim_pgd_threshold(const eos_train_cfg *tc) { return tc->p == 2.0 ? 2.0 / tc->lr : NAN; }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold};

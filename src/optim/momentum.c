@@ -15,14 +15,14 @@ static void momentum_update(eos_optim *o, real *w, real *g, int nesterov)
     }
 }
 
-int eos_optim_heavy_ball_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_heavy_ball_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     momentum_update(o, w, g, 0);
     return 0;
 }
 
-int eos_optim_nesterov_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_nesterov_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     momentum_update(o, w, g, 1);
@@ -32,12 +32,17 @@ int eos_optim_nesterov_step(eos_optim *o, real *w, real *g, const eos_optim_grad
 /* On L = lambda/2 w^2 the iteration matrix of (w, v) has an eigenvalue -1 exactly at
  * lr lambda = 2 + 2 beta (heavy ball; Cohen et al. 2021) and at lr lambda (1 + 2 beta) =
  * 2 + 2 beta (Nesterov). */
-double eos_optim_heavy_ball_threshold(const eos_train_cfg *tc)
+static double eos_optim_heavy_ball_threshold(const eos_train_cfg *tc)
 {
     return (2.0 + 2.0 * tc->momentum) / tc->lr;
 }
 
-double eos_optim_nesterov_threshold(const eos_train_cfg *tc)
+static double eos_optim_nesterov_threshold(const eos_train_cfg *tc)
 {
     return (2.0 + 2.0 * tc->momentum) / ((1.0 + 2.0 * tc->momentum) * tc->lr);
 }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold};
+const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold};

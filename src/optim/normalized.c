@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-int eos_optim_ngd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_ngd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -13,7 +13,7 @@ int eos_optim_ngd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *gra
     return 0;
 }
 
-int eos_optim_clip_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_clip_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -29,8 +29,16 @@ int eos_optim_clip_step(eos_optim *o, real *w, real *g, const eos_optim_grad *gr
 
 /* The step has length lr whatever the curvature: GD with step lr/||g||, whose edge 2||g||/lr
  * moves with the gradient norm, so the configuration alone defines none. */
-double eos_optim_ngd_threshold(const eos_train_cfg *tc)
+static double eos_optim_ngd_threshold(const eos_train_cfg *tc)
 {
     (void)tc;
     return NAN;
 }
+
+/* near a minimum no coordinate is clipped, so the linearised update is GD's */
+static double clip_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_ngd = {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold};
+const eos_optim_method eos_optim_method_clip = {"clip", 0, 0, eos_optim_clip_step, NULL, clip_threshold};

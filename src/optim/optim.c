@@ -6,34 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* name, state vectors, full-batch only, step, preconditioner, stability threshold. The order is
- * the order of the names in error messages and docs/sweep-format.md. */
-static const eos_optim_method methods[] = {
-    {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold},
-    {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold},
-    {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold},
-    {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold},
-    {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold},
-    {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold},
-    {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt,
-     eos_optim_rmsprop_threshold},
-    {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold},
-    {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold},
-    {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold},
-    {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold},
-    /* near a minimum no coordinate is clipped, so the linearised update is GD's */
-    {"clip", 0, 0, eos_optim_clip_step, NULL, eos_optim_sgd_threshold},
-};
+/* The rows in train.optimizer order, each defined at the end of its family's file (EOS_TABLE:
+ * eos_common.h). Adding an optimizer is its file (or a row in a family's file) and one line here;
+ * the order is the order of the names in error messages and docs/sweep-format.md. */
+#define METHODS(X, T)                                                                              \
+    X(T, eos_optim_method_gd)       /* sgd.c */                                                    \
+    X(T, eos_optim_method_sgd)      /* sgd.c */                                                    \
+    X(T, eos_optim_method_momentum) /* momentum.c */                                               \
+    X(T, eos_optim_method_nesterov) /* momentum.c */                                               \
+    X(T, eos_optim_method_adam)     /* adaptive.c */                                               \
+    X(T, eos_optim_method_adamw)    /* adaptive.c */                                               \
+    X(T, eos_optim_method_rmsprop)  /* adaptive.c */                                               \
+    X(T, eos_optim_method_sam)      /* sam.c */                                                    \
+    X(T, eos_optim_method_usam)     /* sam.c */                                                    \
+    X(T, eos_optim_method_pgd)      /* mirror.c */                                                 \
+    X(T, eos_optim_method_ngd)      /* normalized.c */                                             \
+    X(T, eos_optim_method_clip)     /* normalized.c */
+EOS_TABLE(eos_optim_method, methods, METHODS);
 #define N_METHODS ((int)(sizeof methods / sizeof *methods))
 
-static const eos_optim_method *method(int i) { return i >= 0 && i < N_METHODS ? &methods[i] : NULL; }
+static const eos_optim_method *method(int i) { return i >= 0 && i < N_METHODS ? methods[i] : NULL; }
 
 const char *eos_optim_name(int i) { return method(i) ? method(i)->name : NULL; }
 
 int eos_optim_find(const char *name)
 {
     for (int i = 0; i < N_METHODS; i++)
-        if (strcmp(methods[i].name, name) == 0) return i;
+        if (strcmp(methods[i]->name, name) == 0) return i;
     return -1;
 }
 

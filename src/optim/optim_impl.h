@@ -4,7 +4,7 @@
  * preconditioner (adaptive methods) and its stability threshold. eos_optim_step counts the step
  * (o->t) and calls the row's step. Every loop is elementwise (OpenMP over coordinates), so results
  * do not depend on the thread count; norms use the fixed-block eos_nrm2. A new optimizer is one
- * file (or a function in its family's file), its declarations here and one row in optim.c. */
+ * file (or a row in its family's file, defined at its end) and one line of optim.c's METHODS. */
 #ifndef EOS_OPTIM_IMPL_H
 #define EOS_OPTIM_IMPL_H
 
@@ -30,39 +30,5 @@ static inline void eos_optim_l2(const eos_optim *o, real *g, const real *w)
 {
     if ((real)o->tc.weight_decay != 0) eos_axpy(g, o->tc.weight_decay, w, o->n);
 }
-
-/* sgd.c: gd and sgd, w -= lr g. */
-int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-double eos_optim_sgd_threshold(const eos_train_cfg *tc); /* 2/lr */
-
-/* momentum.c: heavy ball and Nesterov in PyTorch's form, state m = the velocity. */
-int eos_optim_heavy_ball_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-int eos_optim_nesterov_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-double eos_optim_heavy_ball_threshold(const eos_train_cfg *tc);
-double eos_optim_nesterov_threshold(const eos_train_cfg *tc);
-
-/* adaptive.c: Adam, AdamW (state m, v) and RMSprop (state v). */
-int eos_optim_adam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-int eos_optim_adamw_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-int eos_optim_rmsprop_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-void eos_optim_adam_precond_isqrt(const eos_optim *o, real *d);
-void eos_optim_rmsprop_precond_isqrt(const eos_optim *o, real *d);
-double eos_optim_adam_threshold(const eos_train_cfg *tc);
-double eos_optim_rmsprop_threshold(const eos_train_cfg *tc);
-
-/* sam.c: SAM and unnormalised SAM; state: the ascent point w_adv. */
-int eos_optim_sam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-int eos_optim_usam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-double eos_optim_sam_threshold(const eos_train_cfg *tc);
-double eos_optim_usam_threshold(const eos_train_cfg *tc);
-
-/* mirror.c: p-GD, mirror descent with potential (1/p) sum |w_i|^p. */
-int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-double eos_optim_pgd_threshold(const eos_train_cfg *tc);
-
-/* normalized.c: normalised GD and coordinate-wise clipped (S)GD. */
-int eos_optim_ngd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-int eos_optim_clip_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
-double eos_optim_ngd_threshold(const eos_train_cfg *tc);
 
 #endif

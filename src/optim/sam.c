@@ -26,19 +26,19 @@ fail:
     return rc;
 }
 
-int eos_optim_sam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_sam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     return sam_update(o, w, g, grad, 1);
 }
 
-int eos_optim_usam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_usam_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     return sam_update(o, w, g, grad, 0);
 }
 
 /* SAM at gradient norm ||g|| is USAM with rho/||g||, so its edge moves with the gradient norm
  * (Long & Bartlett 2023, arXiv 2309.12488): the configuration alone defines none. */
-double eos_optim_sam_threshold(const eos_train_cfg *tc)
+static double eos_optim_sam_threshold(const eos_train_cfg *tc)
 {
     (void)tc;
     return NAN;
@@ -47,7 +47,12 @@ double eos_optim_sam_threshold(const eos_train_cfg *tc)
 /* On L = lambda/2 w^2, USAM steps w <- (1 - lr lambda (1 + rho lambda)) w: stable iff
  * lr lambda (1 + rho lambda) < 2 (Dai, Ahn, Sra 2023), i.e. below the positive root of
  * rho lambda^2 + lambda - 2/lr, written without cancellation (2/lr at rho = 0). */
-double eos_optim_usam_threshold(const eos_train_cfg *tc)
+static double eos_optim_usam_threshold(const eos_train_cfg *tc)
 {
     return 4.0 / (tc->lr * (1.0 + sqrt(1.0 + 8.0 * tc->sam_rho / tc->lr)));
 }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold};
+const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold};

@@ -1,7 +1,7 @@
 /* sgd.c: gradient descent, full-batch (gd) or on minibatches (sgd): w -= lr g. */
 #include "optim_impl.h"
 
-int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
+static int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
     eos_optim_l2(o, g, w);
@@ -10,4 +10,9 @@ int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_grad *gra
 }
 
 /* On L = lambda/2 w^2, w <- (1 - lr lambda) w: stable iff lambda < 2/lr (Cohen et al. 2021). */
-double eos_optim_sgd_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
+static double eos_optim_sgd_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
+
+/* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
+ * preconditioner, stability threshold. */
+const eos_optim_method eos_optim_method_gd = {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold};
+const eos_optim_method eos_optim_method_sgd = {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold};

@@ -76,9 +76,8 @@ expect_error "corrupt data file" corrupt.yaml 'corrupt/train-(images|labels)'
 # Hardening (issue 13): each of these failed before its fix.
 base deep.yaml; { printf 'grid:\n  train.lr: '; head -c 40000 /dev/zero | tr '\0' '['; printf '0.1';
                   head -c 40000 /dev/zero | tr '\0' ']'; echo; } >> deep.yaml
-start=$(date +%s)
+# (the message is the pre-scan's: libyaml, which would take seconds to minutes, never parses it)
 expect_error "flow lists nested 40,000 deep" deep.yaml 'deep\.yaml:7:[0-9]+: .*nested more than'
-check "deep nesting is refused at once, not after a quadratic parse" test $(( $(date +%s) - start )) -lt 5
 
 base quoted.yaml; printf 'grid:\n  model.hidden: [["3,4"]]\n' >> quoted.yaml
 expect_error "a quoted list entry is not split" quoted.yaml 'quoted\.yaml:7:[0-9]+: model\.hidden.*quoted'
@@ -103,7 +102,8 @@ fi
 # a sweep file over HDF5's 1 MiB fill buffer (a grid of ~10^5 listed values is that big)
 base big.yaml; { printf '# '; head -c 3000000 /dev/zero | tr '\0' 'x'; echo; } >> big.yaml
 "$EOSWEEP" big.yaml -o big.h5 --quiet >/dev/null 2>err.txt
-check "3 MB sweep file: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+rc=$?
+check "3 MB sweep file: exit 0 ($(head -c 200 err.txt))" test $rc -eq 0
 check "3 MB sweep file: /sweep holds it verbatim" $PY -c "
 import h5py, sys; sys.exit(0 if h5py.File('big.h5')['sweep'][()] == open('big.yaml', 'rb').read() else 1)"
 
@@ -144,7 +144,8 @@ kill -9 $holder; wait $holder 2>/dev/null
 check "kill -9 leaves a stale lock file behind" test -e shared.h5.lock
 sed 's/max_steps: 20000000/max_steps: 10/' slow.yaml > slow2.yaml
 "$EOSWEEP" ok.yaml -o shared.h5 --force --quiet >/dev/null 2>err.txt
-check "a stale lock file (its holder died) does not block: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+rc=$?
+check "a stale lock file (its holder died) does not block: exit 0 ($(head -c 200 err.txt))" test $rc -eq 0
 check "a finished sweep removes its lock file" test ! -e shared.h5.lock
 
 base bigk.yaml; sed -i 's/hidden: \[8\]/hidden: []/; s/every: 5, k: 1/every: 5, k: 7/' bigk.yaml
@@ -171,7 +172,8 @@ b[:, 1:] = r.integers(0, 256, (20, 3072)); b.tofile('data_batch_1.bin')"
 chmod 644 data_batch_1.bin
 printf 'name: cifar\ndata: {source: cifar10, path: data_batch_1.bin, n_train: 16}\nmodel: {hidden: [4]}\ntrain: {max_steps: 2, record_every: 1}\nsharpness: {every: 0}\n' > cifar.yaml
 "$EOSWEEP" cifar.yaml -o cifar.h5 --quiet >/dev/null 2>err.txt
-check "cifar10 path naming one .bin file: exit 0 ($(head -c 200 err.txt))" test $? -eq 0
+rc=$?
+check "cifar10 path naming one .bin file: exit 0 ($(head -c 200 err.txt))" test $rc -eq 0
 : > empty.bin
 sed 's/data_batch_1.bin/empty.bin/' cifar.yaml > cifar0.yaml
 expect_error "cifar10 from a 0-byte file" cifar0.yaml 'empty\.bin'

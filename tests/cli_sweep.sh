@@ -34,6 +34,22 @@ check "existing file: untouched" test "$(sha256sum r1.h5)" = "$sum"
 check "resume of a finished sweep: exit 0" test $? -eq 0
 check "resume of a finished sweep: results unchanged" $PY "$SRC/tests/h5compare.py" r1.h5 r2.h5
 sed 's/lr: 0.05, batch/lr: 0.04, batch/' s.yaml > s2.yaml
+# A file from before /sharp/hvps and /runs/threshold existed (format_version 1 files only gain
+# datasets) still resumes, and the runs it redoes come out as in a new file.
+cp r1.h5 old.h5
+$PY - <<'PYEOF'
+import h5py
+with h5py.File("old.h5", "r+") as f:
+    for name in ("sharp/hvps", "runs/threshold", "runs/threshold_preconditioned"):
+        del f[name]
+    f["runs/status"][0:5] = 0
+PYEOF
+"$EOSWEEP" s.yaml -o old.h5 --resume --quiet >/dev/null 2>err
+rc=$?
+check "resume of a file without the newer datasets: exit 0 ($(head -c 200 err))" test $rc -eq 0
+check "resume of a file without the newer datasets: redone runs equal" \
+    $PY "$SRC/tests/h5compare.py" --subset old.h5 r1.h5
+
 "$EOSWEEP" s2.yaml -o r1.h5 --resume --quiet 2>err
 check "resume with a different sweep: refused" test $? -eq 2
 check "resume with a different sweep: says why" grep -qi "sha256\|differ" err

@@ -922,8 +922,13 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
         if (len > rowlen) rowlen = len;
         if (keep && len > 0) EOS_CHECK_H5(r->mem_sharp[j] = H5Screate_simple(1, &len, NULL));
     }
-    EOS_TRY(open_ds(f, r->path, "sharp/" HVPS_NAME, 2, ds, keep ? &r->hvps : NULL,
-                    keep ? &r->hvps_space : NULL));
+    /* /sharp/hvps came after format_version 1's first files: a file without it is resumed,
+     * and its runs' product counts are simply not kept */
+    htri_t has_hvps;
+    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" HVPS_NAME, H5P_DEFAULT));
+    if (has_hvps)
+        EOS_TRY(open_ds(f, r->path, "sharp/" HVPS_NAME, 2, ds, keep ? &r->hvps : NULL,
+                        keep ? &r->hvps_space : NULL));
     if (!keep) return 0;
 
     hsize_t one = 1;
@@ -1176,8 +1181,9 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
         }
         for (int j = 0; j < r->sharp_slots; j++)
             r->hvps_row[j] = res->sharp.hvps && j < res->cap_sharp ? res->sharp.hvps[j] : 0;
-        EOS_TRY(write_row(r, r->hvps, r->hvps_space, r->mem_slots, H5T_NATIVE_INT32, r->hvps_row,
-                          i, 1, &S));
+        if (r->hvps >= 0)
+            EOS_TRY(write_row(r, r->hvps, r->hvps_space, r->mem_slots, H5T_NATIVE_INT32,
+                              r->hvps_row, i, 1, &S));
     }
 
     const int64_t steps = res->steps, divstep = res->diverged_step;

@@ -138,8 +138,12 @@ const eos_key *eos_config_key_find(const char *path);
 int eos_config_set(eos_config *cfg, const char *path, const char *value);
 /* Format one key's current value as YAML scalar text. */
 int eos_config_get(const eos_config *cfg, const char *path, char *buf, size_t len);
-/* Cross-field checks (batch larger than data, precondition combinations, ...). */
-int eos_config_validate(const eos_config *cfg);
+/* Every key's range and the cross-field checks (batch larger than data, precondition
+ * combinations, ...). On failure returns EOS_ERR_CONFIG with a message that starts with the
+ * offending key path, which is also stored in *key; *other is the other key the check involved
+ * (the data source, the optimizer, data.n_train for a batch, ...) or NULL. Both are NULL on
+ * success; either pointer may be NULL. */
+int eos_config_validate(const eos_config *cfg, const char **key, const char **other);
 /* The resolved configuration as a YAML document (block mappings per section). Returns bytes
  * written (excluding NUL) or a negative status if it did not fit. */
 int eos_config_to_yaml(const eos_config *cfg, char *buf, size_t len);

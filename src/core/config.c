@@ -557,9 +557,10 @@ fail:
 
 /* ---- validation ---- */
 
-int eos_config_validate(const eos_config *cfg)
+int eos_config_validate(const eos_config *cfg, const char **key, const char **other)
 {
     int rc = 0;
+    const char *at = NULL, *with = NULL; /* the offending key and the other one involved */
     const eos_data_cfg *d = &cfg->data;
     const eos_train_cfg *t = &cfg->train;
     const eos_sharp_cfg *s = &cfg->sharpness;
@@ -567,6 +568,7 @@ int eos_config_validate(const eos_config *cfg)
 
     /* Every key on its own first (catches structs filled in by code rather than by set). */
     for (const eos_key *k = eos_config_keys; k->path; k++) {
+        at = k->path;
         const void *field = (const char *)cfg + k->offset;
         double v;
         switch (k->type) {
@@ -607,43 +609,59 @@ int eos_config_validate(const eos_config *cfg)
     /* The data source checks its own keys and says what it knows of the data before loading;
      * the architecture then checks that it accepts those data. */
     eos_data_info info;
-    const char *key = NULL;
-    EOS_TRY(eos_data_check(cfg, &info, &key));
+    at = "data.source";
+    with = "data.source"; /* the source decides which data keys it needs */
+    EOS_TRY(eos_data_check(cfg, &info, &at));
+    at = "loss";
     if (cfg->loss == EOS_LOSS_XENT && info.regression)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "loss: xent needs classification data, but data.source %s is a regression task",
                  eos_data_source_name(d->source));
-    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &key));
+    at = "model.arch";
+    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &at));
 
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
-    EOS_TRY(eos_optim_check(t, NULL));
+    at = "train.optimizer";
+    with = "train.optimizer";
+    EOS_TRY(eos_optim_check(t, &at));
     /* Batches and the sharpness set fit in the training set. */
     long n_eff = info.n_train; /* -1: only the files tell */
+    at = "train.batch_size";
+    with = "data.n_train";
     if (n_eff > 0 && t->batch_size > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.batch_size: %d is larger than the training set (data.n_train = %ld)",
                  t->batch_size, n_eff);
+    at = "sharpness.n";
     if (n_eff > 0 && s->n > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.n: %d is larger than the training set (data.n_train = %ld)", s->n,
                  n_eff);
 
     /* Sharpness: Lanczos needs at least k iterations. */
+    at = "sharpness.k";
+    with = "sharpness.max_iter";
     if (s->every > 0 && s->k > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.k: %d eigenvalues need sharpness.max_iter >= %d, got %d",
                  s->k, s->k, s->max_iter);
 
     /* Slot counts must fit the result arrays. */
+    at = "train.record_every";
+    with = "train.max_steps";
     if (t->max_steps / t->record_every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.record_every: train.max_steps / record_every = %ld trajectory slots "
                  "(at most %ld)",
                  t->max_steps / t->record_every, MAX_SLOTS);
+    at = "sharpness.every";
+    with = "train.max_steps";
     if (s->every > 0 && t->max_steps / s->every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.every: train.max_steps / every = %ld sharpness slots (at most %ld)",
                  t->max_steps / s->every, MAX_SLOTS);
 fail:
+    if (key) *key = rc ? at : NULL;
+    if (other) *other = rc && with && strcmp(with, at) != 0 ? with : NULL;
     return rc;
 }
 

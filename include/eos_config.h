@@ -117,6 +117,13 @@ typedef enum {
     EOS_KEY_BATCH      /* int or "full" (stored as 0) */
 } eos_key_type;
 
+typedef enum {
+    EOS_KEY_MIN_EXCLUSIVE = 1,
+    EOS_KEY_MAX_EXCLUSIVE = 2,
+    EOS_KEY_NOT_SWEEPABLE = 4, /* one value for every run of a sweep: it sets the step axes */
+    EOS_KEY_RUN_COLUMN = 8     /* /runs stores it in a column of its own, never as a grid axis */
+} eos_key_flag;
+
 typedef struct {
     const char *path;        /* dotted path */
     eos_key_type type;
@@ -125,7 +132,8 @@ typedef struct {
     /* Enum keys: the name of value i, NULL past the last one. The rooms that own a table (data
      * sources, architectures, optimizers) answer from their table, so config.c lists none. */
     const char *(*enum_name)(int value);
-    double min, max;         /* numeric range (inclusive unless noted in help) */
+    double min, max;         /* numeric range (inclusive unless flags say exclusive) */
+    unsigned flags;          /* eos_key_flag bits */
     const char *help;
 } eos_key;
 

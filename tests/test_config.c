@@ -462,6 +462,25 @@ static void test_validate_keys(void)
     expect_keys(&c, "train.record_every", "train.max_steps");
 }
 
+/* The key table's flags: which keys a grid may not vary and which have a /runs column. */
+static void test_key_flags(void)
+{
+    int n_fixed = 0, n_column = 0;
+    for (const eos_key *k = eos_config_keys; k->path; k++) {
+        n_fixed += (k->flags & EOS_KEY_NOT_SWEEPABLE) != 0;
+        n_column += (k->flags & EOS_KEY_RUN_COLUMN) != 0;
+    }
+    EXPECT(n_fixed == 2 && n_column == 1, "%d not sweepable, %d own columns", n_fixed, n_column);
+    EXPECT(eos_config_key_find("train.record_every")->flags & EOS_KEY_NOT_SWEEPABLE, " ");
+    EXPECT(eos_config_key_find("sharpness.every")->flags & EOS_KEY_NOT_SWEEPABLE, " ");
+    EXPECT(eos_config_key_find("seed")->flags & EOS_KEY_RUN_COLUMN, " ");
+    EXPECT(!(eos_config_key_find("train.lr")->flags & EOS_KEY_NOT_SWEEPABLE), " ");
+    /* the exclusivity bits still drive the range text */
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "0"), "train.lr: must be > 0, got 0");
+}
+
 static void test_validation_keys(void)
 {
     eos_config c;
@@ -559,6 +578,7 @@ int main(void)
     TEST_RUN(test_table_names);
     TEST_RUN(test_validation_keys);
     TEST_RUN(test_validate_keys);
+    TEST_RUN(test_key_flags);
     TEST_RUN(test_to_yaml);
     return TEST_SUMMARY();
 }

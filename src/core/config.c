@@ -42,16 +42,18 @@ static const struct {
 } enum_aliases[] = {{"loss", "cross-entropy", EOS_LOSS_XENT}};
 
 #define NOMAX HUGE_VAL
-#define XMIN 1 /* min is exclusive */
-#define XMAX 2 /* max is exclusive */
+#define XMIN EOS_KEY_MIN_EXCLUSIVE
+#define XMAX EOS_KEY_MAX_EXCLUSIVE
+#define NOSWEEP EOS_KEY_NOT_SWEEPABLE
+#define RUNCOL EOS_KEY_RUN_COLUMN
 
 #define OFF(f) offsetof(eos_config, f)
 #define SZ(f) sizeof(((eos_config *)0)->f)
 
-/* X(path, type, offset, size, enum names, min, max, exclusivity flags, help) */
+/* X(path, type, offset, size, enum names, min, max, flags (eos_key_flag), help) */
 #define EOS_KEY_LIST(X)                                                                            \
     X("name", EOS_KEY_STRING, OFF(name), SZ(name), NULL, 0, 0, 0, "name of the sweep/run")        \
-    X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, 0,                                 \
+    X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, RUNCOL,                            \
       "seed for initialisation, minibatch order and synthetic data")                               \
     X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), eos_data_source_name, 0, 0, \
       0, "dataset kind")                                                                           \
@@ -119,7 +121,7 @@ static const struct {
     X("train.diverge_loss", EOS_KEY_DOUBLE, OFF(train.diverge_loss), SZ(train.diverge_loss), NULL, \
       0, NOMAX, XMIN, "a loss above this counts as divergence (> 0)")                              \
     X("train.record_every", EOS_KEY_INT, OFF(train.record_every), SZ(train.record_every), NULL, 1, \
-      INT_MAX, 0, "steps between trajectory records (>= 1; not sweepable)")                        \
+      INT_MAX, NOSWEEP, "steps between trajectory records (>= 1; not sweepable)")                  \
     X("train.momentum", EOS_KEY_DOUBLE, OFF(train.momentum), SZ(train.momentum), NULL, 0, 1, XMAX, \
       "heavy-ball/nesterov beta (in [0, 1))")                                                      \
     X("train.beta1", EOS_KEY_DOUBLE, OFF(train.beta1), SZ(train.beta1), NULL, 0, 1, XMAX,          \
@@ -137,7 +139,7 @@ static const struct {
     X("train.clip", EOS_KEY_DOUBLE, OFF(train.clip), SZ(train.clip), NULL, 0, NOMAX, XMIN,         \
       "coordinate clipping threshold (> 0)")                                                       \
     X("sharpness.every", EOS_KEY_INT, OFF(sharpness.every), SZ(sharpness.every), NULL, 0, INT_MAX, \
-      0, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")                    \
+      NOSWEEP, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")              \
     X("sharpness.k", EOS_KEY_INT, OFF(sharpness.k), SZ(sharpness.k), NULL, 1, 20, 0,               \
       "top Hessian eigenvalues (1..20)")                                                           \
     X("sharpness.tol", EOS_KEY_DOUBLE, OFF(sharpness.tol), SZ(sharpness.tol), NULL, 0, NOMAX,     \
@@ -159,11 +161,9 @@ static const struct {
     X("sharpness.directional", EOS_KEY_BOOL, OFF(sharpness.directional),                           \
       SZ(sharpness.directional), NULL, 0, 1, 0, "directional sharpness of the update")
 
-#define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, h},
-#define AS_FLAG(p, t, o, s, e, mn, mx, fl, h) fl,
+#define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
-const eos_key eos_config_keys[] = {EOS_KEY_LIST(AS_KEY){NULL, 0, 0, 0, NULL, 0, 0, NULL}};
-static const unsigned char key_flags[] = {EOS_KEY_LIST(AS_FLAG) 0};
+const eos_key eos_config_keys[] = {EOS_KEY_LIST(AS_KEY){NULL, 0, 0, 0, NULL, 0, 0, 0, NULL}};
 
 #define MAX_SLOTS 100000000L /* trajectory slots per run (memory and file size bound) */
 
@@ -304,7 +304,7 @@ static int parse_bool(const char *s, int *out)
 /* "must be > 0", "must be in [0, 1)" from the key's range. */
 static void range_text(const eos_key *k, char *buf, size_t len)
 {
-    int fl = key_flags[k - eos_config_keys];
+    unsigned fl = k->flags;
     if (k->max == NOMAX)
         snprintf(buf, len, "must be %s %.17g", (fl & XMIN) ? ">" : ">=", k->min);
     else
@@ -314,7 +314,7 @@ static void range_text(const eos_key *k, char *buf, size_t len)
 
 static int in_range(const eos_key *k, double v)
 {
-    int fl = key_flags[k - eos_config_keys];
+    unsigned fl = k->flags;
     if ((fl & XMIN) ? !(v > k->min) : !(v >= k->min)) return 0;
     if (k->max != NOMAX && ((fl & XMAX) ? !(v < k->max) : !(v <= k->max))) return 0;
     return 1;

@@ -251,9 +251,6 @@ fail:
 }
 
 /* Pack n strings into an n x width NUL-padded buffer and write them as a whole dataset. */
-/* A grid axis that is also a fixed column (seed) is stored once, as the fixed column. */
-static int axis_is_fixed_column(const char *path) { return strcmp(path, "seed") == 0; }
-
 static int write_str_column(hid_t loc, const char *name, long n, char *const *s, size_t stride)
 {
     int rc = 0;
@@ -280,32 +277,29 @@ fail:
     return rc;
 }
 
-/* Scalar YAML text of a number/int axis as a value (YAML booleans and "full" batch count as
- * integers, as the config table stores them). */
-static int parse_axis(const eos_axis *ax, long run, const char *text, double *d, int64_t *i)
+/* A grid axis that is also a column of its own (seed) is stored once, as that column. */
+static int axis_has_own_column(const eos_axis *ax)
+{
+    return (ax->key->flags & EOS_KEY_RUN_COLUMN) != 0;
+}
+
+/* A number/int axis's value as the configuration stores it: the text is set on a scratch
+ * configuration and the field read back by the key's type, so only config.c knows the syntax. */
+static int axis_value(const eos_axis *ax, const char *text, eos_config *scratch, double *d,
+                      int64_t *i)
 {
     int rc = 0;
-    char *end;
-    errno = 0;
-    if (ax->col == EOS_COL_NUMBER) {
-        *d = strtod(text, &end);
-        EOS_CHECK(end != text && *end == '\0' && errno == 0, EOS_ERR_CONFIG,
-                  "sweep: run %ld: %s: value '%s' is not a number", run, ax->path, text);
-        return 0;
+    EOS_TRY(eos_config_set(scratch, ax->path, text));
+    const void *field = (const char *)scratch + ax->key->offset;
+    switch (ax->key->type) {
+    case EOS_KEY_DOUBLE: *d = *(const double *)field; break;
+    case EOS_KEY_INT:
+    case EOS_KEY_BOOL:
+    case EOS_KEY_BATCH: *i = *(const int *)field; break;
+    case EOS_KEY_LONG: *i = *(const long *)field; break;
+    case EOS_KEY_U64: *i = (int64_t)*(const uint64_t *)field; break;
+    default: EOS_FAIL(EOS_ERR_INTERNAL, "%s: not a number or integer axis", ax->path);
     }
-    long long v = strtoll(text, &end, 10);
-    if (end != text && *end == '\0' && errno == 0) {
-        *i = v;
-        return 0;
-    }
-    if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
-        *i = 1;
-    else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off") ||
-             !strcmp(text, "full"))
-        *i = 0;
-    else
-        EOS_FAIL(EOS_ERR_CONFIG, "sweep: run %ld: %s: value '%s' is not an integer", run,
-                 ax->path, text);
 fail:
     return rc;
 }
@@ -328,15 +322,17 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
 
     EOS_ALLOC(dv, n);
     EOS_ALLOC(iv, n);
+    EOS_ALLOC(cfg, 1);
+    eos_config_default(cfg);
     for (int a = 0; a < sw->n_axes; a++) {
         const eos_axis *ax = &sw->axes[a];
-        if (axis_is_fixed_column(ax->path)) continue;
+        if (axis_has_own_column(ax)) continue;
         if (ax->col == EOS_COL_STRING) {
             EOS_TRY(write_str_column(runs, ax->path, n, sw->values + a, (size_t)sw->n_axes));
             continue;
         }
         for (long i = 0; i < n; i++)
-            EOS_TRY(parse_axis(ax, i, sw->values[i * sw->n_axes + a], &dv[i], &iv[i]));
+            EOS_TRY(axis_value(ax, sw->values[i * sw->n_axes + a], cfg, &dv[i], &iv[i]));
         int num = ax->col == EOS_COL_NUMBER;
         EOS_TRY(make_ds(runs, ax->path, num ? H5T_IEEE_F64LE : H5T_STD_I64LE, 1, dims,
                         H5I_INVALID_HID, NULL, &ds));
@@ -347,7 +343,6 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
 
     EOS_ALLOC(seeds, n);
     EOS_ALLOC(cfgs, n);
-    EOS_ALLOC(cfg, 1);
     EOS_ALLOC(ybuf, ylen);
     for (long i = 0; i < n; i++) {
         EOS_TRY(eos_sweep_run_config(sw, i, cfg));
@@ -894,7 +889,7 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     }
     EOS_TRY(open_ds(f, r->path, "sweep", 0, NULL, NULL, NULL));
     for (int a = 0; a < sw->n_axes; a++) {
-        if (axis_is_fixed_column(sw->axes[a].path)) continue;
+        if (axis_has_own_column(&sw->axes[a])) continue;
         snprintf(name, sizeof name, "runs/%s", sw->axes[a].path);
         EOS_TRY(open_ds(f, r->path, name, 1, d1, NULL, NULL));
     }

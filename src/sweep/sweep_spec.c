@@ -105,11 +105,6 @@ static int is_section(const char *path)
     return 0;
 }
 
-static int sweepable(const eos_key *k)
-{
-    return strcmp(k->path, "train.record_every") != 0 && strcmp(k->path, "sharpness.every") != 0;
-}
-
 /* Text of a value node for key k: scalars as written (plain nulls become "" for strings), a
  * flow list of scalars as "[a, b]" for list keys. */
 static int value_text(ctx_t *ctx, const eos_key *k, yaml_node_t *v, char *buf, size_t len)
@@ -217,7 +212,7 @@ static int grid_axis(ctx_t *ctx, eos_sweep *sw, yaml_node_t *kn, char *used, int
     const char *path = (const char *)kn->data.scalar.value;
     const eos_key *k = eos_config_key_find(path);
     if (!k) PERR(node_pos(kn), "%s: unknown key", path);
-    if (!sweepable(k))
+    if (k->flags & EOS_KEY_NOT_SWEEPABLE)
         PERR(node_pos(kn),
              "%s: not sweepable (all runs share the results file's step axes); set it in the "
              "base configuration",

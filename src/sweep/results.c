@@ -28,20 +28,32 @@
 #define FORMAT_NAME "eosweep-results"
 #define FORMAT_VERSION 1
 
-/* Per-run columns in /runs that eos_results_write_run fills (status is written last). */
-enum { C_STEPS, C_LOSS, C_ACC, C_TLOSS, C_TACC, C_SHARP, C_DIVSTEP, C_WALL, C_RANK, C_MESSAGE,
-       C_STATUS, N_COLS };
+/* Per-run columns in /runs that eos_results_write_run fills: the numeric result columns of
+ * eos_train.h, then message and status (written last). */
+#define AS_COL_ENUM(id, name, ctype, ftype, fill) C_##id,
+enum { EOS_RESULT_COLUMNS(AS_COL_ENUM) C_MESSAGE, C_STATUS, N_COLS };
+#undef AS_COL_ENUM
+enum { N_NUMERIC_COLS = C_MESSAGE };
 /* Kinds of column storage. */
 enum { K_I64, K_F64, K_I32, K_MSG, K_STATUS };
 static const struct {
     const char *name;
     int kind;
+    double fill; /* numeric columns: the value of a run not yet written */
 } cols[N_COLS] = {
-    {"steps", K_I64},           {"final_loss", K_F64},      {"final_acc", K_F64},
-    {"final_test_loss", K_F64}, {"final_test_acc", K_F64},  {"final_sharpness", K_F64},
-    {"diverged_step", K_I64},   {"wall_seconds", K_F64},    {"rank", K_I32},
-    {"message", K_MSG},         {"status", K_STATUS},
+#define AS_COL(id, name, ctype, ftype, fill) {#name, K_##ftype, fill},
+    EOS_RESULT_COLUMNS(AS_COL)
+#undef AS_COL
+    {"message", K_MSG, 0},
+    {"status", K_STATUS, 0},
 };
+/* Memory type of each file type, for writing a result field. */
+typedef int64_t MEM_I64;
+typedef double MEM_F64;
+typedef int32_t MEM_I32;
+#define NATIVE_I64 H5T_NATIVE_INT64
+#define NATIVE_F64 H5T_NATIVE_DOUBLE
+#define NATIVE_I32 H5T_NATIVE_INT32
 
 /* /sharp holds, beside its step scale, one dataset per output of every curvature probe (in
  * table order) and the HVPs each measurement spent. */
@@ -56,7 +68,6 @@ typedef struct {
     int n;
     sharp_col col[MAX_SHARP_COLS];
 } sharp_layout;
-static const char *const status_names[4] = {"pending", "done", "diverged", "failed"};
 
 struct eos_results {
     MPI_Comm comm;
@@ -177,8 +188,8 @@ static hid_t make_status_type(void)
 {
     hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
     if (t < 0) return t;
-    for (int8_t v = 0; v < 4; v++) {
-        if (H5Tenum_insert(t, status_names[v], &v) < 0) {
+    for (int8_t v = 0; v < EOS_RUN_N_STATUSES; v++) {
+        if (H5Tenum_insert(t, eos_run_status_names[v], &v) < 0) {
             H5Tclose(t);
             return H5I_INVALID_HID;
         }
@@ -392,24 +403,23 @@ static int create_result_columns(hid_t runs, long n)
 {
     int rc = 0;
     hsize_t dims[1] = {(hsize_t)n};
-    const double nan_d = NAN;
-    const int64_t zero64 = 0, neg64 = -1;
-    const int32_t neg32 = -1;
     const int8_t pending = EOS_RUN_PENDING;
     hid_t t = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) {
+        const int64_t fill64 = (int64_t)cols[c].fill;
+        const int32_t fill32 = (int32_t)cols[c].fill;
         switch (cols[c].kind) {
         case K_I64:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I64LE, 1, dims, H5T_NATIVE_INT64,
-                            c == C_DIVSTEP ? &neg64 : &zero64, NULL));
+                            &fill64, NULL));
             break;
         case K_F64:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_IEEE_F64LE, 1, dims, H5T_NATIVE_DOUBLE,
-                            &nan_d, NULL));
+                            &cols[c].fill, NULL));
             break;
         case K_I32:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I32LE, 1, dims, H5T_NATIVE_INT32,
-                            &neg32, NULL));
+                            &fill32, NULL));
             break;
         case K_MSG: {
             static const char empty[EOS_MSG_MAX]; /* written per run: filled until then */
@@ -483,6 +493,25 @@ fail:
     h5close_any(&a);
     h5close_any(&s);
     h5close_any(&t);
+    return rc;
+}
+
+/* The numeric result columns and their fill values, for readers (analysis/results.py). */
+static int attr_result_columns(hid_t f)
+{
+    int rc = 0;
+    const char *names[N_NUMERIC_COLS];
+    double fills[N_NUMERIC_COLS];
+    hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    hsize_t dims[1] = {N_NUMERIC_COLS};
+    for (int c = 0; c < N_NUMERIC_COLS; c++) names[c] = cols[c].name, fills[c] = cols[c].fill;
+    EOS_TRY(attr_str_list(f, "result_columns", N_NUMERIC_COLS, names));
+    EOS_CHECK_H5(s = H5Screate_simple(1, dims, NULL));
+    EOS_CHECK_H5(a = H5Acreate2(f, "result_fill", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_CHECK_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, fills));
+fail:
+    h5close_any(&a);
+    h5close_any(&s);
     return rc;
 }
 
@@ -586,6 +615,7 @@ static int create_file(const char *tmp, const eos_sweep *sw, const sharp_layout 
     EOS_TRY(attr_num(f, "record_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &rec_every));
     EOS_TRY(attr_num(f, "sharp_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &sharp_every));
     EOS_TRY(attr_num(f, "k", H5T_STD_I32LE, H5T_NATIVE_INT32, &k));
+    EOS_TRY(attr_result_columns(f));
 
     /* /sweep: scalar fixed-length string holding the text verbatim */
     EOS_CHECK_H5(t = make_fixed_str(sw->text_len));
@@ -1175,17 +1205,14 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
                           i, 1, &S));
     }
 
-    const int64_t steps = res->steps, divstep = res->diverged_step;
-    const int32_t rank = res->rank;
     const int8_t status = (int8_t)res->status;
-    const double *f64[] = {&res->final_loss, &res->final_acc, &res->final_test_loss,
-                           &res->final_test_acc, &res->final_sharpness};
-    EOS_TRY(write_elem(r, C_STEPS, i, H5T_NATIVE_INT64, &steps));
-    for (int c = C_LOSS; c <= C_SHARP; c++)
-        EOS_TRY(write_elem(r, c, i, H5T_NATIVE_DOUBLE, f64[c - C_LOSS]));
-    EOS_TRY(write_elem(r, C_DIVSTEP, i, H5T_NATIVE_INT64, &divstep));
-    EOS_TRY(write_elem(r, C_WALL, i, H5T_NATIVE_DOUBLE, &res->wall_seconds));
-    EOS_TRY(write_elem(r, C_RANK, i, H5T_NATIVE_INT32, &rank));
+#define WRITE_COL(id, name, ctype, ftype, fill)                                                    \
+    {                                                                                              \
+        const MEM_##ftype v_ = (MEM_##ftype)res->name;                                             \
+        EOS_TRY(write_elem(r, C_##id, i, NATIVE_##ftype, &v_));                                    \
+    }
+    EOS_RESULT_COLUMNS(WRITE_COL)
+#undef WRITE_COL
     memset(r->msg, 0, sizeof r->msg);
     memcpy(r->msg, res->message, strnlen(res->message, EOS_MSG_MAX - 1));
     EOS_TRY(write_elem(r, C_MESSAGE, i, r->msg_type, r->msg));

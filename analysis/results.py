@@ -15,7 +15,9 @@ import pandas as pd
 FORMAT = "eosweep-results"
 FORMAT_VERSION = 1
 STATUSES = ("pending", "done", "diverged", "failed")
-# /runs datasets that are not grid axes, with the value a pending run gets.
+# /runs result columns with the value a pending run gets: the file's root attributes
+# result_columns and result_fill list the numeric ones (eos_train.h's EOS_RESULT_COLUMNS); this
+# list is for files written before them.
 RESULT_FILL = {
     "steps": 0, "final_loss": np.nan, "final_acc": np.nan, "final_test_loss": np.nan,
     "final_test_acc": np.nan, "final_sharpness": np.nan, "diverged_step": -1,
@@ -148,8 +150,22 @@ class Results:
                     order += [k for k in keys if k in present and k not in order]
         except Exception:  # an unparsable sweep text still leaves the fallback below
             pass
-        extra = sorted(present - FIXED_COLUMNS - set(order))
+        extra = sorted(present - FIXED_COLUMNS - set(self.result_fill) - set(order))
         return order + extra
+
+    @functools.cached_property
+    def result_fill(self):
+        """The /runs result columns and their fill values: the file's result_columns and
+        result_fill attributes (plus message), else RESULT_FILL."""
+        names, fills = self.f.attrs.get("result_columns"), self.f.attrs.get("result_fill")
+        if names is None or fills is None or len(names) != len(fills):
+            return dict(RESULT_FILL)
+        out = {}
+        for name, fill in zip(names, fills):
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            out[name] = float(fill) if np.isnan(fill) or fill != int(fill) else int(fill)
+        out.setdefault("message", "")
+        return out
 
     @functools.cached_property
     def status(self):
@@ -178,7 +194,7 @@ class Results:
             arr = g[name][()]
             cols[name] = _decode(arr) if arr.dtype.kind == "S" else arr
         cols["status"] = pd.Categorical(self.status, categories=list(STATUSES))
-        for name, fill in RESULT_FILL.items():
+        for name, fill in self.result_fill.items():
             if name not in g:
                 continue
             arr = g[name][()]

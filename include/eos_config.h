@@ -117,6 +117,13 @@ typedef enum {
     EOS_KEY_BATCH      /* int or "full" (stored as 0) */
 } eos_key_type;
 
+typedef enum {
+    EOS_KEY_MIN_EXCLUSIVE = 1,
+    EOS_KEY_MAX_EXCLUSIVE = 2,
+    EOS_KEY_NOT_SWEEPABLE = 4, /* one value for every run of a sweep: it sets the step axes */
+    EOS_KEY_RUN_COLUMN = 8     /* /runs stores it in a column of its own, never as a grid axis */
+} eos_key_flag;
+
 typedef struct {
     const char *path;        /* dotted path */
     eos_key_type type;
@@ -125,7 +132,8 @@ typedef struct {
     /* Enum keys: the name of value i, NULL past the last one. The rooms that own a table (data
      * sources, architectures, optimizers) answer from their table, so config.c lists none. */
     const char *(*enum_name)(int value);
-    double min, max;         /* numeric range (inclusive unless noted in help) */
+    double min, max;         /* numeric range (inclusive unless flags say exclusive) */
+    unsigned flags;          /* eos_key_flag bits */
     const char *help;
 } eos_key;
 
@@ -138,8 +146,12 @@ const eos_key *eos_config_key_find(const char *path);
 int eos_config_set(eos_config *cfg, const char *path, const char *value);
 /* Format one key's current value as YAML scalar text. */
 int eos_config_get(const eos_config *cfg, const char *path, char *buf, size_t len);
-/* Cross-field checks (batch larger than data, precondition combinations, ...). */
-int eos_config_validate(const eos_config *cfg);
+/* Every key's range and the cross-field checks (batch larger than data, precondition
+ * combinations, ...). On failure returns EOS_ERR_CONFIG with a message that starts with the
+ * offending key path, which is also stored in *key; *other is the other key the check involved
+ * (the data source, the optimizer, data.n_train for a batch, ...) or NULL. Both are NULL on
+ * success; either pointer may be NULL. */
+int eos_config_validate(const eos_config *cfg, const char **key, const char **other);
 /* The resolved configuration as a YAML document (block mappings per section). Returns bytes
  * written (excluding NUL) or a negative status if it did not fit. */
 int eos_config_to_yaml(const eos_config *cfg, char *buf, size_t len);

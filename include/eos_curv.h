@@ -42,10 +42,9 @@ typedef struct {
     int (*enabled)(const eos_curv_ctx *c);     /* measured in this run? (NULL: always) */
     size_t (*scratch)(const eos_curv_ctx *c);  /* reals of own scratch, allocated at set-up */
     int sampler;                               /* wants a batch sampler (eos_curv_sample) */
-    /* RNG stream (eos_rng.h id; 0 = draws nothing). Probes naming the same (stream, seed_xor)
-     * share one stream and draw from it in table order. seed_xor is nonzero only to keep the
-     * values earlier versions drew (seed ^ seed_xor, the same stream id). */
-    uint64_t stream, seed_xor;
+    /* RNG stream (eos_rng.h id; 0 = draws nothing), seeded by the run's seed. Probes naming the
+     * same id share one stream and draw from it in table order. */
+    uint64_t stream;
     /* At a measurement step t, with c->w = w_t: fill this measurement's values, out[width]
      * (outputs one after another, each row-major; values left alone stay NaN = not measured). */
     int (*measure)(eos_curv_ctx *c, float *out);

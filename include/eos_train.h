@@ -2,18 +2,40 @@
 #ifndef EOS_TRAIN_H
 #define EOS_TRAIN_H
 
+#include <math.h> /* NAN, in EOS_RESULT_COLUMNS */
 #include <signal.h>
 #include "eos_common.h"
 #include "eos_config.h"
 #include "eos_curv.h"
 #include "eos_data.h"
 
-typedef enum {
-    EOS_RUN_PENDING = 0,
-    EOS_RUN_DONE = 1,
-    EOS_RUN_DIVERGED = 2,
-    EOS_RUN_FAILED = 3
-} eos_run_status;
+/* A run's status, /runs/status of the results file (an HDF5 enum of these names, which the
+ * scheduler's log and analysis also use): X(ID, name) gives EOS_RUN_ID = its value. */
+#define EOS_RUN_STATUSES(X)                                                                        \
+    X(PENDING, pending)                                                                            \
+    X(DONE, done)                                                                                  \
+    X(DIVERGED, diverged)                                                                          \
+    X(FAILED, failed)
+
+#define EOS_RUN_ENUM(id, name) EOS_RUN_##id,
+typedef enum { EOS_RUN_STATUSES(EOS_RUN_ENUM) EOS_RUN_N_STATUSES } eos_run_status;
+#undef EOS_RUN_ENUM
+extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
+
+/* The numeric per-run result columns, /runs/<name> of the results file, one list for the result
+ * struct, the file (each column holds its fill until the run is written; the root attributes
+ * result_columns and result_fill list them for readers) and the tests:
+ * X(ID, name, C type, file type (I64, F64, I32), fill). message and status follow them. */
+#define EOS_RESULT_COLUMNS(X)                                                                      \
+    X(STEPS, steps, long, I64, 0)                     /* optimizer steps taken */                  \
+    X(FINAL_LOSS, final_loss, double, F64, NAN)                                                    \
+    X(FINAL_ACC, final_acc, double, F64, NAN)                                                      \
+    X(FINAL_TEST_LOSS, final_test_loss, double, F64, NAN)                                          \
+    X(FINAL_TEST_ACC, final_test_acc, double, F64, NAN)                                            \
+    X(FINAL_SHARPNESS, final_sharpness, double, F64, NAN)                                          \
+    X(DIVERGED_STEP, diverged_step, long, I64, -1)    /* -1 if the run did not diverge */          \
+    X(WALL_SECONDS, wall_seconds, double, F64, NAN)                                                \
+    X(RANK, rank, int, I32, -1)                       /* MPI rank that trained it (sweep engine) */
 
 #define EOS_MSG_MAX 256
 
@@ -35,11 +57,9 @@ extern const char *const eos_traj_names[EOS_TRAJ_N];
  * sharpness slot j holds step j*sharpness.every. Slots after the run stopped stay NaN. */
 typedef struct {
     int status;           /* eos_run_status */
-    long steps;           /* optimizer steps taken */
-    double final_loss, final_acc, final_test_loss, final_test_acc, final_sharpness;
-    long diverged_step;   /* -1 if the run did not diverge */
-    double wall_seconds;
-    int rank;             /* MPI rank that trained it (set by the sweep engine) */
+#define EOS_RESULT_FIELD(id, name, ctype, ftype, fill) ctype name;
+    EOS_RESULT_COLUMNS(EOS_RESULT_FIELD)
+#undef EOS_RESULT_FIELD
     char message[EOS_MSG_MAX];
 
     int cap_rec;          /* record slots: max_steps/record_every + 1 */

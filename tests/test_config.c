@@ -69,7 +69,7 @@ static void test_defaults(void)
                c.sharpness.batch_sharpness == 0 && c.sharpness.batch_tol == 0.05 &&
                c.sharpness.directional == 0,
            " ");
-    EXPECT(eos_config_validate(&c) == 0, "defaults invalid: %s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "defaults invalid: %s", eos_error_msg());
 }
 
 /* Every struct field (listed here independently of the table) has a key at its offset. */
@@ -249,117 +249,117 @@ static void test_validate(void)
     eos_config_default(&c);
     /* gd is full batch; sgd may use the full batch. */
     c.train.batch_size = 128;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: optimizer gd is full-batch");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "train.batch_size: optimizer gd is full-batch");
     c.train.optimizer = eos_optim_find("sgd");
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     c.train.batch_size = 0;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     /* batch larger than the data */
     c.train.batch_size = 1001;
-    EXPECT_ERR(eos_config_validate(&c),
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL),
                "train.batch_size: 1001 is larger than the training set (data.n_train = 1000)");
     c.train.batch_size = 1000;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     /* n_train 0 = all of Fashion-MNIST (60000) */
     c.data.n_train = 0;
     c.train.batch_size = 60000;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     c.train.batch_size = 60001;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: 60001 is larger");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "train.batch_size: 60001 is larger");
     c.train.batch_size = 0;
     c.data.n_train = 70000;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.n_train: fashion-mnist has 60000");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.n_train: fashion-mnist has 60000");
     eos_config_default(&c);
     c.sharpness.n = 2000;
-    EXPECT_ERR(eos_config_validate(&c),
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL),
                "sharpness.n: 2000 is larger than the training set (data.n_train = 1000)");
     eos_config_default(&c);
     /* The architecture decides which data it takes, from the shape the source knows. */
     EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
-    EXPECT_ERR(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout data "
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "model.arch: linear-transformer needs token-layout data "
                                         "(prompts of tokens), got image [1, 28, 28]");
     EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, " ");
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout "
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "model.arch: linear-transformer needs token-layout "
                                                "data (prompts of tokens), got flat [10]");
     EXPECT(eos_config_set(&c, "data.source", "hdf5") == 0 &&
                eos_config_set(&c, "data.path", "/x.h5") == 0, " ");
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.arch: linear-transformer needs token-layout "
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "model.arch: linear-transformer needs token-layout "
                                                "data (prompts of tokens), got data of a layout");
     eos_config_default(&c);
     /* an MLP reads prompts flattened */
     EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     c.model.layers = 0;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "model.layers:");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "model.layers:");
     c.model.layers = 1;
     c.loss = EOS_LOSS_XENT;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "loss: xent needs classification data");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "loss: xent needs classification data");
     c.loss = EOS_LOSS_MSE;
     c.data.online = 1;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     /* fresh examples only from a source that draws them */
     eos_config_default(&c);
     c.data.online = 1;
-    EXPECT_ERR(eos_config_validate(&c), "data.online: data.source fashion-mnist has a fixed set of "
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.online: data.source fashion-mnist has a fixed set of "
                                         "examples (it cannot draw fresh ones)");
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
     c.loss = EOS_LOSS_XENT;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "loss: xent needs classification data");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "loss: xent needs classification data");
     c.loss = EOS_LOSS_MSE;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "data.source", "hdf5") == 0, "%s", eos_error_msg());
-    EXPECT_ERR(eos_config_validate(&c), "data.path: required for data.source hdf5");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.path: required for data.source hdf5");
     /* the sources' own keys and known sizes */
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "data.source", "cifar10") == 0, " ");
-    EXPECT_ERR(eos_config_validate(&c), "data.path: required for data.source cifar10");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.path: required for data.source cifar10");
     strcpy(c.data.path, "/cifar");
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     c.data.n_train = 50001;
-    EXPECT_ERR(eos_config_validate(&c), "data.n_train: cifar10 has 50000 training examples, got 50001");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.n_train: cifar10 has 50000 training examples, got 50001");
     c.data.n_train = 0;
     c.train.optimizer = eos_optim_find("sgd");
     c.train.batch_size = 50000;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     c.train.batch_size = 50001;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.batch_size: 50001 is larger than the training "
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "train.batch_size: 50001 is larger than the training "
                                                "set (data.n_train = 50000)");
     c.train.batch_size = 0;
     c.data.n_test = 10001;
-    EXPECT_ERR(eos_config_validate(&c), "data.n_test: cifar10 has 10000 test examples, got 10001");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.n_test: cifar10 has 10000 test examples, got 10001");
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "data.source", "mnist-idx") == 0, " ");
     strcpy(c.data.path, "/img");
-    EXPECT_ERR(eos_config_validate(&c), "data.labels: required for data.source mnist-idx");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.labels: required for data.source mnist-idx");
     strcpy(c.data.labels, "/lab");
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     strcpy(c.data.test_path, "/timg");
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.test_path: data.test_path and data.test_labels go together");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.test_path: data.test_path and data.test_labels go together");
     c.data.test_path[0] = '\0';
     c.data.n_test = 5;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.n_test: 5 needs data.test_path");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.n_test: 5 needs data.test_path");
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "data.source", "teacher-student") == 0, " ");
     c.data.n_train = 0;
-    EXPECT_ERR(eos_config_validate(&c), "data.n_train: must be >= 1 for data.source teacher-student (got 0)");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.n_train: must be >= 1 for data.source teacher-student (got 0)");
     c.data.n_train = 10;
     c.data.teacher_hidden = 2000; /* the key table refuses it (the source checks it too) */
-    EXPECT_ERR(eos_config_validate(&c), "data.teacher_hidden: must be in [1, 1024], got 2000");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "data.teacher_hidden: must be in [1, 1024], got 2000");
     eos_config_default(&c);
     c.sharpness.k = 10;
     c.sharpness.max_iter = 5;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "sharpness.k:");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "sharpness.k:");
     /* Ranges are re-checked for structs filled in by code. */
     eos_config_default(&c);
     c.train.lr = -1;
-    EXPECT_ERR(eos_config_validate(&c), "train.lr: must be > 0, got -1");
+    EXPECT_ERR(eos_config_validate(&c, NULL, NULL), "train.lr: must be > 0, got -1");
     eos_config_default(&c);
     c.train.optimizer = 99;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "train.optimizer:");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "train.optimizer:");
 }
 
 static void test_names(void)
@@ -409,10 +409,78 @@ static void test_table_names(void)
     EXPECT_ERR_PREFIX(eos_config_set(&c, "model.arch", "cnn"),
                       "model.arch: unknown value 'cnn' (expected one of: mlp, linear-transformer)");
     c.data.source = 7;
-    EXPECT_ERR_PREFIX(eos_config_validate(&c), "data.source:");
+    EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.source:");
 }
 
 /* Validation names the offending key itself (callers point at its position with it). */
+/* eos_config_validate names the offending key and the other key its check involved. */
+static void expect_keys(const eos_config *c, const char *want_key, const char *want_other)
+{
+    const char *key = "unset", *other = "unset";
+    int rc = eos_config_validate(c, &key, &other);
+    EXPECT(rc == (want_key ? EOS_ERR_CONFIG : 0), "rc %d: %s", rc, eos_error_msg());
+    EXPECT(want_key ? key && !strcmp(key, want_key) : !key, "key %s, want %s", key ? key : "(none)",
+           want_key ? want_key : "(none)");
+    EXPECT(want_other ? other && !strcmp(other, want_other) : !other, "other %s, want %s",
+           other ? other : "(none)", want_other ? want_other : "(none)");
+    if (want_key) EXPECT(starts(eos_error_msg(), want_key), "message %s", eos_error_msg());
+}
+
+static void test_validate_keys(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    expect_keys(&c, NULL, NULL);
+    c.train.lr = -1; /* a key's own range */
+    expect_keys(&c, "train.lr", NULL);
+    eos_config_default(&c);
+    c.train.batch_size = 128; /* the optimizer's check */
+    expect_keys(&c, "train.batch_size", "train.optimizer");
+    c.train.optimizer = eos_optim_find("sgd");
+    c.train.batch_size = 1001; /* larger than the data */
+    expect_keys(&c, "train.batch_size", "data.n_train");
+    eos_config_default(&c);
+    c.sharpness.n = 1001;
+    expect_keys(&c, "sharpness.n", "data.n_train");
+    eos_config_default(&c);
+    c.sharpness.k = 5;
+    c.sharpness.max_iter = 4;
+    expect_keys(&c, "sharpness.k", "sharpness.max_iter");
+    eos_config_default(&c);
+    c.data.online = 1; /* the data source's check */
+    expect_keys(&c, "data.online", "data.source");
+    eos_config_default(&c);
+    c.loss = EOS_LOSS_XENT;
+    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, " ");
+    expect_keys(&c, "loss", "data.source");
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, " ");
+    expect_keys(&c, "model.arch", "data.source"); /* the data's shape does not fit the model */
+    eos_config_default(&c);
+    c.train.max_steps = 1000000000L;
+    c.train.record_every = 1;
+    expect_keys(&c, "train.record_every", "train.max_steps");
+}
+
+/* The key table's flags: which keys a grid may not vary and which have a /runs column. */
+static void test_key_flags(void)
+{
+    int n_fixed = 0, n_column = 0;
+    for (const eos_key *k = eos_config_keys; k->path; k++) {
+        n_fixed += (k->flags & EOS_KEY_NOT_SWEEPABLE) != 0;
+        n_column += (k->flags & EOS_KEY_RUN_COLUMN) != 0;
+    }
+    EXPECT(n_fixed == 2 && n_column == 1, "%d not sweepable, %d own columns", n_fixed, n_column);
+    EXPECT(eos_config_key_find("train.record_every")->flags & EOS_KEY_NOT_SWEEPABLE, " ");
+    EXPECT(eos_config_key_find("sharpness.every")->flags & EOS_KEY_NOT_SWEEPABLE, " ");
+    EXPECT(eos_config_key_find("seed")->flags & EOS_KEY_RUN_COLUMN, " ");
+    EXPECT(!(eos_config_key_find("train.lr")->flags & EOS_KEY_NOT_SWEEPABLE), " ");
+    /* the exclusivity bits still drive the range text */
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT_ERR(eos_config_set(&c, "train.lr", "0"), "train.lr: must be > 0, got 0");
+}
+
 static void test_validation_keys(void)
 {
     eos_config c;
@@ -509,6 +577,8 @@ int main(void)
     TEST_RUN(test_names);
     TEST_RUN(test_table_names);
     TEST_RUN(test_validation_keys);
+    TEST_RUN(test_validate_keys);
+    TEST_RUN(test_key_flags);
     TEST_RUN(test_to_yaml);
     return TEST_SUMMARY();
 }

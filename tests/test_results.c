@@ -406,9 +406,10 @@ static int group_names(hid_t f, const char *group, char names[][64], int max)
     return n;
 }
 
-static int attr_names(hid_t f, const char *group, char names[][64], int max)
+/* A string-list attribute of a group ("." = the root): "datasets" unless named. */
+static int attr_list(hid_t f, const char *group, const char *attr, char names[][64], int max)
 {
-    hid_t g = H5Gopen2(f, group, H5P_DEFAULT), a = H5Aopen(g, "datasets", H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, group, H5P_DEFAULT), a = H5Aopen(g, attr, H5P_DEFAULT);
     hid_t s = H5Aget_space(a), t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
@@ -425,11 +426,75 @@ static int attr_names(hid_t f, const char *group, char names[][64], int max)
     return n;
 }
 
+static int attr_names(hid_t f, const char *group, char names[][64], int max)
+{
+    return attr_list(f, group, "datasets", names, max);
+}
+
 static int has_name(char names[][64], int n, const char *name)
 {
     for (int i = 0; i < n; i++)
         if (!strcmp(names[i], name)) return 1;
     return 0;
+}
+
+/* The numeric /runs result columns are eos_train.h's list: the root attributes result_columns
+ * and result_fill name them and their fills, each column has its list type and, for a run not
+ * yet written, its fill; the status enum has eos_train.h's names, which format 1 fixed. */
+static void check_result_columns(hid_t f)
+{
+    static const struct {
+        const char *name;
+        H5T_class_t cls;
+        size_t size;
+        double fill;
+    } want[] = {
+#define WANT_COL(id, name, ctype, ftype, fill)                                                     \
+    {#name, H5T_##ftype##_CLASS, H5T_##ftype##_SIZE, fill},
+#define H5T_I64_CLASS H5T_INTEGER
+#define H5T_I64_SIZE 8
+#define H5T_I32_CLASS H5T_INTEGER
+#define H5T_I32_SIZE 4
+#define H5T_F64_CLASS H5T_FLOAT
+#define H5T_F64_SIZE 8
+        EOS_RESULT_COLUMNS(WANT_COL)
+#undef WANT_COL
+    };
+    enum { N = sizeof want / sizeof *want };
+    char names[64][64];
+    double fills[64];
+    int n = attr_list(f, ".", "result_columns", names, 64);
+    EXPECT(n == N, "result_columns: %d names, eos_train.h lists %d", n, (int)N);
+    hid_t a = H5Aopen(f, "result_fill", H5P_DEFAULT), s = H5Aget_space(a);
+    EXPECT(a >= 0 && H5Sget_simple_extent_npoints(s) == N &&
+               H5Aread(a, H5T_NATIVE_DOUBLE, fills) >= 0,
+           "result_fill attribute");
+    H5Sclose(s);
+    H5Aclose(a);
+    for (int c = 0; c < N && c < n; c++) {
+        char path[96];
+        H5T_class_t cls;
+        size_t size;
+        int nd = -1;
+        hsize_t dims[4] = {0};
+        double v[N_RUNS];
+        EXPECT(!strcmp(names[c], want[c].name) && same_double(fills[c], want[c].fill),
+               "result column %d: '%s' fill %g, want '%s' fill %g", c, names[c], fills[c],
+               want[c].name, want[c].fill);
+        snprintf(path, sizeof path, "runs/%s", want[c].name);
+        EXPECT(ds_shape(f, path, &cls, &size, &nd, dims) == 0 && cls == want[c].cls &&
+                   size == want[c].size && nd == 1 && dims[0] == N_RUNS,
+               "%s type", path);
+        EXPECT(read_ds(f, path, H5T_NATIVE_DOUBLE, v) == 0, "read %s", path);
+        for (int i = 0; i < N_RUNS; i++)
+            EXPECT(same_double(v[i], want[c].fill), "%s run %d = %g before it was written", path,
+                   i, v[i]);
+    }
+    const char *format1[] = {"pending", "done", "diverged", "failed"};
+    EXPECT(EOS_RUN_N_STATUSES == 4, "%d statuses", EOS_RUN_N_STATUSES);
+    for (int st = 0; st < 4 && st < EOS_RUN_N_STATUSES; st++)
+        EXPECT(!strcmp(eos_run_status_names[st], format1[st]),
+               "status %d is '%s', format 1 says '%s'", st, eos_run_status_names[st], format1[st]);
 }
 
 /* The datasets of /traj and /sharp are exactly those of eos_train.h's list and of the probe
@@ -644,7 +709,8 @@ static void test_create_layout(void)
         read_status_raw(f, st);
         for (int i = 0; i < N_RUNS; i++) EXPECT(st[i] == 0, "run %d status %d", i, st[i]);
     }
-    /* result columns: types and fills */
+    check_result_columns(f);
+    /* result columns: types and fills (format_version 1's names) */
     const char *f64[] = {"final_loss", "final_acc", "final_test_loss", "final_test_acc",
                          "final_sharpness", "wall_seconds"};
     char name[64];

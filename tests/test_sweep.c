@@ -302,6 +302,12 @@ static void test_range_errors(void)
     EXPECT_PARSE_ERR("data: {source: synthetic-linear}\ntrain: {optimizer: sgd, batch_size: 64}\n"
                      "grid:\n  data.n_train: [100, 32]\n",
                      "t.yaml:4:23: train.batch_size: 64 is larger than the training set (data.n_train = 32)");
+    /* both keys the message names set by the grid, the other one first: at the offending one */
+    EXPECT_PARSE_ERR(SYN "grid:\n  sharpness.max_iter: [3]\n  sharpness.k: [5]\n",
+                     "t.yaml:4:17: sharpness.k: 5 eigenvalues need sharpness.max_iter >= 5, got 3");
+    /* ... both in the base, the other one first */
+    EXPECT_PARSE_ERR(SYN "sharpness: {max_iter: 3, k: 5}\n",
+                     "t.yaml:2:29: sharpness.k: 5 eigenvalues need sharpness.max_iter >= 5, got 3");
     /* gd is full batch */
     EXPECT_PARSE_ERR(SYN "grid:\n  train.batch_size: [full, 10]\n",
                      "t.yaml:3:28: train.batch_size: optimizer gd is full-batch");
@@ -433,7 +439,7 @@ static void test_round_trip(void)
     c.sharpness.tol = 0.0001;
     c.sharpness.precond = 0;
     c.sharpness.directional = 1;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     char buf[16384];
     int n = eos_config_to_yaml(&c, buf, sizeof buf);
     EXPECT(n > 0, "%s", eos_error_msg());

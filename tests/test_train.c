@@ -229,7 +229,7 @@ static void test_online_any_model(void)
     c.train.record_every = 10;
     c.sharpness.every = 20;
     c.sharpness.k = 1;
-    EXPECT(eos_config_validate(&c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
     eos_run_result a, b, fixed;
     EXPECT(run(&c, &a) == 0 && a.status == EOS_RUN_DONE, "mlp online: %s", a.message);
     EXPECT(run(&c, &b) == 0 && same_traj(&a, &b), "mlp online run is not reproducible");

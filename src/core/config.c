@@ -42,16 +42,18 @@ static const struct {
 } enum_aliases[] = {{"loss", "cross-entropy", EOS_LOSS_XENT}};
 
 #define NOMAX HUGE_VAL
-#define XMIN 1 /* min is exclusive */
-#define XMAX 2 /* max is exclusive */
+#define XMIN EOS_KEY_MIN_EXCLUSIVE
+#define XMAX EOS_KEY_MAX_EXCLUSIVE
+#define NOSWEEP EOS_KEY_NOT_SWEEPABLE
+#define RUNCOL EOS_KEY_RUN_COLUMN
 
 #define OFF(f) offsetof(eos_config, f)
 #define SZ(f) sizeof(((eos_config *)0)->f)
 
-/* X(path, type, offset, size, enum names, min, max, exclusivity flags, help) */
+/* X(path, type, offset, size, enum names, min, max, flags (eos_key_flag), help) */
 #define EOS_KEY_LIST(X)                                                                            \
     X("name", EOS_KEY_STRING, OFF(name), SZ(name), NULL, 0, 0, 0, "name of the sweep/run")        \
-    X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, 0,                                 \
+    X("seed", EOS_KEY_U64, OFF(seed), SZ(seed), NULL, 0, NOMAX, RUNCOL,                            \
       "seed for initialisation, minibatch order and synthetic data")                               \
     X("data.source", EOS_KEY_ENUM, OFF(data.source), SZ(data.source), eos_data_source_name, 0, 0, \
       0, "dataset kind")                                                                           \
@@ -119,7 +121,7 @@ static const struct {
     X("train.diverge_loss", EOS_KEY_DOUBLE, OFF(train.diverge_loss), SZ(train.diverge_loss), NULL, \
       0, NOMAX, XMIN, "a loss above this counts as divergence (> 0)")                              \
     X("train.record_every", EOS_KEY_INT, OFF(train.record_every), SZ(train.record_every), NULL, 1, \
-      INT_MAX, 0, "steps between trajectory records (>= 1; not sweepable)")                        \
+      INT_MAX, NOSWEEP, "steps between trajectory records (>= 1; not sweepable)")                  \
     X("train.momentum", EOS_KEY_DOUBLE, OFF(train.momentum), SZ(train.momentum), NULL, 0, 1, XMAX, \
       "heavy-ball/nesterov beta (in [0, 1))")                                                      \
     X("train.beta1", EOS_KEY_DOUBLE, OFF(train.beta1), SZ(train.beta1), NULL, 0, 1, XMAX,          \
@@ -137,7 +139,7 @@ static const struct {
     X("train.clip", EOS_KEY_DOUBLE, OFF(train.clip), SZ(train.clip), NULL, 0, NOMAX, XMIN,         \
       "coordinate clipping threshold (> 0)")                                                       \
     X("sharpness.every", EOS_KEY_INT, OFF(sharpness.every), SZ(sharpness.every), NULL, 0, INT_MAX, \
-      0, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")                    \
+      NOSWEEP, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")              \
     X("sharpness.k", EOS_KEY_INT, OFF(sharpness.k), SZ(sharpness.k), NULL, 1, 20, 0,               \
       "top Hessian eigenvalues (1..20)")                                                           \
     X("sharpness.tol", EOS_KEY_DOUBLE, OFF(sharpness.tol), SZ(sharpness.tol), NULL, 0, NOMAX,     \
@@ -159,11 +161,9 @@ static const struct {
     X("sharpness.directional", EOS_KEY_BOOL, OFF(sharpness.directional),                           \
       SZ(sharpness.directional), NULL, 0, 1, 0, "directional sharpness of the update")
 
-#define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, h},
-#define AS_FLAG(p, t, o, s, e, mn, mx, fl, h) fl,
+#define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
-const eos_key eos_config_keys[] = {EOS_KEY_LIST(AS_KEY){NULL, 0, 0, 0, NULL, 0, 0, NULL}};
-static const unsigned char key_flags[] = {EOS_KEY_LIST(AS_FLAG) 0};
+const eos_key eos_config_keys[] = {EOS_KEY_LIST(AS_KEY){NULL, 0, 0, 0, NULL, 0, 0, 0, NULL}};
 
 #define MAX_SLOTS 100000000L /* trajectory slots per run (memory and file size bound) */
 
@@ -304,7 +304,7 @@ static int parse_bool(const char *s, int *out)
 /* "must be > 0", "must be in [0, 1)" from the key's range. */
 static void range_text(const eos_key *k, char *buf, size_t len)
 {
-    int fl = key_flags[k - eos_config_keys];
+    unsigned fl = k->flags;
     if (k->max == NOMAX)
         snprintf(buf, len, "must be %s %.17g", (fl & XMIN) ? ">" : ">=", k->min);
     else
@@ -314,7 +314,7 @@ static void range_text(const eos_key *k, char *buf, size_t len)
 
 static int in_range(const eos_key *k, double v)
 {
-    int fl = key_flags[k - eos_config_keys];
+    unsigned fl = k->flags;
     if ((fl & XMIN) ? !(v > k->min) : !(v >= k->min)) return 0;
     if (k->max != NOMAX && ((fl & XMAX) ? !(v < k->max) : !(v <= k->max))) return 0;
     return 1;
@@ -557,9 +557,10 @@ fail:
 
 /* ---- validation ---- */
 
-int eos_config_validate(const eos_config *cfg)
+int eos_config_validate(const eos_config *cfg, const char **key, const char **other)
 {
     int rc = 0;
+    const char *at = NULL, *with = NULL; /* the offending key and the other one involved */
     const eos_data_cfg *d = &cfg->data;
     const eos_train_cfg *t = &cfg->train;
     const eos_sharp_cfg *s = &cfg->sharpness;
@@ -567,6 +568,7 @@ int eos_config_validate(const eos_config *cfg)
 
     /* Every key on its own first (catches structs filled in by code rather than by set). */
     for (const eos_key *k = eos_config_keys; k->path; k++) {
+        at = k->path;
         const void *field = (const char *)cfg + k->offset;
         double v;
         switch (k->type) {
@@ -607,15 +609,20 @@ int eos_config_validate(const eos_config *cfg)
     /* The data source checks its own keys and says what it knows of the data before loading;
      * the architecture then checks that it accepts those data. */
     eos_data_info info;
-    const char *key = NULL;
-    EOS_TRY(eos_data_check(cfg, &info, &key));
+    at = "data.source";
+    with = "data.source"; /* the source decides which data keys it needs */
+    EOS_TRY(eos_data_check(cfg, &info, &at));
+    at = "loss";
     if (cfg->loss == EOS_LOSS_XENT && info.regression)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "loss: xent needs classification data, but data.source %s is a regression task",
                  eos_data_source_name(d->source));
-    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &key));
+    at = "model.arch";
+    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &at));
     /* Lanczos finds at most as many eigenvalues as the model has parameters (known here unless
      * only the data files tell the input shape: then the run refuses it when it starts). */
+    at = "sharpness.k";
+    with = "model.arch";
     if (s->every > 0 && eos_shape_size(&info.shape) > 0 && info.n_out > 0) {
         size_t np = 0;
         EOS_TRY(eos_model_count_params(&cfg->model, cfg->loss, &info.shape, info.n_out, &np));
@@ -626,34 +633,47 @@ int eos_config_validate(const eos_config *cfg)
     }
 
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
-    EOS_TRY(eos_optim_check(t, NULL));
+    at = "train.optimizer";
+    with = "train.optimizer";
+    EOS_TRY(eos_optim_check(t, &at));
     /* Batches and the sharpness set fit in the training set. */
     long n_eff = info.n_train; /* -1: only the files tell */
+    at = "train.batch_size";
+    with = "data.n_train";
     if (n_eff > 0 && t->batch_size > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.batch_size: %d is larger than the training set (data.n_train = %ld)",
                  t->batch_size, n_eff);
+    at = "sharpness.n";
     if (n_eff > 0 && s->n > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.n: %d is larger than the training set (data.n_train = %ld)", s->n,
                  n_eff);
 
     /* Sharpness: Lanczos needs at least k iterations. */
+    at = "sharpness.k";
+    with = "sharpness.max_iter";
     if (s->every > 0 && s->k > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.k: %d eigenvalues need sharpness.max_iter >= %d, got %d",
                  s->k, s->k, s->max_iter);
 
     /* Slot counts must fit the result arrays. */
+    at = "train.record_every";
+    with = "train.max_steps";
     if (t->max_steps / t->record_every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.record_every: train.max_steps / record_every = %ld trajectory slots "
                  "(at most %ld)",
                  t->max_steps / t->record_every, MAX_SLOTS);
+    at = "sharpness.every";
+    with = "train.max_steps";
     if (s->every > 0 && t->max_steps / s->every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.every: train.max_steps / every = %ld sharpness slots (at most %ld)",
                  t->max_steps / s->every, MAX_SLOTS);
 fail:
+    if (key) *key = rc ? at : NULL;
+    if (other) *other = rc && with && strcmp(with, at) != 0 ? with : NULL;
     return rc;
 }
 

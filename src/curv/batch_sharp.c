@@ -47,8 +47,6 @@ const eos_curv_probe eos_curv_probe_batch_sharp = {
     .enabled = batch_enabled,
     .scratch = batch_scratch,
     .sampler = 1,
-    /* the seed ^ 0x5bd1e995 derivation of earlier versions, kept for their values */
-    .stream = EOS_RNG_STREAM_SHARP,
-    .seed_xor = 0x5bd1e995ULL,
+    .stream = EOS_RNG_STREAM_BATCH_SHARP,
     .measure = batch_measure,
 };

@@ -88,12 +88,10 @@ int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
         c->on[p] = pr->enabled ? pr->enabled(c) : 1;
         if (pr->stream) {
             for (int q = 0; q < p && !c->rng_of[p]; q++)
-                if (eos_curv_probes[q]->stream == pr->stream &&
-                    eos_curv_probes[q]->seed_xor == pr->seed_xor)
-                    c->rng_of[p] = c->rng_of[q];
+                if (eos_curv_probes[q]->stream == pr->stream) c->rng_of[p] = c->rng_of[q];
             if (!c->rng_of[p]) {
                 c->rng_of[p] = &c->streams[n_streams++];
-                eos_rng_init(c->rng_of[p], cfg->seed ^ pr->seed_xor, pr->stream);
+                eos_rng_init(c->rng_of[p], cfg->seed, pr->stream);
             }
         }
         if (!c->on[p]) continue;

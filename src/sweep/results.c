@@ -28,20 +28,32 @@
 #define FORMAT_NAME "eosweep-results"
 #define FORMAT_VERSION 1
 
-/* Per-run columns in /runs that eos_results_write_run fills (status is written last). */
-enum { C_STEPS, C_LOSS, C_ACC, C_TLOSS, C_TACC, C_SHARP, C_DIVSTEP, C_WALL, C_RANK, C_MESSAGE,
-       C_STATUS, N_COLS };
+/* Per-run columns in /runs that eos_results_write_run fills: the numeric result columns of
+ * eos_train.h, then message and status (written last). */
+#define AS_COL_ENUM(id, name, ctype, ftype, fill) C_##id,
+enum { EOS_RESULT_COLUMNS(AS_COL_ENUM) C_MESSAGE, C_STATUS, N_COLS };
+#undef AS_COL_ENUM
+enum { N_NUMERIC_COLS = C_MESSAGE };
 /* Kinds of column storage. */
 enum { K_I64, K_F64, K_I32, K_MSG, K_STATUS };
 static const struct {
     const char *name;
     int kind;
+    double fill; /* numeric columns: the value of a run not yet written */
 } cols[N_COLS] = {
-    {"steps", K_I64},           {"final_loss", K_F64},      {"final_acc", K_F64},
-    {"final_test_loss", K_F64}, {"final_test_acc", K_F64},  {"final_sharpness", K_F64},
-    {"diverged_step", K_I64},   {"wall_seconds", K_F64},    {"rank", K_I32},
-    {"message", K_MSG},         {"status", K_STATUS},
+#define AS_COL(id, name, ctype, ftype, fill) {#name, K_##ftype, fill},
+    EOS_RESULT_COLUMNS(AS_COL)
+#undef AS_COL
+    {"message", K_MSG, 0},
+    {"status", K_STATUS, 0},
 };
+/* Memory type of each file type, for writing a result field. */
+typedef int64_t MEM_I64;
+typedef double MEM_F64;
+typedef int32_t MEM_I32;
+#define NATIVE_I64 H5T_NATIVE_INT64
+#define NATIVE_F64 H5T_NATIVE_DOUBLE
+#define NATIVE_I32 H5T_NATIVE_INT32
 
 /* /sharp holds, beside its step scale, one dataset per output of every curvature probe (in
  * table order) and the HVPs each measurement spent. */
@@ -56,7 +68,6 @@ typedef struct {
     int n;
     sharp_col col[MAX_SHARP_COLS];
 } sharp_layout;
-static const char *const status_names[4] = {"pending", "done", "diverged", "failed"};
 
 struct eos_results {
     MPI_Comm comm;
@@ -177,8 +188,8 @@ static hid_t make_status_type(void)
 {
     hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
     if (t < 0) return t;
-    for (int8_t v = 0; v < 4; v++) {
-        if (H5Tenum_insert(t, status_names[v], &v) < 0) {
+    for (int8_t v = 0; v < EOS_RUN_N_STATUSES; v++) {
+        if (H5Tenum_insert(t, eos_run_status_names[v], &v) < 0) {
             H5Tclose(t);
             return H5I_INVALID_HID;
         }
@@ -251,9 +262,6 @@ fail:
 }
 
 /* Pack n strings into an n x width NUL-padded buffer and write them as a whole dataset. */
-/* A grid axis that is also a fixed column (seed) is stored once, as the fixed column. */
-static int axis_is_fixed_column(const char *path) { return strcmp(path, "seed") == 0; }
-
 static int write_str_column(hid_t loc, const char *name, long n, char *const *s, size_t stride)
 {
     int rc = 0;
@@ -280,32 +288,29 @@ fail:
     return rc;
 }
 
-/* Scalar YAML text of a number/int axis as a value (YAML booleans and "full" batch count as
- * integers, as the config table stores them). */
-static int parse_axis(const eos_axis *ax, long run, const char *text, double *d, int64_t *i)
+/* A grid axis that is also a column of its own (seed) is stored once, as that column. */
+static int axis_has_own_column(const eos_axis *ax)
+{
+    return (ax->key->flags & EOS_KEY_RUN_COLUMN) != 0;
+}
+
+/* A number/int axis's value as the configuration stores it: the text is set on a scratch
+ * configuration and the field read back by the key's type, so only config.c knows the syntax. */
+static int axis_value(const eos_axis *ax, const char *text, eos_config *scratch, double *d,
+                      int64_t *i)
 {
     int rc = 0;
-    char *end;
-    errno = 0;
-    if (ax->col == EOS_COL_NUMBER) {
-        *d = strtod(text, &end);
-        EOS_CHECK(end != text && *end == '\0' && errno == 0, EOS_ERR_CONFIG,
-                  "sweep: run %ld: %s: value '%s' is not a number", run, ax->path, text);
-        return 0;
+    EOS_TRY(eos_config_set(scratch, ax->path, text));
+    const void *field = (const char *)scratch + ax->key->offset;
+    switch (ax->key->type) {
+    case EOS_KEY_DOUBLE: *d = *(const double *)field; break;
+    case EOS_KEY_INT:
+    case EOS_KEY_BOOL:
+    case EOS_KEY_BATCH: *i = *(const int *)field; break;
+    case EOS_KEY_LONG: *i = *(const long *)field; break;
+    case EOS_KEY_U64: *i = (int64_t)*(const uint64_t *)field; break;
+    default: EOS_FAIL(EOS_ERR_INTERNAL, "%s: not a number or integer axis", ax->path);
     }
-    long long v = strtoll(text, &end, 10);
-    if (end != text && *end == '\0' && errno == 0) {
-        *i = v;
-        return 0;
-    }
-    if (!strcmp(text, "true") || !strcmp(text, "yes") || !strcmp(text, "on"))
-        *i = 1;
-    else if (!strcmp(text, "false") || !strcmp(text, "no") || !strcmp(text, "off") ||
-             !strcmp(text, "full"))
-        *i = 0;
-    else
-        EOS_FAIL(EOS_ERR_CONFIG, "sweep: run %ld: %s: value '%s' is not an integer", run,
-                 ax->path, text);
 fail:
     return rc;
 }
@@ -328,15 +333,17 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
 
     EOS_ALLOC(dv, n);
     EOS_ALLOC(iv, n);
+    EOS_ALLOC(cfg, 1);
+    eos_config_default(cfg);
     for (int a = 0; a < sw->n_axes; a++) {
         const eos_axis *ax = &sw->axes[a];
-        if (axis_is_fixed_column(ax->path)) continue;
+        if (axis_has_own_column(ax)) continue;
         if (ax->col == EOS_COL_STRING) {
             EOS_TRY(write_str_column(runs, ax->path, n, sw->values + a, (size_t)sw->n_axes));
             continue;
         }
         for (long i = 0; i < n; i++)
-            EOS_TRY(parse_axis(ax, i, sw->values[i * sw->n_axes + a], &dv[i], &iv[i]));
+            EOS_TRY(axis_value(ax, sw->values[i * sw->n_axes + a], cfg, &dv[i], &iv[i]));
         int num = ax->col == EOS_COL_NUMBER;
         EOS_TRY(make_ds(runs, ax->path, num ? H5T_IEEE_F64LE : H5T_STD_I64LE, 1, dims,
                         H5I_INVALID_HID, NULL, &ds));
@@ -347,7 +354,6 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
 
     EOS_ALLOC(seeds, n);
     EOS_ALLOC(cfgs, n);
-    EOS_ALLOC(cfg, 1);
     EOS_ALLOC(ybuf, ylen);
     for (long i = 0; i < n; i++) {
         EOS_TRY(eos_sweep_run_config(sw, i, cfg));
@@ -397,24 +403,23 @@ static int create_result_columns(hid_t runs, long n)
 {
     int rc = 0;
     hsize_t dims[1] = {(hsize_t)n};
-    const double nan_d = NAN;
-    const int64_t zero64 = 0, neg64 = -1;
-    const int32_t neg32 = -1;
     const int8_t pending = EOS_RUN_PENDING;
     hid_t t = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) {
+        const int64_t fill64 = (int64_t)cols[c].fill;
+        const int32_t fill32 = (int32_t)cols[c].fill;
         switch (cols[c].kind) {
         case K_I64:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I64LE, 1, dims, H5T_NATIVE_INT64,
-                            c == C_DIVSTEP ? &neg64 : &zero64, NULL));
+                            &fill64, NULL));
             break;
         case K_F64:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_IEEE_F64LE, 1, dims, H5T_NATIVE_DOUBLE,
-                            &nan_d, NULL));
+                            &cols[c].fill, NULL));
             break;
         case K_I32:
             EOS_TRY(make_ds(runs, cols[c].name, H5T_STD_I32LE, 1, dims, H5T_NATIVE_INT32,
-                            &neg32, NULL));
+                            &fill32, NULL));
             break;
         case K_MSG: {
             static const char empty[EOS_MSG_MAX]; /* written per run: filled until then */
@@ -488,6 +493,25 @@ fail:
     h5close_any(&a);
     h5close_any(&s);
     h5close_any(&t);
+    return rc;
+}
+
+/* The numeric result columns and their fill values, for readers (analysis/results.py). */
+static int attr_result_columns(hid_t f)
+{
+    int rc = 0;
+    const char *names[N_NUMERIC_COLS];
+    double fills[N_NUMERIC_COLS];
+    hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    hsize_t dims[1] = {N_NUMERIC_COLS};
+    for (int c = 0; c < N_NUMERIC_COLS; c++) names[c] = cols[c].name, fills[c] = cols[c].fill;
+    EOS_TRY(attr_str_list(f, "result_columns", N_NUMERIC_COLS, names));
+    EOS_CHECK_H5(s = H5Screate_simple(1, dims, NULL));
+    EOS_CHECK_H5(a = H5Acreate2(f, "result_fill", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
+    EOS_CHECK_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, fills));
+fail:
+    h5close_any(&a);
+    h5close_any(&s);
     return rc;
 }
 
@@ -591,6 +615,7 @@ static int create_file(const char *tmp, const eos_sweep *sw, const sharp_layout 
     EOS_TRY(attr_num(f, "record_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &rec_every));
     EOS_TRY(attr_num(f, "sharp_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &sharp_every));
     EOS_TRY(attr_num(f, "k", H5T_STD_I32LE, H5T_NATIVE_INT32, &k));
+    EOS_TRY(attr_result_columns(f));
 
     /* /sweep: scalar fixed-length string holding the text verbatim */
     EOS_CHECK_H5(t = make_fixed_str(sw->text_len));
@@ -894,7 +919,7 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     }
     EOS_TRY(open_ds(f, r->path, "sweep", 0, NULL, NULL, NULL));
     for (int a = 0; a < sw->n_axes; a++) {
-        if (axis_is_fixed_column(sw->axes[a].path)) continue;
+        if (axis_has_own_column(&sw->axes[a])) continue;
         snprintf(name, sizeof name, "runs/%s", sw->axes[a].path);
         EOS_TRY(open_ds(f, r->path, name, 1, d1, NULL, NULL));
     }
@@ -1186,17 +1211,14 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
                               r->hvps_row, i, 1, &S));
     }
 
-    const int64_t steps = res->steps, divstep = res->diverged_step;
-    const int32_t rank = res->rank;
     const int8_t status = (int8_t)res->status;
-    const double *f64[] = {&res->final_loss, &res->final_acc, &res->final_test_loss,
-                           &res->final_test_acc, &res->final_sharpness};
-    EOS_TRY(write_elem(r, C_STEPS, i, H5T_NATIVE_INT64, &steps));
-    for (int c = C_LOSS; c <= C_SHARP; c++)
-        EOS_TRY(write_elem(r, c, i, H5T_NATIVE_DOUBLE, f64[c - C_LOSS]));
-    EOS_TRY(write_elem(r, C_DIVSTEP, i, H5T_NATIVE_INT64, &divstep));
-    EOS_TRY(write_elem(r, C_WALL, i, H5T_NATIVE_DOUBLE, &res->wall_seconds));
-    EOS_TRY(write_elem(r, C_RANK, i, H5T_NATIVE_INT32, &rank));
+#define WRITE_COL(id, name, ctype, ftype, fill)                                                    \
+    {                                                                                              \
+        const MEM_##ftype v_ = (MEM_##ftype)res->name;                                             \
+        EOS_TRY(write_elem(r, C_##id, i, NATIVE_##ftype, &v_));                                    \
+    }
+    EOS_RESULT_COLUMNS(WRITE_COL)
+#undef WRITE_COL
     memset(r->msg, 0, sizeof r->msg);
     memcpy(r->msg, res->message, strnlen(res->message, EOS_MSG_MAX - 1));
     EOS_TRY(write_elem(r, C_MESSAGE, i, r->msg_type, r->msg));

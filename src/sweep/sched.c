@@ -208,12 +208,7 @@ static void fmt_hms(char *buf, size_t len, double s)
 
 static const char *status_word(int st)
 {
-    switch (st) {
-    case EOS_RUN_DONE: return "done";
-    case EOS_RUN_DIVERGED: return "diverged";
-    case EOS_RUN_FAILED: return "failed";
-    default: return "pending";
-    }
+    return st >= 0 && st < EOS_RUN_N_STATUSES ? eos_run_status_names[st] : "pending";
 }
 
 static void sched_account(sched *S, long run, int st, int from_rank, const eos_run_result *res)

@@ -105,11 +105,6 @@ static int is_section(const char *path)
     return 0;
 }
 
-static int sweepable(const eos_key *k)
-{
-    return strcmp(k->path, "train.record_every") != 0 && strcmp(k->path, "sharpness.every") != 0;
-}
-
 /* Text of a value node for key k: scalars as written (plain nulls become "" for strings), a
  * flow list of scalars as "[a, b]" for list keys. */
 static int value_text(ctx_t *ctx, const eos_key *k, yaml_node_t *v, char *buf, size_t len)
@@ -217,7 +212,7 @@ static int grid_axis(ctx_t *ctx, eos_sweep *sw, yaml_node_t *kn, char *used, int
     const char *path = (const char *)kn->data.scalar.value;
     const eos_key *k = eos_config_key_find(path);
     if (!k) PERR(node_pos(kn), "%s: unknown key", path);
-    if (!sweepable(k))
+    if (k->flags & EOS_KEY_NOT_SWEEPABLE)
         PERR(node_pos(kn),
              "%s: not sweepable (all runs share the results file's step axes); set it in the "
              "base configuration",
@@ -400,29 +395,20 @@ fail:
     return rc;
 }
 
-/* Position for a validation message: the first key path it names that this run's grid set,
- * else the first one the base set, else 1:1. The message starts with the main key. */
-static pos_t validate_pos(const where_t *w, const char *msg)
+/* Where a validation error of this run goes: at the offending key or the other key involved,
+ * whichever this run's grid set (its value made the run invalid), else at the one the base set. */
+static pos_t run_error_pos(const where_t *w, const char *key, const char *other)
 {
-    pos_t none = {1, 1};
-    int best_grid = -1, best_base = -1;
-    size_t at_grid = (size_t)-1, at_base = (size_t)-1;
-    for (const eos_key *k = eos_config_keys; k->path; k++) {
-        size_t n = strlen(k->path);
-        for (const char *s = strstr(msg, k->path); s; s = strstr(s + 1, k->path)) {
-            char c = s[n];
-            if ((c >= 'a' && c <= 'z') || c == '_' || (c >= '0' && c <= '9')) continue;
-            if (s > msg && (s[-1] == '.' || s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z')))
-                continue;
-            size_t at = (size_t)(s - msg);
+    const char *keys[2] = {key, other};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < 2; i++) {
+            const eos_key *k = keys[i] ? eos_config_key_find(keys[i]) : NULL;
+            if (!k) continue;
             int ki = key_index(k);
-            if (w->run_pos && w->run_pos[ki] && at < at_grid) at_grid = at, best_grid = ki;
-            if (w->ctx->base_pos[ki].line && at < at_base) at_base = at, best_base = ki;
-            break;
+            if (pass == 0 && w->run_pos && w->run_pos[ki]) return *w->run_pos[ki];
+            if (pass == 1 && w->ctx->base_pos[ki].line) return w->ctx->base_pos[ki];
         }
-    }
-    if (best_grid >= 0) return *w->run_pos[best_grid];
-    if (best_base >= 0) return w->ctx->base_pos[best_base];
+    pos_t none = {1, 1};
     return none;
 }
 
@@ -538,7 +524,9 @@ static int expand(ctx_t *ctx, eos_sweep *sw)
             if (dup) {
                 sw->n_duplicates++;
             } else {
-                if (eos_config_validate(cfg)) PERR_PREV(validate_pos(&w, eos_error_msg()), suffix);
+                const char *key, *other;
+                if (eos_config_validate(cfg, &key, &other))
+                    PERR_PREV(run_error_pos(&w, key, other), suffix);
                 /* Files: once per distinct data section. */
                 const eos_data_cfg *d = &cfg->data;
                 int need_test = d->n_test > 0, known = 0;

@@ -15,6 +15,9 @@
 
 #define EOS_TRAJ_NAME(id, name) #name,
 const char *const eos_traj_names[EOS_TRAJ_N] = {EOS_TRAJ_COLUMNS(EOS_TRAJ_NAME)};
+#define EOS_RUN_NAME(id, name) #name,
+const char *const eos_run_status_names[EOS_RUN_N_STATUSES] = {EOS_RUN_STATUSES(EOS_RUN_NAME)};
+#undef EOS_RUN_NAME
 #undef EOS_TRAJ_NAME
 
 int eos_train_rec_slots(const eos_config *cfg)

@@ -1,5 +1,7 @@
 """load() and the accessors on a results file written by the real binary, checked against the
 sweep's grid expanded by hand and against raw h5py reads."""
+import shutil
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -193,3 +195,38 @@ def test_older_file_without_lists(tmp_path):
         assert list(m.columns) == ["run", "step", "batch_sharp", "dir_sharp", "eig[0]", "eig[1]",
                                    "precond_eig", "trace"]
         assert (m["eig[0]"] == 1).all()
+
+
+def _same_fill(a, b):
+    """Two {column: fill} lists are equal in order and value (NaN equals NaN)."""
+    return list(a) == list(b) and all(
+        (isinstance(x, float) and isinstance(y, float) and np.isnan(x) and np.isnan(y)) or x == y
+        for x, y in zip(a.values(), b.values()))
+
+
+def test_result_columns_from_the_file(crashed_file, tmp_path):
+    """The file lists its numeric result columns and fills (result_columns, result_fill); a
+    column it adds is masked for pending runs with its own fill and is not an axis. A file without
+    the attributes falls back to RESULT_FILL."""
+    with analysis.Results(crashed_file) as r:
+        assert _same_fill(r.result_fill, analysis.results.RESULT_FILL)
+    new = str(tmp_path / "new_column.h5")
+    shutil.copyfile(crashed_file, new)
+    with h5py.File(new, "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["result_columns"]]
+        fills = list(f.attrs["result_fill"])
+        f.attrs["result_columns"] = names + ["extra_count"]
+        f.attrs["result_fill"] = np.array(fills + [7.0])
+        f["runs/extra_count"] = np.arange(f.attrs["n_runs"], dtype=np.int64)
+    df = analysis.load(new)
+    assert (df.loc[PENDING, "extra_count"] == 7).all()
+    assert df.loc[0, "extra_count"] == 0
+    with analysis.Results(new) as r:
+        assert "extra_count" not in r.axes
+    old = str(tmp_path / "old.h5")
+    shutil.copyfile(crashed_file, old)
+    with h5py.File(old, "r+") as f:
+        del f.attrs["result_columns"], f.attrs["result_fill"]
+    with analysis.Results(old) as r:
+        assert _same_fill(r.result_fill, analysis.results.RESULT_FILL)
+    assert (analysis.load(old).loc[PENDING, "diverged_step"] == -1).all()

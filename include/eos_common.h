@@ -36,7 +36,6 @@ int eos_error_set(int code, const char *src_file, int src_line, const char *fmt,
 /* The last recorded message for this thread (user-facing, one line), and where it was raised. */
 const char *eos_error_msg(void);
 const char *eos_error_where(void);
-int eos_error_code(void);
 void eos_error_clear(void);
 const char *eos_status_name(int code);
 

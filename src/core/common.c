@@ -9,7 +9,6 @@
 
 static _Thread_local char err_msg[1024];
 static _Thread_local char err_where[256];
-static _Thread_local int err_code;
 
 int eos_error_set(int code, const char *src_file, int src_line, const char *fmt, ...)
 {
@@ -18,19 +17,16 @@ int eos_error_set(int code, const char *src_file, int src_line, const char *fmt,
     vsnprintf(err_msg, sizeof err_msg, fmt, ap);
     va_end(ap);
     snprintf(err_where, sizeof err_where, "%s:%d", src_file, src_line);
-    err_code = code;
     return code;
 }
 
 const char *eos_error_msg(void) { return err_msg[0] ? err_msg : "no error recorded"; }
 const char *eos_error_where(void) { return err_where; }
-int eos_error_code(void) { return err_code; }
 
 void eos_error_clear(void)
 {
     err_msg[0] = '\0';
     err_where[0] = '\0';
-    err_code = 0;
 }
 
 const char *eos_status_name(int code)

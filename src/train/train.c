@@ -156,16 +156,17 @@ static int full_eval(trainer *T, const eos_dataset *ds, const real *w, real *gra
     return rc;
 }
 
-static int next_batch(trainer *T, const int **idx)
+/* The next minibatch's example indices (batch of them) in the epoch's permutation. */
+static const int *next_batch(trainer *T)
 {
     int n = T->tr->n;
     if (T->perm_pos + T->batch > n) {
         eos_rng_shuffle(&T->batch_rng, T->perm, n); /* new epoch; the incomplete tail is dropped */
         T->perm_pos = 0;
     }
-    *idx = T->perm + T->perm_pos;
+    const int *idx = T->perm + T->perm_pos;
     T->perm_pos += T->batch;
-    return 0;
+    return idx;
 }
 
 /* Every curvature probe at w_t (src/curv/probes.c). */
@@ -279,7 +280,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             Ys = T.fresh.Y;
             nb = T.fresh.n;
         } else if (!full_batch) {
-            next_batch(&T, &idx);
+            idx = next_batch(&T);
             nb = T.batch;
         }
         if (!full_batch) {

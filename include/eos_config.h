@@ -13,6 +13,7 @@
 #define EOS_MAX_HIDDEN 16
 #define EOS_PATH_MAX 512
 #define EOS_NAME_MAX 64
+#define EOS_HUTCHPP_MAX_PROBES 300 /* sharpness.trace_probes bound of trace_method hutchpp */
 
 typedef enum {
     EOS_ACT_TANH = 0,
@@ -25,6 +26,7 @@ typedef enum {
 
 typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
+typedef enum { EOS_TRACE_HUTCHINSON = 0, EOS_TRACE_HUTCHPP } eos_trace_method;
 
 typedef struct {
     int source;                     /* row of the data-source table (eos_data_source_name) */
@@ -89,6 +91,7 @@ typedef struct {
     int batch_sharpness; /* measure batch sharpness (minibatch runs) */
     double batch_tol;    /* relative standard error target of batch sharpness */
     int directional;     /* directional sharpness of the update u'Hu/|u|^2 */
+    eos_trace_method trace_method; /* hutchpp: also the Hutch++ estimate (trace_hutchpp) */
 } eos_sharp_cfg;
 
 typedef struct {

@@ -25,6 +25,7 @@ static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", NULL};
+static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
 
 #define NAMES_FN(fn, arr)                                                                          \
     static const char *fn(int v)                                                                   \
@@ -34,6 +35,7 @@ static const char *const loss_names[] = {"mse", "xent", NULL};
 NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
+NAMES_FN(trace_method_name, trace_method_names)
 
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
@@ -159,7 +161,10 @@ static const struct {
     X("sharpness.batch_tol", EOS_KEY_DOUBLE, OFF(sharpness.batch_tol), SZ(sharpness.batch_tol),    \
       NULL, 0, NOMAX, XMIN, "relative standard error target of batch sharpness (> 0)")             \
     X("sharpness.directional", EOS_KEY_BOOL, OFF(sharpness.directional),                           \
-      SZ(sharpness.directional), NULL, 0, 1, 0, "directional sharpness of the update")
+      SZ(sharpness.directional), NULL, 0, 1, 0, "directional sharpness of the update")          \
+    X("sharpness.trace_method", EOS_KEY_ENUM, OFF(sharpness.trace_method),                         \
+      SZ(sharpness.trace_method), trace_method_name, 0, 0, 0,                                      \
+      "hutchinson, or hutchpp: also Hutch++ with the same products (trace_hutchpp)")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -228,6 +233,7 @@ void eos_config_default(eos_config *cfg)
     s->batch_sharpness = 0;
     s->batch_tol = 0.05;
     s->directional = 0;
+    s->trace_method = EOS_TRACE_HUTCHINSON;
 }
 
 const eos_key *eos_config_key_find(const char *path)
@@ -656,6 +662,13 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
     if (s->every > 0 && s->k > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.k: %d eigenvalues need sharpness.max_iter >= %d, got %d",
                  s->k, s->k, s->max_iter);
+
+    /* Hutch++ keeps trace_probes / 3 parameter vectors. */
+    if (s->trace_method == EOS_TRACE_HUTCHPP && s->trace_probes > EOS_HUTCHPP_MAX_PROBES)
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.trace_probes: %d with trace_method hutchpp, at most %d (its scratch "
+                 "holds trace_probes / 3 parameter vectors)",
+                 s->trace_probes, EOS_HUTCHPP_MAX_PROBES);
 
     /* Slot counts must fit the result arrays. */
     at = "train.record_every";

@@ -355,3 +355,43 @@ def config(src, i):
     """Run i's resolved configuration (YAML text)."""
     with _opened(src) as r:
         return r.config(i)
+
+
+def broadened_density(nodes, weights, grid, width=None):
+    """Gaussian-broadened spectral density on grid [G] from quadrature nodes and weights
+    [..., m] (stochastic Lanczos quadrature: each probe's weights sum to 1; NaN entries, past a
+    breakdown, are skipped): the mean over probes of sum_i w_i N(x; node_i, width^2). The default
+    width is 1% of the span of the nodes (1e-3 of their scale if they coincide), so the density
+    integrates to 1 over a grid reaching a few widths past the nodes."""
+    nodes = np.asarray(nodes, dtype=np.float64).reshape(-1, np.shape(nodes)[-1])
+    weights = np.asarray(weights, dtype=np.float64).reshape(nodes.shape)
+    ok = np.isfinite(nodes) & np.isfinite(weights)
+    probes = ok.any(axis=1)
+    if not probes.any():
+        return np.full(np.shape(grid), np.nan)
+    if width is None:
+        span = np.ptp(nodes[ok])
+        width = 0.01 * span if span > 0 else 1e-3 * max(np.abs(nodes[ok]).max(), 1.0)
+    x = np.asarray(grid, dtype=np.float64)[:, None]
+    dens = np.zeros(x.shape[0])
+    for p in np.flatnonzero(probes):
+        t, w = nodes[p][ok[p]], weights[p][ok[p]]
+        dens += (w * np.exp(-0.5 * ((x - t) / width) ** 2)).sum(axis=1)
+    return dens / (probes.sum() * width * np.sqrt(2 * np.pi))
+
+
+def density(src, run, slot, grid=None, width=None):
+    """(grid [G], density [G]) of the Hessian spectrum of run RUN at sharpness slot SLOT from
+    /sharp/density_nodes and density_weights (sharpness.density_probes > 0), broadened as in
+    broadened_density; grid defaults to 512 points spanning the nodes +- 5 widths."""
+    with _opened(src) as r:
+        nodes = r.sharp("density_nodes")[1][run, slot]
+        weights = r.sharp("density_weights")[1][run, slot]
+    ok = np.isfinite(nodes)
+    if grid is None:
+        if not ok.any():
+            raise ValueError(f"run {run} slot {slot}: no spectral density measured")
+        lo, hi = nodes[ok].min(), nodes[ok].max()
+        pad = 5 * (width if width is not None else (0.01 * (hi - lo) or 1e-3 * max(abs(hi), 1)))
+        grid = np.linspace(lo - pad, hi + pad, 512)
+    return np.asarray(grid), broadened_density(nodes, weights, grid, width)

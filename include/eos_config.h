@@ -14,6 +14,7 @@
 #define EOS_PATH_MAX 512
 #define EOS_NAME_MAX 64
 #define EOS_HUTCHPP_MAX_PROBES 300 /* sharpness.trace_probes bound of trace_method hutchpp */
+#define EOS_DENSITY_MAX_STEPS 100  /* sharpness.density_steps range */
 
 typedef enum {
     EOS_ACT_TANH = 0,
@@ -91,7 +92,9 @@ typedef struct {
     int batch_sharpness; /* measure batch sharpness (minibatch runs) */
     double batch_tol;    /* relative standard error target of batch sharpness */
     int directional;     /* directional sharpness of the update u'Hu/|u|^2 */
-    eos_trace_method trace_method; /* hutchpp: also the Hutch++ estimate (trace_hutchpp) */
+    eos_trace_method trace_method; /* hutchpp: Hutch++ (trace_hutchpp) instead of Hutchinson */
+    int density_probes;  /* spectral density: Lanczos start vectors; 0 = off */
+    int density_steps;   /* spectral density: Lanczos steps (nodes) per start vector */
 } eos_sharp_cfg;
 
 typedef struct {

@@ -104,7 +104,8 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, sharpness.precond), offsetof(eos_config, sharpness.trace_probes),
         offsetof(eos_config, sharpness.batch_sharpness),
         offsetof(eos_config, sharpness.batch_tol), offsetof(eos_config, sharpness.directional),
-        offsetof(eos_config, sharpness.trace_method)};
+        offsetof(eos_config, sharpness.trace_method),
+        offsetof(eos_config, sharpness.density_probes), offsetof(eos_config, sharpness.density_steps)};
     size_t nf = sizeof fields / sizeof *fields;
     int nkeys = 0;
     for (const eos_key *k = eos_config_keys; k->path; k++) nkeys++;

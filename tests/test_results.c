@@ -130,10 +130,12 @@ static void table_extents(void)
     }
 }
 
-/* Run i's extents of an output: odd runs measure one value per dimension (eig: k = 1). */
+/* Run i's extents of an output: odd runs measure one value per dimension (eig: k = 1) where the
+ * file's extent is not 0 (a probe that no run turns on, e.g. density_probes 0). */
 static int run_ext(int i, int p, int o, int k)
 {
-    return k < eos_curv_probes[p]->out[o].ndims && i % 2 ? 1 : g_ext[p][o][k];
+    int e = g_ext[p][o][k];
+    return k < eos_curv_probes[p]->out[o].ndims && i % 2 && e > 0 ? 1 : e;
 }
 
 /* Value e (row-major in the run's extents: a, b) of output o of probe p at slot j of run i: the

@@ -164,7 +164,12 @@ static const struct {
       SZ(sharpness.directional), NULL, 0, 1, 0, "directional sharpness of the update")          \
     X("sharpness.trace_method", EOS_KEY_ENUM, OFF(sharpness.trace_method),                         \
       SZ(sharpness.trace_method), trace_method_name, 0, 0, 0,                                      \
-      "hutchinson, or hutchpp: also Hutch++ with the same products (trace_hutchpp)")
+      "hutchinson, or hutchpp: Hutch++ with the same products instead (trace_hutchpp)")              \
+    X("sharpness.density_probes", EOS_KEY_INT, OFF(sharpness.density_probes),                      \
+      SZ(sharpness.density_probes), NULL, 0, 100, 0, "spectral density start vectors, 0 = off")  \
+    X("sharpness.density_steps", EOS_KEY_INT, OFF(sharpness.density_steps),                        \
+      SZ(sharpness.density_steps), NULL, 1, EOS_DENSITY_MAX_STEPS, 0,                              \
+      "Lanczos steps (quadrature nodes) per density start vector (1..100)")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -234,6 +239,8 @@ void eos_config_default(eos_config *cfg)
     s->batch_tol = 0.05;
     s->directional = 0;
     s->trace_method = EOS_TRACE_HUTCHINSON;
+    s->density_probes = 0;
+    s->density_steps = 30;
 }
 
 const eos_key *eos_config_key_find(const char *path)

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define EOS_CURV_PROBE_LIST(X) X(eig) X(precond_eig) X(trace) X(batch_sharp) X(dir_sharp) \
-    X(trace_hutchpp)
+    X(trace_hutchpp) X(density)
 
 #define EOS_CURV_DECLARE(name) extern const eos_curv_probe eos_curv_probe_##name;
 EOS_CURV_PROBE_LIST(EOS_CURV_DECLARE)

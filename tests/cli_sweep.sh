@@ -40,15 +40,40 @@ cp r1.h5 old.h5
 $PY - <<'PYEOF'
 import h5py
 with h5py.File("old.h5", "r+") as f:
-    for name in ("sharp/hvps", "runs/threshold", "runs/threshold_preconditioned"):
+    for name in ("sharp/hvps", "runs/threshold", "runs/threshold_preconditioned",
+                 "sharp/trace_hutchpp", "sharp/density_nodes", "sharp/density_weights"):
         del f[name]
     f["runs/status"][0:5] = 0
 PYEOF
+cp old.h5 old_eig.h5
 "$EOSWEEP" s.yaml -o old.h5 --resume --quiet >/dev/null 2>err
 rc=$?
 check "resume of a file without the newer datasets: exit 0 ($(head -c 200 err))" test $rc -eq 0
 check "resume of a file without the newer datasets: redone runs equal" \
     $PY "$SRC/tests/h5compare.py" --subset old.h5 r1.h5
+# ... but not one that lacks a measure every sweep has (damaged, or not eosweep's)
+$PY -c "import h5py; del h5py.File('old_eig.h5', 'r+')['sharp/eig']"
+"$EOSWEEP" s.yaml -o old_eig.h5 --resume --quiet >/dev/null 2>err
+rc=$?
+check "resume of a file without /sharp/eig: exit 2 in one line ($(head -c 200 err))" \
+    test $rc -eq 2 -a "$(wc -l <err)" -eq 1
+check "resume of a file without /sharp/eig: names the file and dataset" \
+    grep -q "old_eig.h5.*/sharp/eig missing" err
+# and a sweep that turns on a measure the resumed file predates is refused when written
+sed 's/^sharpness: {/sharpness: {density_probes: 2, density_steps: 3, /' s.yaml > sd.yaml
+"$EOSWEEP" sd.yaml -o sd.h5 --quiet >/dev/null 2>&1 || bad "density sweep"
+$PY - <<'PYEOF'
+import h5py
+with h5py.File("sd.h5", "r+") as f:
+    del f["sharp/density_nodes"]
+    f["runs/status"][0:2] = 0
+PYEOF
+"$EOSWEEP" sd.yaml -o sd.h5 --resume --quiet >/dev/null 2>err
+rc=$?
+check "resume measuring what the file has no dataset for: refused ($rc: $(head -c 300 err))" \
+    test $rc -ne 0
+check "resume measuring what the file has no dataset for: says which" \
+    grep -q "measured /sharp/density_nodes" err
 
 "$EOSWEEP" s2.yaml -o r1.h5 --resume --quiet 2>err
 check "resume with a different sweep: refused" test $? -eq 2

@@ -63,6 +63,7 @@ typedef struct {
     const char *name;               /* /sharp/<name> */
     int probe, out, nd;             /* output `out` of eos_curv_probes[probe], nd dims past [N, S] */
     hsize_t ext[EOS_CURV_MAX_DIMS]; /* the largest of any run (0 without sharpness), 1 past nd */
+    int absent;                     /* not in a resumed file that predates the probe */
 } sharp_col;
 typedef struct {
     int n;
@@ -938,13 +939,21 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     }
     EOS_TRY(open_ds(f, r->path, "sharp/step", 1, &S, NULL, NULL));
     for (int j = 0; j < r->sl.n; j++) {
-        const sharp_col *c = &r->sl.col[j];
+        sharp_col *c = &r->sl.col[j];
         for (int d = 0; d < c->nd; d++) ds[2 + d] = c->ext[d];
         snprintf(name, sizeof name, "sharp/%s", c->name);
+        /* A file made before this probe existed was made from a sweep that cannot have turned
+         * it on (the older binary refuses unknown keys): it resumes without the dataset, and a
+         * run that measures it anyway is refused when written. */
+        EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
+        c->absent = !ex;
+        EOS_CHECK(!c->absent || eos_curv_probes[c->probe]->enabled, EOS_ERR_FORMAT,
+                  "%s: dataset /%s missing (not an eosweep results file?)", r->path, name);
+        hsize_t len = S * col_width(c); /* an absent one's row is still filled, to be checked */
+        if (len > rowlen) rowlen = len;
+        if (c->absent) continue;
         EOS_TRY(open_ds(f, r->path, name, 2 + c->nd, ds, keep ? &r->sharp[j] : NULL,
                         keep ? &r->sharp_space[j] : NULL));
-        hsize_t len = S * col_width(c);
-        if (len > rowlen) rowlen = len;
         if (keep && len > 0) EOS_CHECK_H5(r->mem_sharp[j] = H5Screate_simple(1, &len, NULL));
     }
     /* /sharp/hvps came after format_version 1's first files: a file without it is resumed,
@@ -1201,6 +1210,14 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
             for (int d = 0; d < c->nd; d++) dims[1 + d] = c->ext[d];
             if (col_width(c) == 0) continue;
             fill_sharp_row(r, c, res);
+            if (c->absent) {
+                for (hsize_t e = 0; e < S * col_width(c); e++)
+                    EOS_CHECK(isnan(r->row[e]), EOS_ERR_FORMAT,
+                              "%s: run %ld measured /sharp/%s, which this file (made by an "
+                              "older eosweep) has no dataset for",
+                              r->path, i, c->name);
+                continue;
+            }
             EOS_TRY(write_row(r, r->sharp[j], r->sharp_space[j], r->mem_sharp[j],
                               H5T_NATIVE_FLOAT, r->row, i, 1 + c->nd, dims));
         }

@@ -2,8 +2,10 @@
 #include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "eos_blas.h"
 #include "eos_common.h"
 #include "eos_sched.h"
 
@@ -37,6 +39,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* May execute this program again with a better BLAS kernel: before MPI and any BLAS call. */
+    if (eos_blas_select_kernel(argv)) fprintf(stderr, "eosweep: warning: %s\n", eos_error_msg());
+
     eos_sched_opts o = {.stop = &stop_flag};
     int bad = 0;
     for (int i = 1; i < argc; i++) {
@@ -52,7 +57,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--fsync")) o.durable = 1;
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o.verbose = 1;
         else if (!strcmp(a, "--version")) {
-            printf("eosweep %s (%s)\n", EOS_VERSION, EOS_REAL_NAME);
+            printf("eosweep %s (%s, OpenBLAS %s)\n", EOS_VERSION, EOS_REAL_NAME, eos_blas_core_name());
             return 0;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -98,6 +103,14 @@ int main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, EOS_EXIT_ERROR);
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (o.verbose) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        const char *pinned = getenv("OPENBLAS_CORETYPE");
+        if (rank == 0)
+            fprintf(stderr, "eosweep: BLAS kernel: OpenBLAS %s (OPENBLAS_CORETYPE%s%s)\n",
+                    eos_blas_core_name(), pinned ? "=" : " unset", pinned ? pinned : "");
+    }
 
     int code = eos_sched_main(MPI_COMM_WORLD, &o); /* aborts itself if a rank may be stuck */
     MPI_Finalize();

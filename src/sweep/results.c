@@ -25,6 +25,8 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#include "eos_blas.h"
+
 #define FORMAT_NAME "eosweep-results"
 #define FORMAT_VERSION 1
 
@@ -613,6 +615,7 @@ static int create_file(const char *tmp, const eos_sweep *sw, const sharp_layout 
     EOS_TRY(attr_num(f, "n_runs", H5T_STD_I64LE, H5T_NATIVE_INT64, &n_runs));
     EOS_TRY(attr_str(f, "name", sw->name));
     EOS_TRY(attr_str(f, "precision", EOS_REAL_NAME));
+    EOS_TRY(attr_str(f, "blas_core", eos_blas_core_name())); /* information: bits depend on it */
     EOS_TRY(attr_num(f, "record_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &rec_every));
     EOS_TRY(attr_num(f, "sharp_every", H5T_STD_I32LE, H5T_NATIVE_INT32, &sharp_every));
     EOS_TRY(attr_num(f, "k", H5T_STD_I32LE, H5T_NATIVE_INT32, &k));

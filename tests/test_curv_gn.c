@@ -7,6 +7,7 @@
  * y = e_j differ by exactly row j of J_i, and the losses there by f_ij - 1/2), then
  * G = (1/n) sum_i J_i' H_loss,i J_i with H_loss = I (MSE) or S (diag(p) - p p') (softmax
  * cross-entropy); eigenvalues by LAPACK dsyev. H is assembled by columns of eos_model_hvp. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -410,6 +411,39 @@ static void test_gn_keys(void)
     }
 }
 
+/* The product's bits do not depend on the thread count (fixed-order reductions) for the
+ * MLP (70 examples: three row blocks); a model whose ops lack gnvp refuses with a line naming
+ * the key. */
+static void test_gn_threads_and_missing_op(void)
+{
+    fixture f;
+    fixture_make(&f, 2, 3, 70, EOS_LOSS_XENT);
+    real *v = malloc(f.np * sizeof(real)), *a = calloc(f.np, sizeof(real)),
+         *b = calloc(f.np, sizeof(real));
+    for (size_t i = 0; i < f.np; i++) v[i] = (real)sin(1.0 + (double)i);
+    const eos_dataset *tr = &f.d.train;
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, a) == 0, "1 thread");
+    omp_set_num_threads(2);
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, b) == 0, "2 threads");
+    omp_set_num_threads(nt);
+    EXPECT(memcmp(a, b, f.np * sizeof(real)) == 0, "1 and 2 threads give the same bits");
+    eos_model_ops no_gn = *f.m->ops; /* an architecture without the operation */
+    no_gn.gnvp = NULL;
+    const eos_model_ops *own = f.m->ops;
+    f.m->ops = &no_gn;
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0, v, a) == EOS_ERR_CONFIG &&
+               strstr(eos_error_msg(), "sharpness.gauss_newton") &&
+               !strchr(eos_error_msg(), '\n'),
+           "refused: %s", eos_error_msg());
+    f.m->ops = own;
+    free(v);
+    free(a);
+    free(b);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     TEST_RUN(test_gn_equals_hessian_linear);
@@ -418,5 +452,6 @@ int main(void)
     TEST_RUN(test_gn_linear_transformer);
     TEST_RUN(test_eig_min_indefinite);
     TEST_RUN(test_gn_keys);
+    TEST_RUN(test_gn_threads_and_missing_op);
     return TEST_SUMMARY();
 }

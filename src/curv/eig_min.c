@@ -46,6 +46,7 @@ const eos_curv_probe eos_curv_probe_eig_min = {
     .out = {{"eig_min", 1, eig_min_shape}},
     .enabled = eig_min_enabled,
     .scratch = eig_min_scratch,
+    .keeps_scratch = 1, /* the warm start */
     .stream = EIG_MIN_STREAM,
     .measure = eig_min_measure,
 };

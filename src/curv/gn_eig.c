@@ -35,6 +35,7 @@ const eos_curv_probe eos_curv_probe_gn_eig = {
     .out = {{"gn_eig", 1, gn_shape}},
     .enabled = gn_enabled,
     .scratch = gn_scratch,
+    .keeps_scratch = 1, /* the warm start */
     .stream = GN_STREAM,
     .measure = gn_measure,
 };

@@ -56,6 +56,13 @@ const char *eos_status_name(int code);
         *key = (k);                                                                                \
         EOS_FAIL(EOS_ERR_CONFIG, __VA_ARGS__);                                                     \
     } while (0)
+/* A piece of a run's state that a checkpoint saves and restores byte for byte (eos_ckpt.h): the
+ * layers that own state (optimizer, curvature probes, trainer) list theirs as parts. */
+typedef struct {
+    void *p;
+    size_t bytes;
+} eos_part;
+
 /* A table whose rows other files define, listed once, one line per row: ROWS(X, T) expands
  * X(T, row) for each row variable of type T, in table order. Declares the rows and defines
  * `static const T *const name[]`. */

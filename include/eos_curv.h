@@ -42,6 +42,8 @@ typedef struct {
     int (*enabled)(const eos_curv_ctx *c);     /* measured in this run? (NULL: always) */
     size_t (*scratch)(const eos_curv_ctx *c);  /* reals of own scratch, allocated at set-up */
     int sampler;                               /* wants a batch sampler (eos_curv_sample) */
+    int keeps_scratch;                         /* its scratch carries over from one measurement
+                                                  to the next (a warm start): checkpoints save it */
     /* RNG stream (eos_rng.h id; 0 = draws nothing), seeded by the run's seed. Probes naming the
      * same id share one stream and draw from it in table order. */
     uint64_t stream;
@@ -112,6 +114,10 @@ struct eos_curv_ctx {
 int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
                    const eos_dataset *train, int sharp_n, int batch, const eos_optim *opt);
 void eos_curv_free(eos_curv_ctx *c);
+/* The state that carries over between measurements (streams, sampler permutations, kept
+ * scratch, the measurement count, the latest sharpness) as parts[0..return) for a checkpoint;
+ * -1 if max parts are too few. Between steps only. */
+int eos_curv_state(eos_curv_ctx *c, eos_part *parts, int max);
 
 /* A measurement at w = w_t into slot `slot` of t (its HVPs added to t->hvps[slot]), then the
  * hooks around that step's update. */

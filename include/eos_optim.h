@@ -43,6 +43,9 @@ double eos_optim_threshold(const eos_train_cfg *tc);
 int eos_optim_check(const eos_train_cfg *tc, const char **key);
 
 int eos_optim_init(eos_optim *o, const eos_train_cfg *tc, size_t n);
+/* The state that a checkpoint must keep (step count, state vectors) as parts[0..return); max is
+ * the room in parts (at least 2). */
+int eos_optim_state(eos_optim *o, eos_part *parts, int max);
 void eos_optim_free(eos_optim *o);
 
 /* One step on w [n] from the gradient g [n] at w on the step's batch (g is overwritten: weight

@@ -49,7 +49,4 @@ void eos_sweep_print(const eos_sweep *sw, FILE *f);
 /* The quickstart sweep embedded in the binary (sweeps/quickstart.yaml at build time). */
 extern const char eos_quickstart_yaml[];
 
-/* SHA-256 of a buffer as 64 hex characters plus NUL. */
-void eos_sha256_hex(const void *data, size_t len, char out[65]);
-
 #endif

@@ -74,6 +74,8 @@ typedef struct {
     int cap_sharp;        /* sharpness slots: max_steps/every + 1 (0 if off) */
     int n_sharp;
     eos_curv_traj sharp;  /* every curvature probe's values and the HVPs spent (eos_curv.h) */
+
+    long resumed_from;    /* the step a checkpoint let the run continue from (0: the start) */
 } eos_run_result;
 
 /* Slot counts implied by a configuration. */
@@ -95,6 +97,17 @@ typedef struct {
     /* Set asynchronously (signal handler): the run stops at the next step and returns
      * EOS_ERR_INTERRUPT, leaving res pending. */
     volatile sig_atomic_t *stop;
+
+    /* Mid-run checkpoints (docs/checkpoints.md), off when ckpt_path is NULL: the run continues
+     * from a valid checkpoint at ckpt_path (one that does not match is reported through on_note
+     * and ignored), and saves one there before a step when it is stopped and every ckpt_every
+     * seconds of its wall time (0: only when stopped). sweep_sha and run identify it. The caller
+     * deletes the file once the run's result is stored. */
+    const char *ckpt_path;
+    double ckpt_every;
+    const char *sweep_sha;
+    long run;
+    void (*on_note)(void *ctx, const char *line); /* NULL: lines go to stderr */
 } eos_train_hooks;
 
 /* Train one configuration on data. Fills res (allocated by the caller with

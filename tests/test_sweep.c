@@ -10,6 +10,7 @@
 #include "eos_common.h"
 #include "eos_data.h"
 #include "eos_sweep.h"
+#include "eos_sha256.h"
 #include "eos_optim.h"
 #include "eos_test.h"
 
@@ -63,6 +64,16 @@ static void test_sha256(void)
     memset(a, 'a', 1000000);
     eos_sha256_hex(a, 1000000, h);
     EXPECT(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0, "%s", h);
+    /* incrementally, in pieces that straddle the 64-byte blocks every way */
+    for (size_t piece = 1; piece <= 131; piece += 13) {
+        eos_sha256 c;
+        eos_sha256_init(&c);
+        for (size_t at = 0; at < 1000000; at += piece)
+            eos_sha256_update(&c, a + at, at + piece <= 1000000 ? piece : 1000000 - at);
+        eos_sha256_final_hex(&c, h);
+        EXPECT(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0,
+               "pieces of %zu: %s", piece, h);
+    }
     free(a);
 }
 

@@ -1,6 +1,6 @@
-/* sha256.c: SHA-256 (FIPS 180-4) of a buffer, used to fingerprint the sweep text so that a resumed
- * results file is known to belong to the same sweep. */
-#include "eos_sweep.h"
+/* sha256.c: SHA-256 (FIPS 180-4), used to fingerprint the sweep text so that a resumed results
+ * file is known to belong to the same sweep, and to checksum run checkpoints. */
+#include "eos_sha256.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -51,30 +51,62 @@ static void compress(uint32_t h[8], const unsigned char *blk)
     h[7] += hh;
 }
 
-void eos_sha256_hex(const void *data, size_t len, char out[65])
+void eos_sha256_init(eos_sha256 *c)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof h0);
+    c->len = 0;
+    c->fill = 0;
+}
+
+void eos_sha256_update(eos_sha256 *c, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    size_t n = len;
-    for (; n >= 64; n -= 64, p += 64) compress(h, p);
+    c->len += len;
+    if (c->fill) {
+        size_t take = 64 - c->fill < len ? 64 - c->fill : len;
+        memcpy(c->blk + c->fill, p, take);
+        c->fill += take;
+        p += take;
+        len -= take;
+        if (c->fill < 64) return;
+        compress(c->h, c->blk);
+        c->fill = 0;
+    }
+    for (; len >= 64; len -= 64, p += 64) compress(c->h, p);
+    memcpy(c->blk, p, len);
+    c->fill = len;
+}
+
+void eos_sha256_final_hex(eos_sha256 *c, char out[65])
+{
     /* Padding: 0x80, zeros, then the bit length big-endian in the last 8 bytes (one or two
      * final blocks). */
     unsigned char tail[128];
+    size_t n = c->fill;
     memset(tail, 0, sizeof tail);
-    if (n) memcpy(tail, p, n);
+    memcpy(tail, c->blk, n);
     tail[n] = 0x80;
     size_t tl = n + 1 + 8 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    uint64_t bits = c->len * 8;
     for (int i = 0; i < 8; i++) tail[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
-    compress(h, tail);
-    if (tl == 128) compress(h, tail + 64);
+    compress(c->h, tail);
+    if (tl == 128) compress(c->h, tail + 64);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 4; j++) {
-            unsigned char byte = (unsigned char)(h[i] >> (24 - 8 * j));
+            unsigned char byte = (unsigned char)(c->h[i] >> (24 - 8 * j));
             out[8 * i + 2 * j] = hex[byte >> 4];
             out[8 * i + 2 * j + 1] = hex[byte & 15];
         }
     out[64] = '\0';
+}
+
+void eos_sha256_hex(const void *data, size_t len, char out[65])
+{
+    eos_sha256 c;
+    eos_sha256_init(&c);
+    eos_sha256_update(&c, data, len);
+    eos_sha256_final_hex(&c, out);
 }

@@ -28,6 +28,7 @@ const eos_curv_probe eos_curv_probe_eig = {
     .name = "eig",
     .out = {{"eig", 1, eig_shape}},
     .scratch = eig_scratch,
+    .keeps_scratch = 1, /* the warm start */
     .stream = EOS_RNG_STREAM_SHARP,
     .measure = eig_measure,
 };

@@ -124,6 +124,27 @@ fail:
     return rc;
 }
 
+int eos_curv_state(eos_curv_ctx *c, eos_part *parts, int max)
+{
+    int n = 0;
+#define PART(ptr, size)                                                                            \
+    do {                                                                                           \
+        if (n == max) return -1;                                                                   \
+        parts[n++] = (eos_part){(ptr), (size)};                                                    \
+    } while (0)
+    PART(&c->n_done, sizeof c->n_done);
+    PART(&c->sharpness, sizeof c->sharpness);
+    PART(c->streams, sizeof c->streams);
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        const eos_curv_probe *pr = eos_curv_probes[p];
+        if (!c->on[p]) continue;
+        if (pr->sampler) PART(c->perm_of[p], sizeof(int) * (size_t)c->train->n);
+        if (pr->keeps_scratch && pr->scratch) PART(c->scratch_of[p], sizeof(real) * pr->scratch(c));
+    }
+#undef PART
+    return n;
+}
+
 /* ---- running the table ---- */
 
 enum { HOOK_MEASURE, HOOK_BEFORE, HOOK_AFTER };

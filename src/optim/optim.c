@@ -72,6 +72,14 @@ fail:
     return rc;
 }
 
+int eos_optim_state(eos_optim *o, eos_part *parts, int max)
+{
+    if (max < 2) return -1;
+    parts[0] = (eos_part){&o->t, sizeof o->t};
+    parts[1] = (eos_part){o->state, sizeof(real) * (size_t)o->method->n_state * o->n};
+    return 2;
+}
+
 void eos_optim_free(eos_optim *o)
 {
     free(o->state);

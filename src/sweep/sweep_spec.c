@@ -8,6 +8,7 @@
  * full configuration on demand, so even 10^5 runs cost a few MB. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "eos_sweep.h"
+#include "eos_sha256.h"
 #include "eos_common.h"
 #include "eos_data.h"
 

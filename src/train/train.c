@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "eos_ckpt.h"
 #include "eos_curv.h"
 #include "eos_model.h"
 #include "eos_optim.h"
 #include "eos_rng.h"
+#include "eos_sha256.h"
 
 #define EOS_TRAJ_NAME(id, name) #name,
 const char *const eos_traj_names[EOS_TRAJ_N] = {EOS_TRAJ_COLUMNS(EOS_TRAJ_NAME)};
@@ -210,6 +213,89 @@ static int batch_grad_at(void *ctx, const real *w, real *g)
     return eos_model_loss_grad(b->T->model, w, b->X, b->Y, b->idx, b->n, 1.0 / b->n, &ls, NULL, g);
 }
 
+/* A run's checkpoint: the identity it must match and the parts that make up its state. */
+typedef struct {
+    const eos_train_hooks *hooks;
+    eos_ckpt_ident id;
+    eos_part parts[EOS_CKPT_MAX_PARTS];
+    int n;
+    double last_save; /* eos_now() of the last save (or of the run's start) */
+} run_ckpt;
+
+static void ckpt_note(const run_ckpt *k, const char *fmt, const char *msg)
+{
+    char line[EOS_MSG_MAX + 64];
+    snprintf(line, sizeof line, fmt, msg);
+    if (k->hooks->on_note)
+        k->hooks->on_note(k->hooks->ctx, line);
+    else
+        fprintf(stderr, "eosweep: %s\n", line);
+}
+
+/* Everything that changes the run's future from the top of a step on: parameters, optimizer and
+ * curvature state, every stream, the epoch's permutation and position, the trajectories so far
+ * and the latest loss. The model and the data keep nothing between steps. */
+static int ckpt_collect(run_ckpt *k, trainer *T, eos_run_result *res, double *loss, double *acc)
+{
+    int rc = 0, n = 0, got;
+    eos_part *p = k->parts;
+    const int max = EOS_CKPT_MAX_PARTS;
+#define PART(ptr, size) (p[n++] = (eos_part){(ptr), (size)})
+    PART(T->w, sizeof(real) * T->np);
+    PART(T->perm, sizeof(int) * (size_t)T->tr->n);
+    PART(&T->perm_pos, sizeof T->perm_pos);
+    PART(&T->batch_rng, sizeof T->batch_rng);
+    PART(&T->online_rng, sizeof T->online_rng);
+    PART(loss, sizeof *loss);
+    PART(acc, sizeof *acc);
+    size_t n_vals = EOS_TRAJ_N * (size_t)res->cap_rec +
+                    eos_curv_traj_layout(&(eos_curv_traj){0}, T->cfg, res->cap_sharp, NULL);
+    PART(res->traj[0], sizeof(float) * n_vals);
+    PART(res->sharp.hvps, sizeof(int32_t) * (size_t)res->cap_sharp);
+    PART(&res->n_rec, sizeof res->n_rec);
+    PART(&res->n_sharp, sizeof res->n_sharp);
+    PART(&res->final_sharpness, sizeof res->final_sharpness);
+    PART(&res->final_test_loss, sizeof res->final_test_loss);
+    PART(&res->final_test_acc, sizeof res->final_test_acc);
+#undef PART
+    EOS_CHECK((got = eos_optim_state(&T->opt, p + n, max - n)) >= 0, EOS_ERR_INTERNAL,
+              "checkpoint: too many parts");
+    n += got;
+    if (T->cfg->sharpness.every > 0) {
+        EOS_CHECK((got = eos_curv_state(&T->curv, p + n, max - n)) >= 0, EOS_ERR_INTERNAL,
+                  "checkpoint: too many parts");
+        n += got;
+    }
+    k->n = n;
+fail:
+    return rc;
+}
+
+/* The checkpoint's identity: the caller's sweep and run, and this run's resolved configuration. */
+static int ckpt_ident(run_ckpt *k, const eos_config *cfg)
+{
+    char text[32768];
+    memset(&k->id, 0, sizeof k->id);
+    snprintf(k->id.sweep_sha, sizeof k->id.sweep_sha, "%s",
+             k->hooks->sweep_sha ? k->hooks->sweep_sha : "");
+    k->id.run = k->hooks->run;
+    int len = eos_config_to_yaml(cfg, text, sizeof text);
+    if (len < 0) return len;
+    eos_sha256_hex(text, (size_t)len, k->id.config_sha);
+    return 0;
+}
+
+/* Save the state at the top of step t; a failure is reported and the run goes on (the previous
+ * checkpoint, if any, stays). */
+static void ckpt_save(run_ckpt *k, long t, double t0, double wall_before)
+{
+    double now = eos_now();
+    eos_ckpt_info info = {t, (double)time(NULL), wall_before + (now - t0)};
+    if (eos_ckpt_write(k->hooks->ckpt_path, &k->id, &info, k->parts, k->n) != 0)
+        ckpt_note(k, "checkpoint not saved (the run goes on): %s", eos_error_msg());
+    k->last_save = now;
+}
+
 int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *res,
                   const eos_train_hooks *hooks)
 {
@@ -227,11 +313,32 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
     const eos_train_cfg *tc = &cfg->train;
     const int full_batch = T.batch >= T.tr->n && !T.online;
     const int rec = tc->record_every, sev = cfg->sharpness.every;
-    long t = 0;
-    double loss = NAN, acc = NAN;
+    long t = 0, t_start = 0;
+    double loss = NAN, acc = NAN, wall_before = 0;
     res->status = EOS_RUN_PENDING;
-    for (t = 0;; t++) {
-        if (hooks && hooks->stop && *hooks->stop) {
+    run_ckpt ck = {.hooks = hooks, .last_save = t0};
+    const int ckpt = hooks && hooks->ckpt_path;
+    if (ckpt) {
+        eos_ckpt_info info;
+        EOS_TRY(ckpt_collect(&ck, &T, res, &loss, &acc));
+        EOS_TRY(ckpt_ident(&ck, cfg));
+        int got = eos_ckpt_read(hooks->ckpt_path, &ck.id, &info, ck.parts, ck.n);
+        if (got == 0) {
+            t_start = (long)info.step;
+            wall_before = info.wall_seconds;
+            res->resumed_from = t_start;
+        } else if (got == EOS_ERR_FORMAT) {
+            ckpt_note(&ck, "%s; ignored, the run starts from step 0", eos_error_msg());
+        } else if (got != 1) {
+            goto fail; /* unreadable half-way: the state may be partly overwritten */
+        }
+    }
+    for (t = t_start;; t++) {
+        const int stopping = hooks && hooks->stop && *hooks->stop;
+        if (ckpt && t > t_start &&
+            (stopping || (hooks->ckpt_every > 0 && eos_now() - ck.last_save >= hooks->ckpt_every)))
+            ckpt_save(&ck, t, t0, wall_before);
+        if (stopping) {
             rc = eos_error_set(EOS_ERR_INTERRUPT, __FILE__, __LINE__, "interrupted at step %ld", t);
             goto out;
         }
@@ -311,7 +418,7 @@ fail:
     snprintf(res->message, sizeof res->message, "%s", eos_error_msg());
     rc = 0;
 out:
-    res->wall_seconds = eos_now() - t0;
+    res->wall_seconds = wall_before + (eos_now() - t0);
     trainer_free(&T);
     return rc;
 }

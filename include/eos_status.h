@@ -24,7 +24,7 @@ typedef struct {
 
 typedef struct {
     long run;
-    int have_step, have_age;          /* 0: the checkpoint could not be read (being written) */
+    int have_step, have_age;          /* 0: the checkpoint's header does not read (damaged) */
     long long step;
     double age_seconds;               /* now - its saved_at */
 } eos_status_ckpt;
@@ -32,13 +32,15 @@ typedef struct {
 typedef struct {
     char path[EOS_PATH_MAX];
     char name[EOS_NAME_MAX];
+    char sweep_sha[65];               /* root attribute sweep_sha256: checkpoints must match it */
     long n_runs;
     long counts[EOS_RUN_N_STATUSES];  /* by eos_run_status */
     eos_lock_holder writer;           /* writer.held = 0: no sweep writes it now */
     eos_status_failure *failures;     /* most frequent message first */
     long n_failures;
     int have_ckpt_dir;                /* PATH.ckpt/ exists */
-    eos_status_ckpt *in_progress;     /* pending runs with a checkpoint PATH.ckpt/run-<i>.ckpt */
+    eos_status_ckpt *in_progress;     /* pending runs with a checkpoint PATH.ckpt/run-<i>.ckpt
+                                         of this sweep and run (eos_ckpt.h) */
     long n_in_progress;
 } eos_status_report;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # eosweep status: a finished file, one being written (the writer named, nothing disturbed), one
 # left by kill -9, --json against h5py, failures grouped by message, runs in progress from
-# checkpoints, and the refusals (missing, not HDF5, not eosweep's) in one line with exit 2.
+# checkpoints (headers made here as src/train/ckpt.c writes them), and the refusals (missing, not HDF5, not eosweep's) in one line with exit 2.
 source "$(dirname "$0")/cli_lib.sh"
 
 # counts of /runs/status by name, as "pending done diverged failed"
@@ -122,24 +122,33 @@ assert d['counts']['failed'] == 8 and d['counts']['done'] == 4, d['counts']"
 check "failures: text gives count, message and runs" \
     grep -q "^    4 x sharpness.k: 5 eigenvalues requested.* (runs 4, 5, 6, 7)$" out.txt
 
-# --- runs in progress: pending runs with a checkpoint ---------------------------------------------
+# --- runs in progress: pending runs with a checkpoint of their own -----------------------------
+# checkpoints are eosweep's own binary files (src/train/ckpt.c); status reads only their header
 cp f.h5 p.h5
 mkdir p.h5.ckpt
 $PY - <<'PYEOF'
-import h5py, time
+import h5py, hashlib, struct, time
 with h5py.File("p.h5", "r+") as f:
-    f["runs/status"][4:6] = 0                        # runs 4, 5 pending again
-for run, step in ((4, 120), (0, 7)):                 # run 0 is done: a leftover, not in progress
-    with h5py.File("p.h5.ckpt/run-%d.ckpt" % run, "w") as c:
-        c.attrs["step"] = __import__("numpy").int64(step)
-        c.attrs["saved_at"] = time.time() - 60.0
-open("p.h5.ckpt/run-5.ckpt", "wb").close()            # being written: not HDF5 yet
-open("p.h5.ckpt/run-6.ckpt.tmp", "wb").close()        # not a checkpoint's name
-open("p.h5.ckpt/run-99.ckpt", "wb").close()           # no such run
+    f["runs/status"][4:8] = 0                        # runs 4 to 7 pending again
+    sha = f.attrs["sweep_sha256"].encode()
+    real = 8 if f.attrs["precision"] == "float64" else 4
+def ckpt(name, run, step, sweep=sha):
+    # eos_ckpt.h's header: magic, format, byte order, real size, parts, run, step, saved_at,
+    # wall seconds, sweep and configuration sha256; then (no parts) the header's own sha256
+    hd = struct.pack("=8sIIIIqqdd64s64s", b"EOSCKPT\n", 1, 0x01020304, real, 0, run, step,
+                     time.time() - 60.0, 1.5, sweep, b"0" * 64)
+    open("p.h5.ckpt/" + name, "wb").write(hd + hashlib.sha256(hd).hexdigest().encode())
+ckpt("run-4.ckpt", 4, 120)
+ckpt("run-0.ckpt", 0, 7)                             # run 0 is done: a leftover, not in progress
+ckpt("run-6.ckpt", 6, 9, sweep=b"f" * 64)            # another sweep's
+ckpt("run-7.ckpt", 8, 9)                             # run 8's under run 7's name
+ckpt("run-99.ckpt", 99, 9)                           # no such run
+open("p.h5.ckpt/run-5.ckpt", "wb").write(b"damaged")  # not a checkpoint
+open("p.h5.ckpt/run-6.ckpt.tmp", "wb").close()        # being written: not a checkpoint's name
 PYEOF
 "$EOSWEEP" status --json p.h5 >p.json
 check "in progress: exit 0" test $? -eq 0
-check "in progress: pending runs with checkpoints, step and age (unreadable one without)" $PY -c "
+check "in progress: pending runs with their own checkpoint, step and age (a damaged one without)" $PY -c "
 import json
 d = json.load(open('p.json'))
 ip = d['in_progress']
@@ -148,6 +157,7 @@ assert ip[0]['step'] == 120 and 59 <= ip[0]['age_seconds'] < 120, ip
 assert ip[1]['step'] is None and ip[1]['age_seconds'] is None, ip"
 "$EOSWEEP" status p.h5 >out.txt
 check "in progress: text lists the run with its step and age" grep -q "^    run 4: step 120, checkpoint saved [0-9]* s ago" out.txt
+check "in progress: text says which checkpoint is damaged" grep -q "^    run 5: checkpoint unreadable" out.txt
 rm -rf p.h5.ckpt/*
 "$EOSWEEP" status p.h5 >out.txt
 check "an empty checkpoint directory: in progress none" grep -q "in progress: none" out.txt

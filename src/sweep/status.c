@@ -10,13 +10,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "eos_ckpt.h"
 #include "eos_common.h"
 #include "eos_sched.h"
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /* A read-only open that takes no HDF5 file lock: the reader must never be what makes a sweep's
- * serial open (resume check, checkpoint write) fail. */
+ * serial open (its resume check) fail. */
 static hid_t open_ro(const char *path)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;
@@ -206,23 +207,22 @@ fail:
     return rc;
 }
 
-/* A checkpoint PATH.ckpt/run-<i>.ckpt (written by the trainer mid-run) with root attributes
- * step (int64) and saved_at (unix seconds). One being written may not open yet: the run is
- * listed without them. */
-static void read_ckpt(const char *file, eos_status_ckpt *c)
+/* Whether checkpoint `file` is run `run`'s of this sweep, and where that run stood (eos_ckpt.h;
+ * only its header is read). One that does not read (damaged, of another build's precision) is
+ * listed without step and age; one of another sweep or run is not this run's progress. */
+static int read_ckpt(const eos_status_report *st, const char *file, eos_status_ckpt *c)
 {
-    hid_t f = open_ro(file);
-    if (f < 0) return;
-    int absent = 1;
-    double saved = NAN;
-    if (read_scalar_attr(f, "step", H5T_INTEGER, H5T_NATIVE_LLONG, &c->step, &absent) == 0)
-        c->have_step = !absent;
-    if (read_scalar_attr(f, "saved_at", H5T_FLOAT, H5T_NATIVE_DOUBLE, &saved, &absent) == 0 &&
-        !absent && isfinite(saved)) {
-        c->have_age = 1;
-        c->age_seconds = (double)time(NULL) - saved;
+    eos_ckpt_ident id;
+    eos_ckpt_info info;
+    int got = eos_ckpt_peek(file, &id, &info);
+    if (got == 1) return 0; /* gone since the directory was listed: the run was written */
+    if (got == 0 && (id.run != c->run || strncmp(id.sweep_sha, st->sweep_sha, 64) != 0)) return 0;
+    if (got == 0) {
+        c->have_step = c->have_age = 1;
+        c->step = (long long)info.step;
+        c->age_seconds = (double)time(NULL) - info.saved_at;
     }
-    H5Fclose(f);
+    return 1;
 }
 
 static int cmp_ckpt(const void *a, const void *b)
@@ -257,11 +257,11 @@ static int read_checkpoints(eos_status_report *st, const int8_t *status)
             EOS_CHECK(grown, EOS_ERR_NOMEM, "out of memory listing %s", dir);
             st->in_progress = grown;
         }
-        eos_status_ckpt *c = &st->in_progress[st->n_in_progress++];
+        eos_status_ckpt *c = &st->in_progress[st->n_in_progress];
         memset(c, 0, sizeof *c);
         c->run = run;
         snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
-        read_ckpt(file, c);
+        st->n_in_progress += read_ckpt(st, file, c);
     }
     if (st->n_in_progress)
         qsort(st->in_progress, (size_t)st->n_in_progress, sizeof *st->in_progress, cmp_ckpt);
@@ -305,6 +305,7 @@ int eos_status_read(eos_status_report *st, const char *path)
               absent ? "missing" : "out of range");
     st->n_runs = (long)v;
     EOS_TRY(read_vstr_attr(f, "name", st->name, sizeof st->name, &absent));
+    EOS_TRY(read_vstr_attr(f, "sweep_sha256", st->sweep_sha, sizeof st->sweep_sha, &absent));
 
     EOS_ALLOC(status, st->n_runs);
     EOS_TRY(read_status_column(f, path, st->n_runs, status));
@@ -370,7 +371,7 @@ void eos_status_print(const eos_status_report *st, FILE *out)
         if (c->have_step) fprintf(out, "step %lld", c->step);
         if (c->have_age) fprintf(out, "%scheckpoint saved %.0f s ago", c->have_step ? ", " : "",
                                  c->age_seconds);
-        if (!c->have_step && !c->have_age) fprintf(out, "checkpoint not readable (being written?)");
+        if (!c->have_step && !c->have_age) fprintf(out, "checkpoint unreadable (damaged?)");
         fputc('\n', out);
     }
 }

@@ -67,13 +67,26 @@ def _subplots(n):
     return fig, axs.ravel()
 
 
-def sharpness_figures(res, df, lrs, thr, qty, out):
+def gn_series(res, qty):
+    """[N, S] top Gauss-Newton eigenvalue (/sharp/gn_eig) of the runs whose tracked quantity is
+    the Hessian's sharpness (eig; NaN for the others), or None when no such run measured it
+    (sharpness.gauss_newton off, or a file written before gn_eig existed)."""
+    if "gn_eig" not in res.sharp_names or "sharp/gn_eig" not in res.f:
+        return None
+    gn = res.sharp_series("gn_eig")[1].astype(np.float64)
+    gn[np.asarray(qty) != "eig"] = np.nan
+    return gn if np.isfinite(gn).any() else None
+
+
+def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
     """Sharpness against steps per learning rate with the threshold dashed (Cohen et al. 2021,
-    fig. 1); adaptive runs show the preconditioned sharpness against theirs."""
+    fig. 1); adaptive runs show the preconditioned sharpness against theirs. gn (gn_series):
+    the top Gauss-Newton eigenvalue, dotted in the run's colour next to its sharpness."""
     steps = res.f["sharp/step"][()]
     if len(steps) == 0:
         return [], "sharpness was not measured (sharpness.every = 0)"
     series = {q: res.sharp_series(q)[1] for q in set(qty)}
+    legend = "dashed: threshold" + ("; dotted: Gauss-Newton" if gn is not None else "")
     colours = _lr_colours(lrs)
     files = []
     for fname, chunk in _panel_figures(_groups(df, res.axes), "sharpness"):
@@ -91,6 +104,8 @@ def sharpness_figures(res, df, lrs, thr, qty, out):
                 seen.add(lab)
                 if np.isfinite(y).any():
                     ax.plot(steps, y, color=c, lw=1.3, label=lab if first else None)
+                if gn is not None and np.isfinite(gn[i]).any():
+                    ax.plot(steps, gn[i], color=c, lw=1.3, ls=":")
                 if first and np.isfinite(thr[i]):
                     ax.axhline(thr[i], color=c, ls="--", lw=1)
                 if df.at[i, "status"] == "diverged":
@@ -101,7 +116,7 @@ def sharpness_figures(res, df, lrs, thr, qty, out):
             ax.set_ylabel(" / ".join(ylab.get(k, k) for k in sorted(kinds)))
             ax.set_xlabel("step")
             ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=7, title="dashed: threshold", title_fontsize=7)
+            ax.legend(fontsize=7, title=legend, title_fontsize=7)
         fig.tight_layout()
         fig.savefig(os.path.join(out, fname), dpi=110)
         plt.close(fig)
@@ -267,7 +282,8 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         os.makedirs(out, exist_ok=True)
         thr, qty = eos.thresholds(df)
         lrs = np.array([float(eos.param(r, LR)) for _, r in df.iterrows()])
-        sharp_files, sharp_note = sharpness_figures(res, df, lrs, thr, qty, out)
+        gn = gn_series(res, qty)
+        sharp_files, sharp_note = sharpness_figures(res, df, lrs, thr, qty, out, gn)
         loss_files = loss_figures(res, df, lrs, out)
         heat = heatmap(df, xname, yname, metric, out)
         table = eos.eos_table(res, df)
@@ -278,9 +294,12 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
     counts = df["status"].value_counts()
     summary = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("done", "diverged", "failed",
                                                                    "pending"))
-    sections = [("Sharpness", sharp_files, sharp_note or
-                 "Top Hessian eigenvalue per learning rate (preconditioned sharpness for "
-                 "adam/adamw/rmsprop); dashed: the stability threshold of each learning rate."),
+    sharp_text = ("Top Hessian eigenvalue per learning rate (preconditioned sharpness for "
+                  "adam/adamw/rmsprop); dashed: the stability threshold of each learning rate.")
+    if gn is not None:
+        sharp_text += (" Dotted: the top eigenvalue of the Gauss-Newton matrix J' H_loss J "
+                       "(/sharp/gn_eig) of the same runs.")
+    sections = [("Sharpness", sharp_files, sharp_note or sharp_text),
                 ("Loss", loss_files, "Training loss (solid) and test loss (dashed)."),
                 ("Heatmap", [heat] if heat else [],
                  f"{metric} over {xname} x {yname}" if heat else "no grid axes: no heatmap")]

@@ -15,6 +15,7 @@
 #define EOS_NAME_MAX 64
 #define EOS_HUTCHPP_MAX_PROBES 300 /* sharpness.trace_probes bound of trace_method hutchpp */
 #define EOS_DENSITY_MAX_STEPS 100  /* sharpness.density_steps range */
+#define EOS_K_MIN_MAX 32           /* sharpness.k_min range */
 
 typedef enum {
     EOS_ACT_TANH = 0,
@@ -95,6 +96,8 @@ typedef struct {
     eos_trace_method trace_method; /* hutchpp: Hutch++ (trace_hutchpp) instead of Hutchinson */
     int density_probes;  /* spectral density: Lanczos start vectors; 0 = off */
     int density_steps;   /* spectral density: Lanczos steps (nodes) per start vector */
+    int gauss_newton;    /* top-k eigenvalues of the Gauss-Newton matrix J' H_loss J (gn_eig) */
+    int k_min;           /* the k_min smallest Hessian eigenvalues (eig_min); 0 = off */
 } eos_sharp_cfg;
 
 typedef struct {

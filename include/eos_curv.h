@@ -130,6 +130,16 @@ int eos_curv_after_step(eos_curv_ctx *c, const real *w, eos_curv_traj *t, int sl
 int eos_curv_hvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
 /* The same as an eos_linop_fn at c->w, for the eigensolver (ctx is the eos_curv_ctx). */
 int eos_curv_hvp_op(void *ctx, const real *v, real *out);
+/* out = G(w) v, G = J' H_loss J the Gauss-Newton matrix of the same mean loss (eos_model_gnvp);
+ * counted into /sharp/hvps like an HVP. */
+int eos_curv_gnvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
+/* The same as an eos_linop_fn at c->w. */
+int eos_curv_gnvp_op(void *ctx, const real *v, real *out);
+/* The k largest eigenvalues of the symmetric operator op (called with the context, at c->w),
+ * descending, by the shared Lanczos with sharpness.tol: warm-started from vec [np], the running
+ * probe's top Ritz vector of its previous measurement, except at a run's first measurement
+ * (then a random start from the probe's stream); vec receives this one's top Ritz vector. */
+int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig);
 /* out = H_B(w) v and g = grad L_B(w) for the mean loss over training examples idx[0..n) (idx
  * NULL: the first n). */
 int eos_curv_hvp_batch(eos_curv_ctx *c, const real *w, const int *idx, int n, const real *v,

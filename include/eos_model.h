@@ -62,4 +62,15 @@ int eos_model_loss_grad(eos_model *m, const real *params, const real *X, const r
 int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                   int n, double scale, const real *v, real *hv);
 
+/* Exact Gauss-Newton-vector product: R-forward to the outputs f, the loss's Hessian in f (MSE:
+ * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j), then the plain backward pass of
+ * that output vector, with no second-order terms of the network:
+ *   gv += scale * sum_i J_i' H_loss,i J_i v      (J_i = d f(x_i) / d params).
+ * Chunked like eos_model_hvp. EOS_ERR_CONFIG if the architecture has none (eos_model_has_gnvp). */
+int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
+                   int n, double scale, const real *v, real *gv);
+/* Whether the architecture mc->arch implements eos_model_gnvp (validation of
+ * sharpness.gauss_newton, before any model is built). */
+int eos_model_has_gnvp(const eos_model_cfg *mc);
+
 #endif

@@ -20,6 +20,7 @@ typedef struct {
     int dry_run, force, resume, retry_failed, quiet;
     int verbose;              /* print every record of every run (single-run debugging) */
     int durable;              /* fsync each run's data before its status (machine crashes) */
+    double ckpt_every;        /* seconds of a run between checkpoints (0: only on signals) */
     volatile sig_atomic_t *stop; /* set by SIGTERM/SIGUSR1/SIGINT */
 } eos_sched_opts;
 

@@ -22,7 +22,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: eosweep [SWEEP.yaml] [-o OUT.h5] [--dry-run] [--force | --resume [--retry-failed]]\n"
-            "               [--quiet] [--verbose] [--fsync]\n"
+            "               [--checkpoint-every SECONDS] [--quiet] [--verbose] [--fsync]\n"
             "       eosweep status [--json] OUT.h5   (a results file's state; safe while it is written)\n"
             "Runs every grid point of SWEEP.yaml (the built-in quickstart if none) and writes one\n"
             "HDF5 results file. Under mpirun, ranks share the runs dynamically.\n"
@@ -32,6 +32,10 @@ static void usage(FILE *f)
             "  --resume           continue an existing results file (same sweep text)\n"
             "  --retry-failed     with --resume: run failed runs again too\n"
             "  --quiet            no progress output\n"
+            "  --checkpoint-every SECONDS\n"
+            "                     save each run in progress this often (default 600; 0: only\n"
+            "                     when stopped by a signal), in OUT.h5.ckpt/; --resume goes on\n"
+            "                     from there\n"
             "  --fsync            fsync each run before its status (survives machine crashes,\n"
             "                     not only kill -9; costs an fsync per run)\n"
             "  --verbose          print every recorded step of every run\n"
@@ -47,13 +51,21 @@ int main(int argc, char **argv)
     /* May execute this program again with a better BLAS kernel: before MPI and any BLAS call. */
     if (eos_blas_select_kernel(argv)) fprintf(stderr, "eosweep: warning: %s\n", eos_error_msg());
 
-    eos_sched_opts o = {.stop = &stop_flag};
+    eos_sched_opts o = {.stop = &stop_flag, .ckpt_every = 600};
     int bad = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (i + 1 >= argc) bad = 1;
             else o.out_path = argv[++i];
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            char *end = NULL;
+            o.ckpt_every = i + 1 < argc ? strtod(argv[++i], &end) : -1;
+            if (!end || *end || !(o.ckpt_every >= 0) || o.ckpt_every > 1e9) {
+                fprintf(stderr, "eosweep: --checkpoint-every needs seconds >= 0 (0: only when "
+                                "stopped by a signal), got '%s'\n", i < argc ? argv[i] : "");
+                bad = 1;
+            }
         } else if (!strcmp(a, "--dry-run")) o.dry_run = 1;
         else if (!strcmp(a, "--force")) o.force = 1;
         else if (!strcmp(a, "--resume")) o.resume = 1;

@@ -162,7 +162,9 @@ static void test_other_measures(void)
     c.sharpness.trace_probes = 9;
     c.sharpness.density_probes = 2;
     c.sharpness.density_steps = 6;
-    check_interrupted(&c, stops, 3, "adam + hutchpp + density + batch sharpness");
+    c.sharpness.gauss_newton = 1; /* warm-started from their scratch */
+    c.sharpness.k_min = 2;
+    check_interrupted(&c, stops, 3, "adam + hutchpp + density + batch sharpness + gn + k_min");
 }
 
 /* Fresh prompts drawn every step (their stream is state) through the linear transformer. */

@@ -169,7 +169,12 @@ static const struct {
       SZ(sharpness.density_probes), NULL, 0, 100, 0, "spectral density start vectors, 0 = off")  \
     X("sharpness.density_steps", EOS_KEY_INT, OFF(sharpness.density_steps),                        \
       SZ(sharpness.density_steps), NULL, 1, EOS_DENSITY_MAX_STEPS, 0,                              \
-      "Lanczos steps (quadrature nodes) per density start vector (1..100)")
+      "Lanczos steps (quadrature nodes) per density start vector (1..100)")                        \
+    X("sharpness.gauss_newton", EOS_KEY_BOOL, OFF(sharpness.gauss_newton),                         \
+      SZ(sharpness.gauss_newton), NULL, 0, 1, 0,                                                   \
+      "top-k eigenvalues of the Gauss-Newton matrix J' H_loss J")                                  \
+    X("sharpness.k_min", EOS_KEY_INT, OFF(sharpness.k_min), SZ(sharpness.k_min), NULL, 0,          \
+      EOS_K_MIN_MAX, 0, "smallest (most negative) Hessian eigenvalues, 0 = off (0..32)")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -241,6 +246,8 @@ void eos_config_default(eos_config *cfg)
     s->trace_method = EOS_TRACE_HUTCHINSON;
     s->density_probes = 0;
     s->density_steps = 30;
+    s->gauss_newton = 0;
+    s->k_min = 0;
 }
 
 const eos_key *eos_config_key_find(const char *path)
@@ -643,7 +650,20 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
             EOS_FAIL(EOS_ERR_CONFIG,
                      "sharpness.k: %d eigenvalues requested, but the model has only %zu parameters",
                      s->k, np);
+        at = "sharpness.k_min";
+        if ((size_t)s->k_min > np)
+            EOS_FAIL(EOS_ERR_CONFIG,
+                     "sharpness.k_min: %d eigenvalues requested, but the model has only %zu "
+                     "parameters",
+                     s->k_min, np);
     }
+    /* The Gauss-Newton probe needs the architecture's Gauss-Newton product (optional in the
+     * model interface). */
+    at = "sharpness.gauss_newton";
+    if (s->every > 0 && s->gauss_newton && !eos_model_has_gnvp(&cfg->model))
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.gauss_newton: model.arch %s has no Gauss-Newton product",
+                 eos_model_arch_name(cfg->model.arch));
 
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
     at = "train.optimizer";
@@ -669,6 +689,11 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
     if (s->every > 0 && s->k > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.k: %d eigenvalues need sharpness.max_iter >= %d, got %d",
                  s->k, s->k, s->max_iter);
+    at = "sharpness.k_min";
+    if (s->every > 0 && s->k_min > s->max_iter)
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.k_min: %d eigenvalues need sharpness.max_iter >= %d, got %d", s->k_min,
+                 s->k_min, s->max_iter);
 
     /* Hutch++ keeps trace_probes / 3 parameter vectors. */
     if (s->trace_method == EOS_TRACE_HUTCHPP && s->trace_probes > EOS_HUTCHPP_MAX_PROBES)

@@ -11,13 +11,11 @@ static size_t eig_scratch(const eos_curv_ctx *c) { return c->np; } /* the top Ri
 
 static int eig_measure(eos_curv_ctx *c, float *out)
 {
-    int rc = 0, n_matvec;
+    int rc = 0;
     const eos_sharp_cfg *sc = &c->cfg->sharpness;
     double eig[EIG_MAX];
-    real *top = c->scratch;
     EOS_CHECK(sc->k <= EIG_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", sc->k, EIG_MAX);
-    EOS_TRY(eos_lanczos_run(&c->lz, eos_curv_hvp_op, c, sc->k, sc->tol, c->n_done ? top : NULL,
-                            c->rng, eig, top, &n_matvec));
+    EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, sc->k, c->scratch, eig));
     for (int i = 0; i < sc->k; i++) out[i] = (float)eig[i];
     c->sharpness = eig[0];
 fail:

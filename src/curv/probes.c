@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define EOS_CURV_PROBE_LIST(X) X(eig) X(precond_eig) X(trace) X(batch_sharp) X(dir_sharp) \
-    X(trace_hutchpp) X(density)
+    X(trace_hutchpp) X(density) X(gn_eig) X(eig_min)
 
 #define EOS_CURV_DECLARE(name) extern const eos_curv_probe eos_curv_probe_##name;
 EOS_CURV_PROBE_LIST(EOS_CURV_DECLARE)
@@ -207,6 +207,27 @@ int eos_curv_hvp_op(void *ctx, const real *v, real *out)
 {
     eos_curv_ctx *c = ctx;
     return eos_curv_hvp(c, c->w, v, out);
+}
+
+int eos_curv_gnvp(eos_curv_ctx *c, const real *w, const real *v, real *out)
+{
+    c->hvps++; /* a Gauss-Newton product costs about what an HVP does: counted with them */
+    eos_zero(out, c->np);
+    return eos_model_gnvp(c->model, w, c->train->X, c->train->Y, NULL, c->sharp_n,
+                          1.0 / c->sharp_n, v, out);
+}
+
+int eos_curv_gnvp_op(void *ctx, const real *v, real *out)
+{
+    eos_curv_ctx *c = ctx;
+    return eos_curv_gnvp(c, c->w, v, out);
+}
+
+int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig)
+{
+    int n_matvec;
+    return eos_lanczos_run(&c->lz, op, c, k, c->cfg->sharpness.tol, c->n_done ? vec : NULL, c->rng,
+                           eig, vec, &n_matvec);
 }
 
 int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g)

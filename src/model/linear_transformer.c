@@ -196,20 +196,17 @@ static void prompt_forward(const lt_model *p, lt_ws *w, const real *Pf, const re
     }
 }
 
-/* Loss of one prompt; when acc != NULL, adds d loss / d (P_l, Q_l) into acc [nfull]. */
-static double prompt_grad(const lt_model *p, lt_ws *w, const real *Pf, const real *zin, real y,
-                          double *acc)
+/* The backward pass of one prompt whose forward pass is in w, from dloss/dZ_L = seed at the
+ * query's y entry (zero elsewhere): adds the parameter gradient w.r.t. (P_l, Q_l) into acc
+ * [nfull]. The gradient seeds -dloss/dy_hat, the Gauss-Newton product -R y_hat. */
+static void prompt_backward(const lt_model *p, lt_ws *w, const real *Pf, real seed, double *acc)
 {
     const int L = p->L, D = p->D, T = p->T, n = p->n, d = p->d;
     const size_t TD = p->TD, D2 = p->D2;
     const real inv_n = (real)1 / (real)n;
-    prompt_forward(p, w, Pf, NULL, zin);
-    real yhat = -w->Z[(size_t)L * TD + (size_t)n * D + d];
-    double e = (double)yhat - (double)y;
-    if (!acc) return 0.5 * e * e;
     real *Zb = w->Zb[0], *Zb2 = w->Zb[1];
     memset(Zb, 0, TD * sizeof(real));
-    Zb[(size_t)n * D + d] = (real)-e;
+    Zb[(size_t)n * D + d] = seed;
     int tb = n; /* first token with a nonzero Zb */
     for (int l = L - 1; l >= 0; l--) {
         const real *P = Pf + 2 * l * D2, *Q = P + D2;
@@ -234,7 +231,28 @@ static double prompt_grad(const lt_model *p, lt_ws *w, const real *Pf, const rea
         Zb2 = t;
         tb = 0;
     }
+}
+
+/* Loss of one prompt; when acc != NULL, adds d loss / d (P_l, Q_l) into acc [nfull]. */
+static double prompt_grad(const lt_model *p, lt_ws *w, const real *Pf, const real *zin, real y,
+                          double *acc)
+{
+    prompt_forward(p, w, Pf, NULL, zin);
+    real yhat = -w->Z[(size_t)p->L * p->TD + (size_t)p->n * p->D + p->d];
+    double e = (double)yhat - (double)y;
+    if (acc) prompt_backward(p, w, Pf, (real)-e, acc);
     return 0.5 * e * e;
+}
+
+/* Adds G v = J' J v (w.r.t. the full (P_l, Q_l)) of one prompt's loss into acc [nfull]: MSE on
+ * one output has H_loss = 1, so the output vector is J v = R y_hat = -RZ_L[query, y], sent back
+ * through the gradient's backward pass. */
+static void prompt_gnvp(const lt_model *p, lt_ws *w, const real *Pf, const real *Vf,
+                        const real *zin, double *acc)
+{
+    prompt_forward(p, w, Pf, Vf, zin);
+    real ryhat = -w->RZ[(size_t)p->L * p->TD + (size_t)p->n * p->D + p->d];
+    prompt_backward(p, w, Pf, -ryhat, acc);
 }
 
 /* Adds H v (w.r.t. the full (P_l, Q_l)) of one prompt's loss into acc [nfull]. */
@@ -331,10 +349,11 @@ typedef struct {
     const real *Pf, *Vf, *X, *Y;
     const int *idx;
     int r0, d_in;
+    int gn; /* with Vf: the Gauss-Newton product instead of the HVP */
 } lt_pass;
 
-/* One block of prompts, w.r.t. the full (P_l, Q_l): with a direction Vf its H v into acc, else
- * the losses into lrow and (acc != NULL) the gradient into acc. */
+/* One block of prompts, w.r.t. the full (P_l, Q_l): with a direction Vf its H v (gn: G v) into
+ * acc, else the losses into lrow and (acc != NULL) the gradient into acc. */
 static void prompt_block(void *ctx, int blk, int i0, int i1, double *acc)
 {
     const lt_pass *a = ctx;
@@ -343,7 +362,9 @@ static void prompt_block(void *ctx, int blk, int i0, int i1, double *acc)
     for (int i = i0; i < i1; i++) {
         size_t r = (size_t)(a->idx ? a->idx[a->r0 + i] : a->r0 + i);
         const real *z = a->X + r * (size_t)a->d_in;
-        if (a->Vf)
+        if (a->Vf && a->gn)
+            prompt_gnvp(a->p, &w, a->Pf, a->Vf, z, acc);
+        else if (a->Vf)
             prompt_hvp(a->p, &w, a->Pf, a->Vf, z, a->Y[r], acc);
         else
             a->p->lrow[i] = prompt_grad(a->p, &w, a->Pf, z, a->Y[r], acc);
@@ -370,12 +391,14 @@ static int lt_loss_grad(eos_model *m, const real *params, const real *X, const r
     return 0;
 }
 
-static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
-                  int n, double scale, const real *v, real *hv)
+/* hv += scale * (H or, gn, G) v over the prompts: the embedding is linear, so for the sparse
+ * parametrisation both are J_e' (full operator) J_e v with J_e the embedding. */
+static int lt_product(eos_model *m, const real *params, const real *X, const real *Y,
+                      const int *idx, int n, double scale, const real *v, real *hv, int gn)
 {
     lt_model *p = m->impl;
     lt_pass a = {.p = p, .Pf = embed(p, params, p->pf), .Vf = embed(p, v, p->vf), .X = X, .Y = Y,
-                 .idx = idx, .d_in = m->d_in};
+                 .idx = idx, .d_in = m->d_in, .gn = gn};
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
         a.r0 = r0;
@@ -383,6 +406,18 @@ static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y
         part_reduce(p, hv, nb, scale);
     }
     return 0;
+}
+
+static int lt_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
+                  int n, double scale, const real *v, real *hv)
+{
+    return lt_product(m, params, X, Y, idx, n, scale, v, hv, 0);
+}
+
+static int lt_gnvp(eos_model *m, const real *params, const real *X, const real *Y,
+                   const int *idx, int n, double scale, const real *v, real *gv)
+{
+    return lt_product(m, params, X, Y, idx, n, scale, v, gv, 1);
 }
 
 /* Every parameter i.i.d. in order: Gaussian std init_scale/sqrt(d+1), or (pytorch) uniform in
@@ -417,6 +452,7 @@ static const eos_model_ops lt_ops = {
     .init = lt_init,
     .loss_grad = lt_loss_grad,
     .hvp = lt_hvp,
+    .gnvp = lt_gnvp,
     .free = lt_free,
 };
 
@@ -505,6 +541,7 @@ const eos_model_arch eos_model_arch_linear_transformer = {
     .validate = lt_validate,
     .cost = lt_cost,
     .setup = lt_setup,
+    .ops = &lt_ops,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -546,6 +546,49 @@ static const real *bias_of(const mlp *p, const real *params, int l)
     return p->bias ? params + p->boff[l] : p->zeros;
 }
 
+/* The plain backward pass of a chunk of nr rows whose forward pass is in the workspaces (input x):
+ * D [nr, n_out] = dloss/df on entry (the output bias's share already reduced), Dn a second
+ * [chunk, maxw] buffer; grad += scale * the parameter gradient. Shared by the gradient and the
+ * Gauss-Newton product, which differ only in the output vector they send back. */
+static void backward(mlp *p, const real *params, const real *x, real *D, real *Dn, double *part,
+                     int nr, double scale, real *grad)
+{
+    const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
+    for (int l = L; l >= 1; l--) {
+        const real *W = params + p->woff[l];
+        dense_backward_w(grad + p->woff[l], D, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l],
+                         (real)scale);
+        if (l == 1) break;
+        dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
+        act_backward(Dn, part, p->s[l - 1], nr, dm[l - 1], p->tanh_a);
+        if (part) part_reduce(grad + p->boff[l - 1], part, nb, dm[l - 1], scale);
+        real *t = D;
+        D = Dn;
+        Dn = t;
+    }
+}
+
+/* Forward pass with tangents of a chunk of nr rows (input x) in direction v: a[l], ra[l]
+ * [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until the fused passes add the biases and apply
+ * sigma; the output layer's biases are left to the loss pass. */
+static void forward_tangents(mlp *p, const real *params, const real *v, const real *x, int nr)
+{
+    const int L = p->L, *dm = p->dims;
+    const real *ain = x, *rain = NULL;
+    for (int l = 1; l <= L; l++) {
+        const real *W = params + p->woff[l], *V = v + p->woff[l];
+        dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
+        dense_forward(p->ra[l], ain, V, nr, dm[l - 1], dm[l], 0);
+        if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
+        if (l < L) {
+            act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
+            act_tangent(p->ra[l], p->d2[l], p->s[l], bias_of(p, v, l), nr, dm[l], p->tanh_a);
+        }
+        ain = p->a[l];
+        rain = p->ra[l];
+    }
+}
+
 static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
                          const int *idx, int n, double scale, double *loss_sum, double *n_correct,
                          real *grad)
@@ -577,26 +620,47 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
         if (!grad) continue;
         /* backward: D = dloss/dz_l [nr, dims[l]] */
         if (part) part_reduce(grad + p->boff[L], part, nb, dm[L], scale);
-        for (int l = L; l >= 1; l--) {
-            const real *W = params + p->woff[l];
-            dense_backward_w(grad + p->woff[l], D, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l],
-                             (real)scale);
-            if (l == 1) break;
-            dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
-            act_backward(Dn, part, p->s[l - 1], nr, dm[l - 1], p->tanh_a);
-            if (part) part_reduce(grad + p->boff[l - 1], part, nb, dm[l - 1], scale);
-            real *t = D;
-            D = Dn;
-            Dn = t;
-        }
+        backward(p, params, x, D, Dn, part, nr, scale, grad);
     }
     if (loss_sum) *loss_sum += lsum;
     if (crow) *n_correct += csum;
     return 0;
 }
 
-static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *Y,
-                   const int *idx, int n, double scale, const real *v, real *hv)
+/* The HVP's backward pass with R-terms over a chunk of nr rows (input x) whose forward pass with
+ * tangents is in the workspaces: D, RD [nr, n_out] = dloss/df and its R-derivative on entry (the
+ * output bias's share already reduced), Dn, RDn second buffers; hv += scale * H v. */
+static void backward_hvp(mlp *p, const real *params, const real *v, const real *x, real *D,
+                         real *Dn, real *RD, real *RDn, double *part, int nr, double scale,
+                         real *hv)
+{
+    const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
+    for (int l = L; l >= 1; l--) {
+        const real *W = params + p->woff[l], *V = v + p->woff[l];
+        real *hW = hv + p->woff[l];
+        dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
+        if (l == 1) break;
+        dense_backward_w(hW, D, p->ra[l - 1], nr, dm[l - 1], dm[l], (real)scale);
+        dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
+        dense_backward_x(RDn, RD, W, nr, dm[l - 1], dm[l], 0);
+        dense_backward_x(RDn, D, V, nr, dm[l - 1], dm[l], 1);
+        act_backward_hvp(Dn, RDn, part, p->s[l - 1], p->d2[l - 1], nr, dm[l - 1], p->tanh_a);
+        if (part) part_reduce(hv + p->boff[l - 1], part, nb, dm[l - 1], scale);
+        real *t = D;
+        D = Dn;
+        Dn = t;
+        t = RD;
+        RD = RDn;
+        RDn = t;
+    }
+}
+
+/* out += scale * (H v, or G v when gn) over the rows. Both run the forward pass with tangents and
+ * the HVP's output layer, whose R delta = H_loss Rf is exactly the Gauss-Newton output vector;
+ * the Gauss-Newton product then sends it back through the gradient's plain backward pass (no
+ * sigma'' and no V terms: those are the network's second-order part). */
+static int mlp_product(eos_model *m, const real *params, const real *X, const real *Y,
+                       const int *idx, int n, double scale, const real *v, real *out, int gn)
 {
     mlp *p = m->impl;
     const int L = p->L, *dm = p->dims, k = m->n_out;
@@ -605,47 +669,30 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
         const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
-        /* forward with tangents: a[l], ra[l] [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until
-         * the fused passes add the biases and apply sigma */
-        const real *ain = x, *rain = NULL;
-        for (int l = 1; l <= L; l++) {
-            const real *W = params + p->woff[l], *V = v + p->woff[l];
-            dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
-            dense_forward(p->ra[l], ain, V, nr, dm[l - 1], dm[l], 0);
-            if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
-            if (l < L) {
-                act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
-                act_tangent(p->ra[l], p->d2[l], p->s[l], bias_of(p, v, l), nr, dm[l], p->tanh_a);
-            }
-            ain = p->a[l];
-            rain = p->ra[l];
-        }
+        forward_tangents(p, params, v, x, nr);
         /* D, RD [nr, dims[l]]: dloss/dz_l and its R-derivative (Dn, RDn: the next ones) */
         real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
         loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx,
                  r0, nr, k, m->loss);
-        if (part) part_reduce(hv + p->boff[L], part, nb, dm[L], scale);
-        /* backward with R-terms */
-        for (int l = L; l >= 1; l--) {
-            const real *W = params + p->woff[l], *V = v + p->woff[l];
-            real *hW = hv + p->woff[l];
-            dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
-            if (l == 1) break;
-            dense_backward_w(hW, D, p->ra[l - 1], nr, dm[l - 1], dm[l], (real)scale);
-            dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
-            dense_backward_x(RDn, RD, W, nr, dm[l - 1], dm[l], 0);
-            dense_backward_x(RDn, D, V, nr, dm[l - 1], dm[l], 1);
-            act_backward_hvp(Dn, RDn, part, p->s[l - 1], p->d2[l - 1], nr, dm[l - 1], p->tanh_a);
-            if (part) part_reduce(hv + p->boff[l - 1], part, nb, dm[l - 1], scale);
-            real *t = D;
-            D = Dn;
-            Dn = t;
-            t = RD;
-            RD = RDn;
-            RDn = t;
-        }
+        if (part) part_reduce(out + p->boff[L], part, nb, dm[L], scale);
+        if (gn)
+            backward(p, params, x, RD, RDn, part, nr, scale, out);
+        else
+            backward_hvp(p, params, v, x, D, Dn, RD, RDn, part, nr, scale, out);
     }
     return 0;
+}
+
+static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *Y,
+                   const int *idx, int n, double scale, const real *v, real *hv)
+{
+    return mlp_product(m, params, X, Y, idx, n, scale, v, hv, 0);
+}
+
+static int mlp_gnvp(eos_model *m, const real *params, const real *X, const real *Y,
+                    const int *idx, int n, double scale, const real *v, real *gv)
+{
+    return mlp_product(m, params, X, Y, idx, n, scale, v, gv, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -686,6 +733,7 @@ static const eos_model_ops mlp_ops = {
     .init = mlp_init,
     .loss_grad = mlp_loss_grad,
     .hvp = mlp_hvp,
+    .gnvp = mlp_gnvp,
     .free = mlp_free,
 };
 
@@ -796,6 +844,7 @@ const eos_model_arch eos_model_arch_mlp = {
     .validate = mlp_validate,
     .cost = mlp_cost,
     .setup = mlp_setup,
+    .ops = &mlp_ops,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -974,8 +1023,10 @@ fail:
     return rc;
 }
 
-int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
-                    const int *idx, int n, double scale, const real *v, real *hv)
+/* H v, or (gn) G v: the Gauss-Newton product sends H_loss Rf back through the plain backward
+ * pass instead of the R-backward. */
+static int ref_product(const eos_model *m, const real *params, const real *X, const real *Y,
+                       const int *idx, int n, double scale, const real *v, real *out, int gn)
 {
     int rc = 0;
     const mlp *p = m->impl;
@@ -985,9 +1036,23 @@ int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const
         int r = idx ? idx[i] : i;
         ref_forward(&w, p, params, v, X + (size_t)r * m->d_in);
         ref_loss(&w, p, m->loss, Y + (size_t)r * m->n_out, 1);
-        ref_backward(&w, p, params, v, scale, hv);
+        if (gn)
+            for (int j = 0; j < m->n_out; j++) w.dz[p->L][j] = w.rdz[p->L][j];
+        ref_backward(&w, p, params, gn ? NULL : v, scale, out);
     }
 fail:
     free(w.mem);
     return rc;
+}
+
+int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                    const int *idx, int n, double scale, const real *v, real *hv)
+{
+    return ref_product(m, params, X, Y, idx, n, scale, v, hv, 0);
+}
+
+int eos_mlp_gnvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                     const int *idx, int n, double scale, const real *v, real *gv)
+{
+    return ref_product(m, params, X, Y, idx, n, scale, v, gv, 1);
 }

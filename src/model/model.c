@@ -127,6 +127,26 @@ fail:
     return rc;
 }
 
+int eos_model_has_gnvp(const eos_model_cfg *mc)
+{
+    const eos_model_arch *arch = arch_of(mc);
+    return arch && arch->ops && arch->ops->gnvp;
+}
+
+int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
+                   int n, double scale, const real *v, real *gv)
+{
+    int rc = 0;
+    EOS_CHECK(m->ops->gnvp != NULL, EOS_ERR_CONFIG,
+              "sharpness.gauss_newton: model.arch %s has no Gauss-Newton product",
+              archs[m->cfg.arch]->name);
+    EOS_CHECK(n >= 0, EOS_ERR_INTERNAL, "model gnvp: negative example count %d", n);
+    if (n == 0) return 0;
+    return m->ops->gnvp(m, params, X, Y, idx, n, scale, v, gv);
+fail:
+    return rc;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* fixed-order row-block reductions                                                           */
 

@@ -16,6 +16,10 @@ typedef struct {
                      real *grad);
     int (*hvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                int n, double scale, const real *v, real *hv);
+    /* Gauss-Newton-vector product (eos_model_gnvp). Optional: NULL when the architecture has
+     * none, and then sharpness.gauss_newton is refused at validation (eos_model_has_gnvp). */
+    int (*gnvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
+                int n, double scale, const real *v, real *gv);
     void (*free)(eos_model *m); /* frees m->impl and its workspaces, not m itself */
 } eos_model_ops;
 
@@ -40,6 +44,9 @@ typedef struct {
     double (*cost)(const eos_model_cfg *mc, const eos_shape *in, int n_out);
     /* Common fields filled and validated; on failure leaves nothing allocated. */
     int (*setup)(eos_model *m);
+    /* The ops table setup installs, for what validation asks before any model is built (whether
+     * an optional operation such as gnvp exists). */
+    const eos_model_ops *ops;
 } eos_model_arch;
 
 /* Fixed-order partial sums over the rows of a pass, the skeleton of every reduction the kernels
@@ -63,6 +70,9 @@ int eos_mlp_loss_grad_ref(const eos_model *m, const real *params, const real *X,
                           double *n_correct, real *grad);
 int eos_mlp_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
                     const int *idx, int n, double scale, const real *v, real *hv);
+/* The same for the Gauss-Newton product J' H_loss J v (eos_model_gnvp). */
+int eos_mlp_gnvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                     const int *idx, int n, double scale, const real *v, real *gv);
 /* Naive references for the linear transformer (double, explicit T x T attention scores, plain
  * loops, no OpenMP, allocate per call): same semantics as eos_model_loss_grad / eos_model_hvp.
  * For tests only. */

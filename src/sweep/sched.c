@@ -10,6 +10,7 @@
  * there when it finishes even though rank 0 only answers between its own training steps. */
 #include "eos_sched.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -46,6 +47,7 @@ typedef struct {
     eos_sweep sw;
     eos_results *res_file;
     eos_lock lock;          /* rank 0: one writer per results file */
+    char ckpt_dir[EOS_PATH_MAX + 16]; /* OUT.h5.ckpt: runs in progress (docs/checkpoints.md) */
     /* rank 0: the queue and the tallies */
     long *queue, qlen, qpos;
     int active_workers;
@@ -358,12 +360,44 @@ static void print_sharp(void *ctx, long step, const eos_run_result *r, int slot)
     fprintf(stderr, "  step %6ld sharpness %.6g\n", step, r->final_sharpness);
 }
 
+static void print_note(void *ctx, const char *line)
+{
+    const sched *S = ctx;
+    fprintf(stderr, "eosweep: rank %d: %s\n", S->rank, line);
+}
+
+/* Rank 0, before any run starts: remove the checkpoints no run will continue from (a new file's
+ * stale ones, those of runs already stored, interrupted temporaries). */
+static void sched_tidy_checkpoints(const sched *S, const int8_t *status)
+{
+    DIR *d = opendir(S->ckpt_dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[EOS_PATH_MAX + 300];
+    while ((e = readdir(d)) != NULL) {
+        long i;
+        char tail[8] = "";
+        int n = sscanf(e->d_name, "run-%ld.ckpt%7s", &i, tail);
+        if (n < 1) continue;
+        int keep = n == 1 && S->opts->resume && i >= 0 && i < S->sw.n_runs &&
+                   status[i] == EOS_RUN_PENDING;
+        if (keep) continue;
+        snprintf(path, sizeof path, "%s/%s", S->ckpt_dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            fprintf(stderr, "eosweep: %s: cannot remove: %s\n", path, strerror(errno));
+    }
+    closedir(d);
+    rmdir(S->ckpt_dir); /* only if nothing is left in it */
+}
+
 /* Train run i and write its row. Returns 0 (the run's outcome is in *status), EOS_ERR_INTERRUPT
  * when stopped by a signal (nothing written, the run stays pending), or an I/O failure. */
 static int sched_do_run(sched *S, long i, int *status, eos_run_result *res)
 {
     int rc = 0;
     eos_config cfg;
+    char ckpt[EOS_PATH_MAX + 48];
+    snprintf(ckpt, sizeof ckpt, "%s/run-%ld.ckpt", S->ckpt_dir, i);
     EOS_TRY(eos_sweep_run_config(&S->sw, i, &cfg));
     EOS_TRY(eos_run_result_alloc(res, &cfg));
     res->rank = S->rank;
@@ -380,16 +414,26 @@ static int sched_do_run(sched *S, long i, int *status, eos_run_result *res)
         res->status = EOS_RUN_FAILED;
         snprintf(res->message, sizeof res->message, "%s", eos_error_msg());
     } else {
-        eos_train_hooks hooks = {.stop = S->opts->stop, .ctx = S};
+        eos_train_hooks hooks = {.stop = S->opts->stop, .ctx = S, .ckpt_path = ckpt,
+                                 .ckpt_every = S->opts->ckpt_every, .sweep_sha = S->sw.sha256,
+                                 .run = i, .on_note = print_note};
         if (S->rank == 0 && S->size > 1) hooks.on_step = serve_hook;
         if (S->opts->verbose) {
             hooks.on_record = print_record;
             hooks.on_sharp = print_sharp;
         }
-        EOS_TRY(eos_train_run(&cfg, &S->data, res, &hooks));
+        rc = eos_train_run(&cfg, &S->data, res, &hooks);
+        if (res->resumed_from > 0 && !S->opts->quiet)
+            fprintf(stderr, "eosweep: run %ld continued from its checkpoint at step %ld%s\n", i,
+                    res->resumed_from, rc == EOS_ERR_INTERRUPT ? " (and was stopped again)" : "");
+        if (rc) goto fail;
     }
     res->rank = S->rank;
     EOS_TRY(eos_results_write_run(S->res_file, i, res));
+    /* the row is stored: the checkpoint is no longer needed (a kill just before this leaves a
+     * stale one, removed when the sweep is resumed) */
+    if (unlink(ckpt) != 0 && errno != ENOENT)
+        fprintf(stderr, "eosweep: %s: cannot remove: %s\n", ckpt, strerror(errno));
     *status = res->status;
 fail:
     return rc;
@@ -496,6 +540,7 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     char out_path[EOS_PATH_MAX + 8];
     if (opts->out_path) snprintf(out_path, sizeof out_path, "%s", opts->out_path);
     else snprintf(out_path, sizeof out_path, "%s.h5", S.sw.name[0] ? S.sw.name : "eosweep");
+    snprintf(S.ckpt_dir, sizeof S.ckpt_dir, "%s.ckpt", out_path);
     eos_results_mode mode = opts->resume ? EOS_RESULTS_RESUME
                             : opts->force ? EOS_RESULTS_FORCE : EOS_RESULTS_CREATE;
     /* Before anything is replaced or opened for writing: a second sweep on the same file (even
@@ -522,6 +567,8 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
         goto out;
     }
     S.t_start = eos_now();
+    if (S.rank == 0) sched_tidy_checkpoints(&S, status);
+    EOS_CHECK_MPI(MPI_Barrier(comm)); /* no run starts before the stale checkpoints are gone */
     if (S.rank == 0) {
         EOS_TRY(sched_build_queue(&S, status));
         S.active_workers = S.size - 1;
@@ -552,6 +599,7 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
         wait_stderr_read();
         printf("results: %s\n", out_path);
         code = left > 0 ? EOS_EXIT_INCOMPLETE : EOS_EXIT_OK;
+        if (left == 0) rmdir(S.ckpt_dir); /* each run removed its own checkpoint */
     }
     EOS_CHECK_MPI(MPI_Bcast(&code, 1, MPI_INT, 0, comm));
     goto out;

@@ -1,0 +1,457 @@
+/* test_curv_gn.c (float64): the Gauss-Newton product (eos_model_gnvp) and the two curvature
+ * probes built on Lanczos with other operators: gn_eig (src/curv/gn_eig.c, top-k of
+ * G = J' H_loss J) and eig_min (src/curv/eig_min.c, bottom k_min of H).
+ *
+ * Oracles: G is assembled explicitly from per-example Jacobians J_i, which come from gradients
+ * alone (the MSE gradient J_i' (f_i - y) is affine in the target, so the gradients at y = 0 and
+ * y = e_j differ by exactly row j of J_i, and the losses there by f_ij - 1/2), then
+ * G = (1/n) sum_i J_i' H_loss,i J_i with H_loss = I (MSE) or S (diag(p) - p p') (softmax
+ * cross-entropy); eigenvalues by LAPACK dsyev. H is assembled by columns of eos_model_hvp. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eos_curv.h"
+#include "eos_data.h"
+#include "eos_model.h"
+#include "eos_train.h"
+#include "../src/model/model_impl.h"
+#include "eos_test.h"
+
+extern void dsyev_(const char *, const char *, const int *, double *, const int *, double *,
+                   double *, const int *, int *);
+
+/* Eigenvalues of the symmetric A [n, n] (destroyed), ascending. */
+static int sym_eig(double *A, int n, double *ev)
+{
+    int lw = 64 * n + 64, info = 0;
+    double *work = malloc((size_t)lw * sizeof *work);
+    dsyev_("N", "U", &n, A, &n, ev, work, &lw, &info);
+    free(work);
+    return info;
+}
+
+/* A tiny run: teacher-student inputs (dim 3, n examples, k outputs), model.hidden `hidden`
+ * widths of tanh, biases, one step, measured at steps 0 and 1, Lanczos run to the end. Under
+ * xent the targets become one-hot labels (argmax of the teacher's outputs). */
+typedef struct {
+    eos_config cfg;
+    eos_data d;
+    eos_model *m, *mse; /* the run's model and its MSE twin (same parameters) */
+    real *w;            /* w_0, the point of the first measurement */
+    size_t np;
+} fixture;
+
+static void fixture_make(fixture *f, int n_hidden, int k, int n, eos_loss_kind loss)
+{
+    memset(f, 0, sizeof *f);
+    eos_config *c = &f->cfg;
+    eos_config_default(c);
+    EXPECT(eos_config_set(c, "data.source", "teacher-student") == 0, "%s", eos_error_msg());
+    c->seed = 11;
+    c->data.dim = 3;
+    c->data.n_out = k;
+    c->data.n_train = n;
+    c->model.n_hidden = n_hidden;
+    for (int l = 0; l < n_hidden; l++) c->model.hidden[l] = 4;
+    c->model.init_scale = 2.0; /* far from a minimum: H is indefinite */
+    c->train.max_steps = 1;
+    c->train.record_every = 1;
+    c->train.lr = 0.01;
+    c->sharpness.every = 1;
+    c->sharpness.k = 3;
+    c->sharpness.tol = 1e-10;
+    c->sharpness.precond = 0;
+    EXPECT(eos_config_validate(c, NULL, NULL) == 0, "%s", eos_error_msg());
+    EXPECT(eos_data_load(&f->d, c) == 0, "load: %s", eos_error_msg());
+    if (loss == EOS_LOSS_XENT) {
+        c->loss = EOS_LOSS_XENT; /* the trainer takes the data as given */
+        for (int i = 0; i < n; i++) {
+            real *y = f->d.train.Y + (size_t)i * k;
+            int best = 0;
+            for (int j = 1; j < k; j++) best = y[j] > y[best] ? j : best;
+            for (int j = 0; j < k; j++) y[j] = j == best;
+        }
+    }
+    const eos_dataset *tr = &f->d.train;
+    EXPECT(eos_model_create(&f->m, &c->model, c->loss, &tr->shape, k, 64) == 0, "%s",
+           eos_error_msg());
+    EXPECT(eos_model_create(&f->mse, &c->model, EOS_LOSS_MSE, &tr->shape, k, 64) == 0, "%s",
+           eos_error_msg());
+    f->np = eos_model_nparams(f->m);
+    f->w = calloc(f->np, sizeof(real));
+    eos_rng r;
+    eos_rng_init(&r, c->seed, EOS_RNG_STREAM_INIT); /* as the trainer initialises */
+    eos_model_init(f->m, f->w, &r);
+}
+
+static void fixture_free(fixture *f)
+{
+    eos_model_free(f->m);
+    eos_model_free(f->mse);
+    eos_data_free(&f->d);
+    free(f->w);
+}
+
+/* Columns of v -> op(v) with scale 1/n over the training set: A [np, np]. */
+typedef int (*product_fn)(eos_model *, const real *, const real *, const real *, const int *, int,
+                          double, const real *, real *);
+
+static int gnvp_ref(eos_model *m, const real *w, const real *X, const real *Y, const int *idx,
+                    int n, double scale, const real *v, real *out)
+{
+    return eos_mlp_gnvp_ref(m, w, X, Y, idx, n, scale, v, out);
+}
+
+static void assemble(eos_model *m, const real *w, const eos_dataset *ds, product_fn op, double *A)
+{
+    size_t np = eos_model_nparams(m);
+    real *e = calloc(np, sizeof(real)), *col = calloc(np, sizeof(real));
+    for (size_t c = 0; c < np; c++) {
+        e[c] = 1;
+        memset(col, 0, np * sizeof(real));
+        EXPECT(op(m, w, ds->X, ds->Y, NULL, ds->n, 1.0 / ds->n, e, col) == 0, "%s",
+               eos_error_msg());
+        for (size_t r = 0; r < np; r++) A[c * np + r] = col[r];
+        e[c] = 0;
+    }
+    free(e);
+    free(col);
+}
+
+/* G = (1/n) sum_i J_i' H_loss,i J_i from gradients of the MSE twin (see the top). */
+static void assemble_gn_from_jacobians(const fixture *f, double *G)
+{
+    const eos_dataset *tr = &f->d.train;
+    const int k = tr->n_out;
+    const size_t np = f->np;
+    real *g0 = malloc(np * sizeof(real)), *gj = malloc(np * sizeof(real)), y[16];
+    double *J = malloc((size_t)k * np * sizeof(double)), fo[16], p[16], Hl[256];
+    memset(G, 0, np * np * sizeof(double));
+    for (int i = 0; i < tr->n; i++) {
+        const real *x = tr->X + (size_t)i * tr->d, *yi = tr->Y + (size_t)i * k;
+        double l0 = 0;
+        memset(y, 0, sizeof y);
+        memset(g0, 0, np * sizeof(real));
+        EXPECT(eos_model_loss_grad(f->mse, f->w, x, y, NULL, 1, 1.0, &l0, NULL, g0) == 0, "grad");
+        for (int j = 0; j < k; j++) {
+            double lj = 0;
+            y[j] = 1;
+            memset(gj, 0, np * sizeof(real));
+            EXPECT(eos_model_loss_grad(f->mse, f->w, x, y, NULL, 1, 1.0, &lj, NULL, gj) == 0, "g");
+            y[j] = 0;
+            for (size_t q = 0; q < np; q++) J[(size_t)j * np + q] = (double)g0[q] - (double)gj[q];
+            fo[j] = l0 - lj + 0.5;
+        }
+        if (f->cfg.loss == EOS_LOSS_MSE) {
+            for (int a = 0; a < k; a++)
+                for (int b = 0; b < k; b++) Hl[a * k + b] = a == b;
+        } else {
+            double mx = fo[0], se = 0, s = 0;
+            for (int j = 1; j < k; j++) mx = fo[j] > mx ? fo[j] : mx;
+            for (int j = 0; j < k; j++) se += exp(fo[j] - mx), s += yi[j];
+            for (int j = 0; j < k; j++) p[j] = exp(fo[j] - mx) / se;
+            for (int a = 0; a < k; a++)
+                for (int b = 0; b < k; b++) Hl[a * k + b] = s * ((a == b) * p[a] - p[a] * p[b]);
+        }
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++) {
+                double h = Hl[a * k + b] / tr->n;
+                if (h == 0) continue;
+                for (size_t r = 0; r < np; r++) {
+                    double jr = h * J[(size_t)a * np + r];
+                    for (size_t c = 0; c < np; c++) G[r * np + c] += jr * J[(size_t)b * np + c];
+                }
+            }
+    }
+    free(g0);
+    free(gj);
+    free(J);
+}
+
+static double max_abs(const double *A, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(A[i]));
+    return m;
+}
+
+/* max |A - B| <= tol max |B| */
+static void expect_close(const double *A, const double *B, size_t n, double tol, const char *what)
+{
+    double d = 0, s = max_abs(B, n);
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs(A[i] - B[i]));
+    EXPECT(d <= tol * s, "%s: max difference %.3g of scale %.3g", what, d, s);
+}
+
+/* The run's values of probe `name` at slot 0 (w_0), and its HVP count there. */
+static void run_probe(const fixture *f, const eos_config *c, const char *name, int k, float *out,
+                      int *hvps)
+{
+    eos_run_result r;
+    EXPECT(eos_run_result_alloc(&r, c) == 0, "alloc");
+    EXPECT(eos_train_run(c, &f->d, &r, NULL) == 0 && r.status == EOS_RUN_DONE, "run: %s",
+           r.message);
+    int width = 0;
+    const float *v = name ? test_sharp(&r, name, &width) : NULL;
+    if (name) {
+        EXPECT(width == k, "%s: width %d, want %d", name, width, k);
+        for (int i = 0; i < k; i++) out[i] = v[i];
+    }
+    if (hvps) *hvps = r.sharp.hvps[0];
+    eos_run_result_free(&r);
+}
+
+/* A linear model (no hidden layer) under MSE: f is linear in the parameters, so G = H exactly;
+ * the probe through the trainer gives LAPACK's top-k of either, and gn_eig = eig. */
+static void test_gn_equals_hessian_linear(void)
+{
+    fixture f;
+    fixture_make(&f, 0, 2, 12, EOS_LOSS_MSE);
+    size_t np = f.np;
+    double *G = malloc(np * np * sizeof *G), *H = malloc(np * np * sizeof *H), ev[64];
+    assemble(f.m, f.w, &f.d.train, eos_model_gnvp, G);
+    assemble(f.m, f.w, &f.d.train, eos_model_hvp, H);
+    expect_close(G, H, np * np, 1e-12, "G against H");
+    EXPECT(sym_eig(H, (int)np, ev) == 0, "dsyev");
+    eos_config c = f.cfg;
+    c.sharpness.gauss_newton = 1;
+    float gn[3], eig[3];
+    run_probe(&f, &c, "gn_eig", 3, gn, NULL);
+    run_probe(&f, &c, "eig", 3, eig, NULL);
+    for (int i = 0; i < 3; i++) {
+        EXPECT_REL(gn[i], ev[np - 1 - i], 1e-6);
+        EXPECT_REL(gn[i], eig[i], 1e-6);
+    }
+    free(G);
+    free(H);
+    fixture_free(&f);
+}
+
+/* A tanh network (two hidden layers of 4, biases) under both losses: the product's columns
+ * equal the explicitly assembled J' H_loss J and the naive reference, G is positive
+ * semi-definite, and the probe's top-k through the trainer is LAPACK's top-k of G. */
+static void test_gn_against_assembled(void)
+{
+    for (int loss = EOS_LOSS_MSE; loss <= EOS_LOSS_XENT; loss++) {
+        fixture f;
+        fixture_make(&f, 2, 3, 10, (eos_loss_kind)loss);
+        size_t np = f.np;
+        double *G = malloc(np * np * sizeof *G), *A = malloc(np * np * sizeof *A),
+               *R = malloc(np * np * sizeof *R), *H = malloc(np * np * sizeof *H), ev[128];
+        assemble(f.m, f.w, &f.d.train, eos_model_gnvp, G);
+        assemble(f.m, f.w, &f.d.train, gnvp_ref, R);
+        assemble(f.m, f.w, &f.d.train, eos_model_hvp, H);
+        assemble_gn_from_jacobians(&f, A);
+        expect_close(G, A, np * np, 1e-6, loss ? "xent: G against J'HJ" : "mse: G against J'HJ");
+        expect_close(G, R, np * np, 1e-10, "G against the naive reference");
+        double d = 0; /* the network's second-order term is not zero here */
+        for (size_t i = 0; i < np * np; i++) d = fmax(d, fabs(G[i] - H[i]));
+        EXPECT(d > 1e-3 * max_abs(H, np * np), "G differs from H (%.3g)", d);
+        EXPECT(sym_eig(A, (int)np, ev) == 0, "dsyev");
+        EXPECT(ev[0] >= -1e-10 * fmax(1, ev[np - 1]), "PSD: smallest eigenvalue %.3g", ev[0]);
+        eos_config c = f.cfg;
+        c.sharpness.gauss_newton = 1;
+        float gn[3];
+        int with = 0, without = 0;
+        run_probe(&f, &c, "gn_eig", 3, gn, &with);
+        for (int i = 0; i < 3; i++) EXPECT_REL(gn[i], ev[np - 1 - i], 1e-6);
+        c.sharpness.gauss_newton = 0;
+        run_probe(&f, &c, NULL, 0, NULL, &without);
+        EXPECT(with > without, "GN products counted in hvps: %d with, %d without", with, without);
+        free(G);
+        free(A);
+        free(R);
+        free(H);
+        fixture_free(&f);
+    }
+}
+
+/* Chunking changes the summation, not the operator. */
+static void test_gn_chunked(void)
+{
+    fixture f;
+    fixture_make(&f, 1, 2, 50, EOS_LOSS_XENT);
+    eos_model *m3 = NULL;
+    EXPECT(eos_model_create(&m3, &f.cfg.model, f.cfg.loss, &f.d.train.shape, 2, 3) == 0, "%s",
+           eos_error_msg());
+    size_t np = f.np;
+    double *A = malloc(np * np * sizeof *A), *B = malloc(np * np * sizeof *B);
+    assemble(f.m, f.w, &f.d.train, eos_model_gnvp, A);
+    assemble(m3, f.w, &f.d.train, eos_model_gnvp, B);
+    expect_close(B, A, np * np, 1e-12, "chunks of 3 against one chunk");
+    free(A);
+    free(B);
+    eos_model_free(m3);
+    fixture_free(&f);
+}
+
+/* The linear transformer (dense and sparse P/Q): G = J' J against the assembled one (J from
+ * gradients at y and y + 1), positive semi-definite, and gn_eig through the trainer. */
+static void test_gn_linear_transformer(void)
+{
+    for (int sparse = 0; sparse <= 1; sparse++) {
+        eos_config c;
+        eos_config_default(&c);
+        EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
+        EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s",
+               eos_error_msg());
+        c.seed = 3;
+        c.data.dim = 3;
+        c.data.n_context = 5;
+        c.data.n_train = 8;
+        c.model.layers = 2;
+        c.model.sparse = sparse;
+        c.train.max_steps = 1;
+        c.train.record_every = 1;
+        c.train.lr = 1e-6; /* one small step: only slot 0 is checked */
+        c.sharpness.every = 1;
+        c.sharpness.k = 2;
+        c.sharpness.tol = 1e-10;
+        c.sharpness.precond = 0;
+        c.sharpness.gauss_newton = 1;
+        EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+        fixture f;
+        memset(&f, 0, sizeof f);
+        f.cfg = c;
+        EXPECT(eos_data_load(&f.d, &c) == 0, "load: %s", eos_error_msg());
+        const eos_dataset *tr = &f.d.train;
+        EXPECT(eos_model_create(&f.m, &c.model, c.loss, &tr->shape, 1, 4) == 0, "%s",
+               eos_error_msg());
+        f.np = eos_model_nparams(f.m);
+        f.w = calloc(f.np, sizeof(real));
+        eos_rng r;
+        eos_rng_init(&r, c.seed, EOS_RNG_STREAM_INIT);
+        eos_model_init(f.m, f.w, &r);
+        size_t np = f.np;
+        double *G = malloc(np * np * sizeof *G), *A = calloc(np * np, sizeof *A), ev[256];
+        real *g0 = malloc(np * sizeof(real)), *g1 = malloc(np * sizeof(real));
+        double *J = malloc(np * sizeof *J);
+        assemble(f.m, f.w, tr, eos_model_gnvp, G);
+        for (int i = 0; i < tr->n; i++) {
+            const real *x = tr->X + (size_t)i * tr->d;
+            real y0 = 0, y1 = 1;
+            memset(g0, 0, np * sizeof(real));
+            memset(g1, 0, np * sizeof(real));
+            EXPECT(eos_model_loss_grad(f.m, f.w, x, &y0, NULL, 1, 1.0, NULL, NULL, g0) == 0, "g");
+            EXPECT(eos_model_loss_grad(f.m, f.w, x, &y1, NULL, 1, 1.0, NULL, NULL, g1) == 0, "g");
+            for (size_t q = 0; q < np; q++) J[q] = (double)g0[q] - (double)g1[q];
+            for (size_t a = 0; a < np; a++)
+                for (size_t b = 0; b < np; b++) A[a * np + b] += J[a] * J[b] / tr->n;
+        }
+        expect_close(G, A, np * np, 1e-6, sparse ? "sparse: G against J'J" : "G against J'J");
+        EXPECT(sym_eig(A, (int)np, ev) == 0, "dsyev");
+        EXPECT(ev[0] >= -1e-10 * fmax(1, ev[np - 1]), "PSD: smallest eigenvalue %.3g", ev[0]);
+        float gn[2];
+        run_probe(&f, &c, "gn_eig", 2, gn, NULL);
+        for (int i = 0; i < 2; i++) EXPECT_REL(gn[i], ev[np - 1 - i], 1e-6);
+        free(G);
+        free(A);
+        free(g0);
+        free(g1);
+        free(J);
+        fixture_free(&f);
+    }
+}
+
+/* A tanh network away from a minimum has negative Hessian eigenvalues; eig_min through the
+ * trainer gives LAPACK's bottom k_min of the assembled H, ascending, and counts its products. */
+static void test_eig_min_indefinite(void)
+{
+    for (int loss = EOS_LOSS_MSE; loss <= EOS_LOSS_XENT; loss++) {
+        fixture f;
+        fixture_make(&f, 1, 2, 10, (eos_loss_kind)loss);
+        size_t np = f.np;
+        double *H = malloc(np * np * sizeof *H), ev[128];
+        assemble(f.m, f.w, &f.d.train, eos_model_hvp, H);
+        EXPECT(sym_eig(H, (int)np, ev) == 0, "dsyev");
+        EXPECT(ev[0] < -1e-3 * ev[np - 1], "indefinite: %.3g .. %.3g", ev[0], ev[np - 1]);
+        eos_config c = f.cfg;
+        c.sharpness.k_min = 3;
+        float lo[3];
+        int with = 0, without = 0;
+        run_probe(&f, &c, "eig_min", 3, lo, &with);
+        for (int i = 0; i < 3; i++)
+            EXPECT(fabs(lo[i] - ev[i]) <= 1e-6 * fabs(ev[i]) + 1e-9 * ev[np - 1],
+                   "eig_min[%d] = %.10g, LAPACK %.10g", i, lo[i], ev[i]);
+        EXPECT(lo[0] <= lo[1] && lo[1] <= lo[2], "ascending");
+        c.sharpness.k_min = 0;
+        run_probe(&f, &c, NULL, 0, NULL, &without);
+        EXPECT(with > without, "eig_min products counted in hvps: %d with, %d without", with,
+               without);
+        free(H);
+        fixture_free(&f);
+    }
+}
+
+/* The keys: ranges, the parameter count, and the architecture's Gauss-Newton product. */
+static void test_gn_keys(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "teacher-student") == 0, "%s", eos_error_msg());
+    c.data.dim = 2;
+    c.model.n_hidden = 0; /* 2 weights + 1 bias */
+    const char *key = NULL;
+    EXPECT(eos_config_set(&c, "sharpness.k_min", "3") == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "sharpness.gauss_newton", "true") == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, &key, NULL) == 0, "%s", eos_error_msg());
+    c.sharpness.k_min = 4;
+    EXPECT(eos_config_validate(&c, &key, NULL) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "sharpness.k_min"),
+           "k_min > parameters refused: %s", key ? key : "(none)");
+    c.sharpness.k_min = EOS_K_MIN_MAX + 1;
+    EXPECT(eos_config_validate(&c, &key, NULL) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "sharpness.k_min"),
+           "k_min out of range refused: %s", key ? key : "(none)");
+    for (int a = 0; eos_model_arch_name(a); a++) {
+        eos_model_cfg mc = c.model;
+        mc.arch = a;
+        EXPECT(eos_model_has_gnvp(&mc), "%s has a Gauss-Newton product", eos_model_arch_name(a));
+    }
+}
+
+/* The product's bits do not depend on the thread count (fixed-order reductions) for the
+ * MLP (70 examples: three row blocks); a model whose ops lack gnvp refuses with a line naming
+ * the key. */
+static void test_gn_threads_and_missing_op(void)
+{
+    fixture f;
+    fixture_make(&f, 2, 3, 70, EOS_LOSS_XENT);
+    real *v = malloc(f.np * sizeof(real)), *a = calloc(f.np, sizeof(real)),
+         *b = calloc(f.np, sizeof(real));
+    for (size_t i = 0; i < f.np; i++) v[i] = (real)sin(1.0 + (double)i);
+    const eos_dataset *tr = &f.d.train;
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, a) == 0, "1 thread");
+    omp_set_num_threads(2);
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, b) == 0, "2 threads");
+    omp_set_num_threads(nt);
+    EXPECT(memcmp(a, b, f.np * sizeof(real)) == 0, "1 and 2 threads give the same bits");
+    eos_model_ops no_gn = *f.m->ops; /* an architecture without the operation */
+    no_gn.gnvp = NULL;
+    const eos_model_ops *own = f.m->ops;
+    f.m->ops = &no_gn;
+    EXPECT(eos_model_gnvp(f.m, f.w, tr->X, tr->Y, NULL, tr->n, 1.0, v, a) == EOS_ERR_CONFIG &&
+               strstr(eos_error_msg(), "sharpness.gauss_newton") &&
+               !strchr(eos_error_msg(), '\n'),
+           "refused: %s", eos_error_msg());
+    f.m->ops = own;
+    free(v);
+    free(a);
+    free(b);
+    fixture_free(&f);
+}
+
+int main(void)
+{
+    TEST_RUN(test_gn_equals_hessian_linear);
+    TEST_RUN(test_gn_against_assembled);
+    TEST_RUN(test_gn_chunked);
+    TEST_RUN(test_gn_linear_transformer);
+    TEST_RUN(test_eig_min_indefinite);
+    TEST_RUN(test_gn_keys);
+    TEST_RUN(test_gn_threads_and_missing_op);
+    return TEST_SUMMARY();
+}

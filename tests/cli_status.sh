@@ -162,6 +162,30 @@ rm -rf p.h5.ckpt/*
 "$EOSWEEP" status p.h5 >out.txt
 check "an empty checkpoint directory: in progress none" grep -q "in progress: none" out.txt
 
+# real checkpoints of a running sweep (--checkpoint-every), then of one stopped by SIGUSR1
+rm -rf ck.h5 ck.h5.ckpt
+"$EOSWEEP" long.yaml -o ck.h5 --quiet --checkpoint-every 1 >/dev/null 2>&1 &
+writer=$!
+for i in $(seq 100); do [ -n "$(ls ck.h5.ckpt 2>/dev/null)" ] && break; sleep 0.1; done
+"$EOSWEEP" status --json ck.h5 >ck.json
+check "checkpointing sweep: exit 0" test $? -eq 0
+check "checkpointing sweep: its writer and a run in progress with step and age" $PY -c "
+import json
+d = json.load(open('ck.json'))
+assert d['writer']['pid'] == $writer, d
+ip = d['in_progress']
+assert ip and all(r['step'] is not None and r['step'] >= 0 and 0 <= r['age_seconds'] < 30 for r in ip), ip"
+kill -USR1 $writer
+wait $writer
+rc=$?
+"$EOSWEEP" status --json ck.h5 >ck.json
+check "after SIGUSR1 (exit $rc): no writer, the stopped run's checkpoint is in progress" $PY -c "
+import json
+d = json.load(open('ck.json'))
+assert d['writer'] is None and d['counts']['pending'] > 0, d
+ip = d['in_progress']
+assert ip and all(r['step'] is not None and r['step'] > 0 for r in ip), ip"
+
 # --- refusals: one line naming the path, exit 2 ---------------------------------------------------
 refused() { # refused "what" PATH
     "$EOSWEEP" status "$2" >out.txt 2>err.txt

@@ -15,10 +15,22 @@ typedef struct {
     char path[600];         /* PATH.lock */
 } eos_lock;
 
-/* Take the lock of results file `path`. EOS_ERR_CONFIG (in use: "PATH is being written by
- * another eosweep (pid P on host H)") or EOS_ERR_IO. */
+/* Take the lock of results file `path` and write the note "pid P on host H since T" into
+ * PATH.lock. EOS_ERR_CONFIG (in use: "PATH is being written by another eosweep (pid P on host H
+ * since T)") or EOS_ERR_IO. */
 int eos_lock_acquire(eos_lock *l, const char *path);
 /* Release and remove PATH.lock (no-op when not held). */
 void eos_lock_release(eos_lock *l);
+
+/* Who writes results file `path`, without taking or creating anything (eosweep status).
+ * held = 0: nobody holds PATH.lock (none, or a stale one). Otherwise pid, and from the holder's
+ * note in PATH.lock its host and start time (UTC, ISO 8601), "" where the note does not say. */
+typedef struct {
+    int held;
+    long pid;
+    char host[128];
+    char since[32];
+} eos_lock_holder;
+int eos_lock_query(const char *path, eos_lock_holder *h);
 
 #endif

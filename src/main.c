@@ -8,6 +8,7 @@
 #include "eos_blas.h"
 #include "eos_common.h"
 #include "eos_sched.h"
+#include "eos_status.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -22,6 +23,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: eosweep [SWEEP.yaml] [-o OUT.h5] [--dry-run] [--force | --resume [--retry-failed]]\n"
             "               [--checkpoint-every SECONDS] [--quiet] [--verbose] [--fsync]\n"
+            "       eosweep status [--json] OUT.h5   (a results file's state; safe while it is written)\n"
             "Runs every grid point of SWEEP.yaml (the built-in quickstart if none) and writes one\n"
             "HDF5 results file. Under mpirun, ranks share the runs dynamically.\n"
             "  -o, --output FILE  results file (default: NAME.h5, NAME from the sweep)\n"
@@ -43,6 +45,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Reads a file and prints: neither MPI nor BLAS (nor a better BLAS kernel) is needed. */
+    if (argc >= 2 && !strcmp(argv[1], "status")) return eos_status_main(argc - 1, argv + 1);
+
     /* May execute this program again with a better BLAS kernel: before MPI and any BLAS call. */
     if (eos_blas_select_kernel(argv)) fprintf(stderr, "eosweep: warning: %s\n", eos_error_msg());
 

@@ -80,22 +80,8 @@ check "SIGTERM via mpirun: resume finishes" test $? -eq 0
 check "SIGTERM via mpirun: resume equals the uninterrupted sweep" $PY "$SRC/tests/h5compare.py" ref.h5 w.h5
 
 # --- failed runs ------------------------------------------------------------------------------
-# A setting only the data file can show to be impossible: 5 eigenvalues of a model that, on this
-# file's 2 features, has 3 parameters (with the shape known from the configuration, validation
-# refuses it before anything is written: cli_badinput.sh).
-$PY -c "
-import h5py, numpy as np
-r = np.random.default_rng(0); x = r.standard_normal((50, 2)).astype('f4')
-with h5py.File('lin.h5', 'w') as f: f['X'] = x; f['y'] = (x @ [1.0, -2.0]).astype('f4')[:, None]"
-cat > f.yaml <<YAML
-name: fails
-data:      {source: hdf5, path: lin.h5, n_train: 50, standardize: false}
-model:     {arch: mlp, hidden: []}
-train:     {optimizer: gd, lr: 0.05, max_steps: 20, record_every: 5}
-sharpness: {every: 10, k: 1}
-grid:
-  sharpness.k: [1, 5]     # 5 > the 3 parameters of this model: that run fails
-YAML
+# 5 eigenvalues of a model with 3 parameters: that run fails (cli_lib.sh)
+failing_sweep f.yaml "sharpness.k: [1, 5]"
 "$EOSWEEP" f.yaml -o f.h5 --quiet >/dev/null 2>&1
 check "a failing run does not stop the sweep" test $? -eq 0
 st=$($PY -c "import h5py; f = h5py.File('f.h5'); print(list(f['runs/status'][()]), f['runs/message'][1].decode())")

@@ -34,3 +34,24 @@ grid:
   - {train.optimizer: [sgd], train.batch_size: [32, 64], train.lr: [0.05], seed: [0, 1]}
 YAML
 }
+# A sweep whose runs with sharpness.k > 3 fail when they run: a setting only the data file can
+# show to be impossible, eigenvalues of a model that, on lin.h5's 2 features, has 3 parameters
+# (with the shape known from the configuration, validation refuses it before anything is
+# written: cli_badinput.sh). failing_sweep FILE GRID-LINE...: writes lin.h5 and FILE.
+failing_sweep() {
+    local file=$1
+    shift
+    $PY -c "
+import h5py, numpy as np
+r = np.random.default_rng(0); x = r.standard_normal((50, 2)).astype('f4')
+with h5py.File('lin.h5', 'w') as f: f['X'] = x; f['y'] = (x @ [1.0, -2.0]).astype('f4')[:, None]"
+    cat > "$file" <<YAML
+name: fails
+data:      {source: hdf5, path: lin.h5, n_train: 50, standardize: false}
+model:     {arch: mlp, hidden: []}
+train:     {optimizer: gd, lr: 0.05, max_steps: 20, record_every: 5}
+sharpness: {every: 10, k: 1}
+grid:
+YAML
+    printf '  %s\n' "$@" >> "$file"
+}

@@ -16,6 +16,20 @@ check "2 ranks: exit 0" test $? -eq 0
 $MPIRUN -n 3 "$EOSWEEP" s.yaml -o r3.h5 >log3 2>&1
 check "3 ranks: exit 0" test $? -eq 0
 check "3 ranks: progress lines name runs" grep -q "^\[12/12\] run" log3
+check "3 ranks: 12 progress lines, each with loss, sharpness, steps and time, whichever rank ran it" \
+    test "$(grep -cE '^\[[0-9]+/12\] run [0-9]+ done \(rank [0-9]\) loss [^ ]+ sharpness [^ ]+ steps 60 [0-9.]+s \|' log3)" -eq 12
+check "3 ranks: rank 1 and 2's runs have their loss too" grep -qE '\(rank [12]\) loss [0-9]' log3
+check "3 ranks: results: is the last line of stdout and stderr together" test "$(tail -n 1 log3)" = "results: r3.h5"
+# under mpirun stdout and stderr reach the terminal by separate channels: the results line must
+# still come last, every time
+small_sweep tiny.yaml 10
+last_ok=0
+for t in 1 2 3 4 5 6; do
+    rm -f tiny.h5
+    $MPIRUN -n 3 "$EOSWEEP" tiny.yaml -o tiny.h5 2>&1 | cat >tiny.log
+    [ "$(tail -n 1 tiny.log)" = "results: tiny.h5" ] && last_ok=$((last_ok + 1))
+done
+check "3 ranks, 6 tiny sweeps: results: last every time ($last_ok of 6)" test $last_ok -eq 6
 check "1 vs 2 ranks identical" $PY "$SRC/tests/h5compare.py" r1.h5 r2.h5
 check "1 vs 3 ranks identical" $PY "$SRC/tests/h5compare.py" r1.h5 r3.h5
 check "work was shared between ranks" $PY -c "

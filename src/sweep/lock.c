@@ -9,9 +9,23 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eos_common.h"
+
+/* Whether another process holds a lock that excludes ours, and its pid as fcntl knows it. */
+static int lock_holder(int fd, int *held, pid_t *pid)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_GETLK, &fl) != 0) return errno;
+    *held = fl.l_type != F_UNLCK;
+    *pid = *held ? fl.l_pid : 0;
+    return 0;
+}
 
 static int lock_fd(int fd, pid_t *holder)
 {
@@ -20,13 +34,9 @@ static int lock_fd(int fd, pid_t *holder)
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     if (fcntl(fd, F_SETLK, &fl) == 0) return 0;
-    int e = errno;
+    int e = errno, held = 0;
     *holder = 0;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if ((e == EACCES || e == EAGAIN) && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-        *holder = fl.l_pid;
+    if (e == EACCES || e == EAGAIN) (void)lock_holder(fd, &held, holder); /* 0: unknown */
     return e;
 }
 
@@ -62,10 +72,15 @@ int eos_lock_acquire(eos_lock *l, const char *path)
         struct stat a, b;
         if (fstat(fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino &&
             a.st_dev == b.st_dev) {
-            char who[256], host[128] = "?";
+            /* "pid P on host H since T": the refusal quotes it, eos_lock_query parses it */
+            char who[256], host[128] = "?", since[32] = "?";
             gethostname(host, sizeof host - 1);
             host[sizeof host - 1] = '\0';
-            int n = snprintf(who, sizeof who, "pid %ld on host %s\n", (long)getpid(), host);
+            time_t now = time(NULL);
+            struct tm tm;
+            if (gmtime_r(&now, &tm)) strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            int n = snprintf(who, sizeof who, "pid %ld on host %s since %s\n", (long)getpid(),
+                             host, since);
             if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)n, 0) != n) {
                 /* the lock holds without its note; the refusal then names the pid only */
             }
@@ -88,4 +103,38 @@ void eos_lock_release(eos_lock *l)
     unlink(l->path); /* while still held, so nobody locks the old inode in between */
     close(l->fd);
     l->fd = -1;
+}
+
+int eos_lock_query(const char *path, eos_lock_holder *h)
+{
+    int rc = 0, fd = -1;
+    char lpath[sizeof ((eos_lock *)0)->path];
+    memset(h, 0, sizeof *h);
+    EOS_CHECK(strlen(path) + 6 < sizeof lpath, EOS_ERR_CONFIG, "%s: results path too long", path);
+    snprintf(lpath, sizeof lpath, "%s.lock", path);
+    /* Read-only and never created: asking must not disturb the writer nor leave a file behind.
+     * F_GETLK takes no lock, so closing this descriptor cannot drop anyone's. */
+    fd = open(lpath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return 0;
+    EOS_CHECK(fd >= 0, EOS_ERR_IO, "%s: cannot open %s: %s", path, lpath, strerror(errno));
+    pid_t lpid = 0;
+    int e = lock_holder(fd, &h->held, &lpid); /* not held: a note left by a holder that died */
+    EOS_CHECK(e == 0, EOS_ERR_IO, "%s: cannot query the lock %s: %s", path, lpath, strerror(e));
+    if (h->held) {
+        h->pid = (long)lpid;
+        char who[256] = "", host[sizeof h->host], since[sizeof h->since];
+        ssize_t n = pread(fd, who, sizeof who - 1, 0);
+        who[n > 0 ? n : 0] = '\0';
+        long pid;
+        /* The note's pid is the holder's own; fcntl's can be 0 or remote over NFS. A holder that
+         * has not written its note yet (or an older eosweep's, without "since") leaves fields
+         * unknown. */
+        int got = sscanf(who, "pid %ld on host %127s since %31s", &pid, host, since);
+        if (got >= 1) h->pid = pid;
+        if (got >= 2) snprintf(h->host, sizeof h->host, "%s", host);
+        if (got >= 3) snprintf(h->since, sizeof h->since, "%s", since);
+    }
+fail:
+    if (fd >= 0) close(fd);
+    return rc;
 }

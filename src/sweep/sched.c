@@ -1,10 +1,11 @@
 /* sched.c: the sweep engine. Rank 0 reads and validates the sweep, checks the data, orders the
  * queue and hands out runs; every rank (rank 0 included, between its own training steps) trains
- * runs and writes their rows into the shared results file itself. Protocol (tags below), every
- * message {run, status, stopping flag, final flag}:
- *   worker -> 0  EOS_TAG_REQ     asks for a run; always answered with one EOS_TAG_ASSIGN
+ * runs and writes their rows into the shared results file itself. Protocol (tags below):
+ *   worker -> 0  EOS_TAG_REQ     {-1, -1, stopping flag, 0}: asks for a run; always answered
+ *                                with one EOS_TAG_ASSIGN
  *   0 -> worker  EOS_TAG_ASSIGN  {next run index, or -1: no more work}
- *   worker -> 0  EOS_TAG_REPORT  a finished run (never answered); final = the worker is leaving
+ *   worker -> 0  EOS_TAG_REPORT  a sched_report: a finished run with what rank 0's progress
+ *                                line shows of it (never answered); leaving = the worker leaves
  * A worker asks for its next run when it starts one (one request in flight), so the answer is
  * there when it finishes even though rank 0 only answers between its own training steps. */
 #include "eos_sched.h"
@@ -12,9 +13,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,9 +32,17 @@
 
 enum { EOS_TAG_REQ = 101, EOS_TAG_ASSIGN = 102, EOS_TAG_REPORT = 103 };
 
+/* A worker's report: a finished run (run -1: none) with the fields of its progress line, so
+ * that the line is the same whichever rank trained the run. */
+typedef struct {
+    long run, status, stopping, leaving, steps;
+    double final_loss, final_sharpness, wall_seconds;
+} sched_report;
+
 typedef struct {
     MPI_Comm comm;
     int rank, size;
+    MPI_Datatype report_type; /* sched_report */
     const eos_sched_opts *opts;
     eos_sweep sw;
     eos_results *res_file;
@@ -213,8 +225,40 @@ static const char *status_word(int st)
     return st >= 0 && st < EOS_RUN_N_STATUSES ? eos_run_status_names[st] : "pending";
 }
 
-static void sched_account(sched *S, long run, int st, int from_rank, const eos_run_result *res)
+_Static_assert(offsetof(sched_report, steps) == offsetof(sched_report, run) + 4 * sizeof(long) &&
+                   offsetof(sched_report, wall_seconds) ==
+                       offsetof(sched_report, final_loss) + 2 * sizeof(double),
+               "sched_report: one block of longs, one of doubles (make_report_type)");
+
+static int make_report_type(MPI_Datatype *t)
 {
+    int rc = 0;
+    int len[2] = {5, 3};
+    MPI_Aint disp[2] = {offsetof(sched_report, run), offsetof(sched_report, final_loss)};
+    MPI_Datatype types[2] = {MPI_LONG, MPI_DOUBLE}, raw = MPI_DATATYPE_NULL;
+    EOS_CHECK_MPI(MPI_Type_create_struct(2, len, disp, types, &raw));
+    EOS_CHECK_MPI(MPI_Type_create_resized(raw, 0, (MPI_Aint)sizeof(sched_report), t));
+    EOS_CHECK_MPI(MPI_Type_commit(t));
+fail:
+    if (raw != MPI_DATATYPE_NULL) MPI_Type_free(&raw);
+    return rc;
+}
+
+static void report_of(sched_report *m, long run, const eos_run_result *res)
+{
+    memset(m, 0, sizeof *m);
+    m->run = run;
+    m->status = res->status;
+    m->steps = res->steps;
+    m->final_loss = res->final_loss;
+    m->final_sharpness = res->final_sharpness;
+    m->wall_seconds = res->wall_seconds;
+}
+
+static void sched_account(sched *S, const sched_report *m, int from_rank)
+{
+    long run = m->run;
+    int st = (int)m->status;
     S->n_finished++;
     if (st == EOS_RUN_DONE) S->n_done++;
     else if (st == EOS_RUN_DIVERGED) S->n_diverged++;
@@ -234,16 +278,29 @@ static void sched_account(sched *S, long run, int st, int from_rank, const eos_r
                 S->n_finished, S->n_todo, S->n_diverged, S->n_failed, rpm, eta_s);
         if (S->n_finished == S->n_todo) fputc('\n', stderr);
     } else {
-        char detail[160] = "";
-        if (res)
-            snprintf(detail, sizeof detail, " loss %.4g sharpness %.4g steps %ld %.1fs", res->final_loss,
-                     res->final_sharpness, res->steps, res->wall_seconds);
         fprintf(stderr,
-                "[%ld/%ld] run %ld %s (rank %d)%s | %ld diverged, %ld failed, %.1f runs/min, ETA %s\n",
-                S->n_finished, S->n_todo, run, status_word(st), from_rank, detail, S->n_diverged,
-                S->n_failed, rpm, eta_s);
+                "[%ld/%ld] run %ld %s (rank %d) loss %.4g sharpness %.4g steps %ld %.1fs | %ld "
+                "diverged, %ld failed, %.1f runs/min, ETA %s\n",
+                S->n_finished, S->n_todo, run, status_word(st), from_rank, m->final_loss,
+                m->final_sharpness, m->steps, m->wall_seconds, S->n_diverged, S->n_failed, rpm,
+                eta_s);
     }
     fflush(stderr);
+}
+
+/* Under mpirun, rank 0's stderr is a pipe to mpirun and its stdout another channel (a pty), which
+ * mpirun forwards each as it reads them: the results line could overtake the last progress
+ * lines. So wait (2 s at most) until what was written to stderr has been read. */
+static void wait_stderr_read(void)
+{
+    struct stat st;
+    if (fstat(2, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+    for (int i = 0; i < 2000; i++) {
+        int unread = 0;
+        if (ioctl(2, FIONREAD, &unread) != 0 || unread <= 0) return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Rank 0: answer every waiting request (called between rank 0's own training steps). */
@@ -263,13 +320,17 @@ static int sched_serve(sched *S, int block)
         long msg[4];
         EOS_CHECK(st.MPI_TAG == EOS_TAG_REQ || st.MPI_TAG == EOS_TAG_REPORT, EOS_ERR_INTERNAL,
                   "unexpected message tag %d from rank %d", st.MPI_TAG, st.MPI_SOURCE);
-        EOS_CHECK_MPI(MPI_Recv(msg, 4, MPI_LONG, st.MPI_SOURCE, st.MPI_TAG, S->comm, MPI_STATUS_IGNORE));
-        if (msg[2]) *S->opts->stop = 1; /* a worker got the signal: stop handing out */
         if (st.MPI_TAG == EOS_TAG_REPORT) {
-            if (msg[0] >= 0) sched_account(S, msg[0], (int)msg[1], st.MPI_SOURCE, NULL);
-            if (msg[3]) S->active_workers--;
+            sched_report m;
+            EOS_CHECK_MPI(MPI_Recv(&m, 1, S->report_type, st.MPI_SOURCE, EOS_TAG_REPORT, S->comm,
+                                   MPI_STATUS_IGNORE));
+            if (m.stopping) *S->opts->stop = 1; /* a worker got the signal: stop handing out */
+            if (m.run >= 0) sched_account(S, &m, st.MPI_SOURCE);
+            if (m.leaving) S->active_workers--;
             continue;
         }
+        EOS_CHECK_MPI(MPI_Recv(msg, 4, MPI_LONG, st.MPI_SOURCE, st.MPI_TAG, S->comm, MPI_STATUS_IGNORE));
+        if (msg[2]) *S->opts->stop = 1; /* a worker got the signal: stop handing out */
         long next = -1;
         if (!*S->opts->stop && S->qpos < S->qlen) next = S->queue[S->qpos++];
         EOS_CHECK_MPI(MPI_Send(&next, 1, MPI_LONG, st.MPI_SOURCE, EOS_TAG_ASSIGN, S->comm));
@@ -395,22 +456,18 @@ static int sched_worker_loop(sched *S)
         EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REQ, S->comm));
         EOS_CHECK_MPI(MPI_Irecv(&next, 1, MPI_LONG, 0, EOS_TAG_ASSIGN, S->comm, &pending));
         int st = 0;
+        sched_report m;
         rc = sched_do_run(S, cur, &st, &res);
+        if (rc == 0) report_of(&m, cur, &res);
         eos_run_result_free(&res);
         if (rc && rc != EOS_ERR_INTERRUPT) goto fail;
-        if (rc == 0) {
-            msg[0] = cur;
-            msg[1] = st;
-            EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REPORT, S->comm));
-        }
+        if (rc == 0) EOS_CHECK_MPI(MPI_Send(&m, 1, S->report_type, 0, EOS_TAG_REPORT, S->comm));
         rc = 0;
         EOS_CHECK_MPI(MPI_Wait(&pending, MPI_STATUS_IGNORE));
     }
     /* leaving: a run assigned but not started stays pending in the file */
-    msg[0] = msg[1] = -1;
-    msg[2] = *S->opts->stop ? 1 : 0;
-    msg[3] = 1;
-    EOS_CHECK_MPI(MPI_Send(msg, 4, MPI_LONG, 0, EOS_TAG_REPORT, S->comm));
+    sched_report bye = {.run = -1, .status = -1, .stopping = *S->opts->stop ? 1 : 0, .leaving = 1};
+    EOS_CHECK_MPI(MPI_Send(&bye, 1, S->report_type, 0, EOS_TAG_REPORT, S->comm));
 fail:
     eos_run_result_free(&res);
     return rc;
@@ -433,7 +490,9 @@ static int sched_rank0_loop(sched *S)
             break;
         }
         if (rc) goto fail;
-        sched_account(S, i, st, 0, &res);
+        sched_report m;
+        report_of(&m, i, &res);
+        sched_account(S, &m, 0);
         eos_run_result_free(&res);
     }
     EOS_TRY(sched_serve(S, 1)); /* until every worker has reported that it is leaving */
@@ -449,11 +508,17 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
     int8_t *status = NULL;
     memset(&S, 0, sizeof S);
     S.lock.fd = -1;
+    S.report_type = MPI_DATATYPE_NULL;
     S.comm = comm;
     S.opts = opts;
     MPI_Comm_rank(comm, &S.rank);
     MPI_Comm_size(comm, &S.size);
     S.tty = isatty(2);
+    if (make_report_type(&S.report_type)) { /* local and the same on every rank */
+        fprintf(stderr, "eosweep: rank %d: %s\n", S.rank, eos_error_msg());
+        code = EOS_EXIT_ERROR;
+        goto out;
+    }
 
     if (sched_load_sweep(&S)) {
         if (S.rank == 0) fprintf(stderr, "eosweep: %s\n", eos_error_msg());
@@ -531,6 +596,7 @@ int eos_sched_main(MPI_Comm comm, const eos_sched_opts *opts)
                 fprintf(stderr, "eosweep: stopped by a signal with %ld runs left: run again with --resume\n",
                         left);
         }
+        wait_stderr_read();
         printf("results: %s\n", out_path);
         code = left > 0 ? EOS_EXIT_INCOMPLETE : EOS_EXIT_OK;
         if (left == 0) rmdir(S.ckpt_dir); /* each run removed its own checkpoint */
@@ -545,6 +611,7 @@ fail:
     code = EOS_EXIT_ERROR;
     if (S.size > 1) MPI_Abort(comm, code);
 out:
+    if (S.report_type != MPI_DATATYPE_NULL) MPI_Type_free(&S.report_type);
     if (S.res_file) eos_results_close(S.res_file);
     eos_lock_release(&S.lock);
     free(status);

@@ -18,12 +18,6 @@ grid:
   train.lr: [0.05, 0.02]
 YAML
 "$EOSWEEP" long.yaml -o ref.h5 --quiet >/dev/null 2>ref.err || bad "reference sweep: $(head -c 300 ref.err)"
-# Wait (at most 60 s) until path exists, then a further $2 seconds, so a loaded machine's slow
-# start does not decide where a signal lands.
-wait_for() {
-    for _ in $(seq 600); do [ -e "$1" ] && break; sleep 0.1; done
-    sleep "$2"
-}
 step_of() { grep -o 'checkpoint at step [0-9]*' "$1" | head -1 | grep -o '[0-9]*$'; }
 
 # --- SIGUSR1: checkpoint, exit 75, continue ----------------------------------------------

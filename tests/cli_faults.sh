@@ -41,7 +41,7 @@ done
 rm -f u.h5
 "$EOSWEEP" k.yaml -o u.h5 --quiet >/dev/null 2>&1 &
 pid=$!
-sleep 1.5
+wait_for u.h5 0.4
 kill -USR1 "$pid"
 wait "$pid"
 rc=$?
@@ -55,7 +55,7 @@ check "SIGUSR1: results equal the uninterrupted sweep" $PY "$SRC/tests/h5compare
 rm -f v.h5
 $MPIRUN -n 2 "$EOSWEEP" k.yaml -o v.h5 --quiet >/dev/null 2>&1 &
 pid=$!
-sleep 1.5
+wait_for v.h5 0.4
 kill -USR1 "$pid"
 wait "$pid"
 rc=$?
@@ -69,7 +69,7 @@ check "mpirun resume equals the uninterrupted sweep" $PY "$SRC/tests/h5compare.p
 rm -f w.h5
 $MPIRUN -n 2 "$EOSWEEP" k.yaml -o w.h5 >w.log 2>&1 &
 pid=$!
-sleep 1.5
+wait_for w.h5 0.4
 kill -TERM "$pid"
 wait "$pid"
 rc=$?

@@ -15,6 +15,12 @@ check() { # check "description" command...
     local d=$1; shift
     if "$@"; then ok "$d"; else bad "$d"; fi
 }
+# Wait (at most 60 s) until path exists, then a further $2 seconds, so that a loaded (or fast)
+# machine's start-up does not decide where a signal lands.
+wait_for() {
+    for _ in $(seq 600); do [ -e "$1" ] && break; sleep 0.1; done
+    sleep "$2"
+}
 summary() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]

@@ -6,7 +6,8 @@
 #  2. the chain script under a 1-minute time limit, warned by SIGUSR1 1-40 s into each job: the
 #     jobs stop cleanly and resubmit themselves until the sweep is complete; the results equal an
 #     uninterrupted run bitwise, every run finished exactly once over all jobs, at least 2 jobs
-#     ran; the job cap (EOS_CHAIN_MAX) ends a chain, and bad input stops it at once.
+#     ran, and a run longer than any job finishes by continuing from its checkpoint in each next
+#     job; the job cap (EOS_CHAIN_MAX) ends a chain, and bad input stops it at once.
 # Exit 77 (skipped) only where the SLURM daemons cannot be installed or started.
 source "$(dirname "$0")/cli_lib.sh"
 source "$SRC/tests/slurm_lib.sh"
@@ -91,17 +92,25 @@ else bad "many-node script job $j did not finish"; fi
 # comes 1 to 40 s into a job (SLURM checks time limits every 30 s and may signal up to a minute
 # early), so the chain needs at least 2 jobs even after the first, capped job.
 small_sweep c.yaml 1500
+# few record and sharpness slots: the long run below shares the file's step axes
+sed -i 's/record_every: 5}/record_every: 500}/; s/sharpness: {every: 20,/sharpness: {every: 1500,/' c.yaml
 sed "s/seed: \[0, 1\]/seed: [0]/" c.yaml >cal.yaml
 t=$(date +%s.%N)
 "$EOSWEEP" cal.yaml -o cal.h5 --quiet >/dev/null 2>&1 || bad "calibration run"
 per_run=$(awk -v t0="$t" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.3f", (t1 - t0) / 6 }')
-seeds=$(awk -v r="$per_run" 'BEGIN { n = int(120 / (6 * r)) + 1; print (n < 10 ? 10 : n > 120 ? 120 : n) }')
+seeds=$(awk -v r="$per_run" 'BEGIN { n = int(60 / (6 * r)) + 1; print (n < 10 ? 10 : n > 120 ? 120 : n) }')
 NC=$((6 * seeds))
 sed -i "s/seed: \[0, 1\]/seed: [$(seq -s ', ' 0 $((seeds - 1)))]/" c.yaml
-echo "# chain sweep: $NC runs of ~$per_run s (1 rank)"
+# ... plus one run of ~70 s, longer than any job's share of work (at most ~40 s): it finishes only
+# by continuing from its checkpoint in each next job.
+long_steps=$(awk -v r="$per_run" 'BEGIN { n = int(1500 * 70 / r); print (n < 5000 ? 5000 : n > 1000000 ? 1000000 : n) }')
+echo "  - {train.optimizer: [gd], train.lr: [0.02], seed: [7], train.max_steps: [$long_steps]}" >>c.yaml
+LONG=$NC
+NC=$((NC + 1))
+echo "# chain sweep: $((NC - 1)) runs of ~$per_run s and run $LONG of $long_steps steps (~70 s) (1 rank)"
 t=$SECONDS
 j=$(submit SWEEP=c.yaml OUT=c_ref.h5 -- "$JOBS/eosweep-1node.sbatch")
-if wait_job "$j" 300 "eosweep-$j.out"; then
+if wait_job "$j" 450 "eosweep-$j.out"; then
     check "chain sweep uninterrupted, one-node script: every run done ($((SECONDS - t)) s)" all_done c_ref.h5 $NC
 else bad "uninterrupted run of the chain sweep (job $j) did not finish"; fi
 
@@ -138,7 +147,7 @@ check "capped chain: some but not all runs done (${done1:-?} of $NC)" test "${do
 # 2b. Submitted again (default cap): resumes and resubmits itself until the sweep is complete.
 t=$SECONDS
 submit SWEEP=c.yaml OUT=c_chain.h5 -- chain.sbatch >/dev/null
-chain_wait 330 || bad "chain still queued after 330 s"
+chain_wait 600 || bad "chain still queued after 600 s"
 logs=$(chain_logs)
 n_jobs=$(wc -l <<<"$logs")
 echo "# chain: $n_jobs jobs in all, $((SECONDS - t)) s after the resubmission"
@@ -161,6 +170,13 @@ check "chain: every run done" all_done c_chain.h5 $NC
 cat $logs | sed -n 's/^\[[0-9]*\/[0-9]*\] run \([0-9]*\) .*/\1/p' | sort -n >finished.txt
 check "chain: each of the $NC runs finished exactly once over all jobs ($(wc -l <finished.txt) reports)" \
     test "$(sort -nu finished.txt | wc -l)" -eq "$NC" -a "$(wc -l <finished.txt)" -eq "$NC"
+# The long run went on where each job stopped it: a continuation in at least two jobs, each
+# from a later step than the one before (work is never redone from step 0).
+cat $logs | sed -n "s/^eosweep: run $LONG continued from its checkpoint at step \([0-9]*\).*/\1/p" >long.txt
+check "chain: run $LONG (longer than a job) continued from its checkpoint in several jobs (steps: $(tr '\n' ' ' <long.txt))" \
+    test "$(wc -l <long.txt)" -ge 2
+check "chain: run $LONG's continuations moved forward every time" \
+    test "$(sort -n long.txt | uniq | tr '\n' ' ')" = "$(tr '\n' ' ' <long.txt)"
 check "chain: results equal the uninterrupted run bitwise" $PY "$SRC/tests/h5compare.py" c_ref.h5 c_chain.h5
 check "chain: no job left queued" test -z "$(squeue -h 2>/dev/null)"
 check "chain: the last job's unneeded successor was cancelled" grep -q "cancelled successor job" "$last"

@@ -12,8 +12,8 @@ seed: 2
 data:      {source: teacher-student, dim: 20, n_out: 3, teacher_hidden: 16, n_train: 512, standardize: false}
 model:     {arch: mlp, hidden: [48, 48], activation: tanh}
 loss: mse
-train:     {optimizer: sgd, lr: 0.05, batch_size: 32, max_steps: 25000, record_every: 250}
-sharpness: {every: 1000, k: 2, tol: 1.0e-3, chunk: 256, directional: true}
+train:     {optimizer: sgd, lr: 0.05, batch_size: 32, max_steps: 80000, record_every: 1000}
+sharpness: {every: 4000, k: 2, tol: 1.0e-3, chunk: 256, directional: true}
 grid:
   train.lr: [0.05, 0.02]
 YAML
@@ -42,7 +42,8 @@ check "SIGUSR1: no checkpoint left once every run is stored" test ! -e u.h5.ckpt
 # --- kill -9 with periodic checkpoints --------------------------------------------------
 setsid "$EOSWEEP" long.yaml -o k.h5 --quiet --checkpoint-every 0.3 >/dev/null 2>&1 &
 pid=$!
-wait_for k.h5.ckpt 0.5
+for _ in $(seq 600); do [ "$(ckpts k.h5.ckpt)" -gt 0 ] && break; sleep 0.05; done
+sleep 0.2
 kill -9 -- -$pid 2>/dev/null
 wait $pid 2>/dev/null
 check "kill -9: a periodic checkpoint survived" test "$(ckpts k.h5.ckpt)" -eq 1

@@ -296,10 +296,103 @@ static void ckpt_save(run_ckpt *k, long t, double t0, double wall_before)
     k->last_save = now;
 }
 
+/* Continue from the checkpoint at the hooks' path when there is a valid one (*t_start, the wall
+ * time before it); a foreign or damaged one is reported and ignored. */
+static int ckpt_resume(run_ckpt *k, trainer *T, eos_run_result *res, double *loss, double *acc,
+                       long *t_start, double *wall_before)
+{
+    int rc = 0;
+    eos_ckpt_info info;
+    EOS_TRY(ckpt_collect(k, T, res, loss, acc));
+    EOS_TRY(ckpt_ident(k, T->cfg));
+    rc = eos_ckpt_read(k->hooks->ckpt_path, &k->id, &info, k->parts, k->n);
+    if (rc == 0) {
+        *t_start = (long)info.step;
+        *wall_before = info.wall_seconds;
+        res->resumed_from = *t_start;
+    } else if (rc == 1 || rc == EOS_ERR_FORMAT) {
+        if (rc == EOS_ERR_FORMAT)
+            ckpt_note(k, "%s; ignored, the run starts from step 0", eos_error_msg());
+        rc = 0;
+    } /* else unreadable half-way: the state may be partly overwritten, the run fails */
+fail:
+    return rc;
+}
+
+/* The full-batch loss and gradient at w_t (every step under full-batch training, else at record
+ * steps and the last), recorded at record steps; *ended when the run diverged or met its goal. */
+static int evaluate(trainer *T, const eos_train_hooks *hooks, eos_run_result *res, long t,
+                    double *loss, double *acc, int *ended)
+{
+    int rc = 0;
+    const eos_train_cfg *tc = &T->cfg->train;
+    const int rec = tc->record_every;
+    EOS_TRY(full_eval(T, T->tr, T->w, T->g, loss, acc));
+    if (t % rec == 0) {
+        record(T, res, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
+        if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, t, res, (int)(t / rec));
+    }
+    if (!isfinite(*loss) || *loss > tc->diverge_loss) {
+        res->status = EOS_RUN_DIVERGED;
+        res->diverged_step = t;
+        snprintf(res->message, sizeof res->message, "train loss %g at step %ld", *loss, t);
+        *ended = 1;
+    } else if ((tc->loss_goal > 0 && *loss <= tc->loss_goal) ||
+               (tc->acc_goal > 0 && *acc >= tc->acc_goal)) {
+        res->status = EOS_RUN_DONE;
+        snprintf(res->message, sizeof res->message, "reached the %s goal at step %ld",
+                 tc->loss_goal > 0 && *loss <= tc->loss_goal ? "loss" : "accuracy", t);
+        *ended = 1;
+    }
+fail:
+    return rc;
+}
+
+/* Step t's update from its batch: the whole set (gradient already in T->g), a minibatch of it,
+ * or fresh examples, with the probes' hooks around it at a measurement step; *ended (status
+ * diverged) when the minibatch loss is not finite. */
+static int update(trainer *T, eos_run_result *res, long t, int full_batch, int at_sharp,
+                  double *loss, int *ended)
+{
+    int rc = 0;
+    const real *Xs = T->tr->X, *Ys = T->tr->Y;
+    const int *idx = NULL;
+    int nb = T->tr->n;
+    if (T->online) {
+        EOS_TRY(eos_data_draw(&T->fresh, T->cfg, &T->online_rng));
+        Xs = T->fresh.X;
+        Ys = T->fresh.Y;
+        nb = T->fresh.n;
+    } else if (!full_batch) {
+        idx = next_batch(T);
+        nb = T->batch;
+    }
+    if (!full_batch) {
+        double ls = 0;
+        eos_zero(T->g, T->np);
+        EOS_TRY(eos_model_loss_grad(T->model, T->w, Xs, Ys, idx, nb, 1.0 / nb, &ls, NULL, T->g));
+        if (!isfinite(ls)) {
+            res->status = EOS_RUN_DIVERGED;
+            res->diverged_step = t;
+            *loss = NAN;
+            snprintf(res->message, sizeof res->message, "minibatch loss %g at step %ld", ls, t);
+            *ended = 1;
+            return 0;
+        }
+    }
+    step_batch sb = {T, Xs, Ys, idx, nb};
+    const int slot = at_sharp ? (int)(t / T->cfg->sharpness.every) : 0;
+    if (at_sharp) EOS_TRY(eos_curv_before_step(&T->curv, T->w));
+    EOS_TRY(eos_optim_step(&T->opt, T->w, T->g, &(eos_optim_grad){batch_grad_at, &sb}));
+    if (at_sharp) EOS_TRY(eos_curv_after_step(&T->curv, T->w, &res->sharp, slot));
+fail:
+    return rc;
+}
+
 int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *res,
                   const eos_train_hooks *hooks)
 {
-    int rc = 0;
+    int rc = 0, ended = 0;
     trainer T;
     double t0 = eos_now();
     if ((rc = trainer_setup(&T, cfg, data)) != 0) {
@@ -312,27 +405,13 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
     }
     const eos_train_cfg *tc = &cfg->train;
     const int full_batch = T.batch >= T.tr->n && !T.online;
-    const int rec = tc->record_every, sev = cfg->sharpness.every;
+    const int sev = cfg->sharpness.every;
     long t = 0, t_start = 0;
     double loss = NAN, acc = NAN, wall_before = 0;
     res->status = EOS_RUN_PENDING;
     run_ckpt ck = {.hooks = hooks, .last_save = t0};
     const int ckpt = hooks && hooks->ckpt_path;
-    if (ckpt) {
-        eos_ckpt_info info;
-        EOS_TRY(ckpt_collect(&ck, &T, res, &loss, &acc));
-        EOS_TRY(ckpt_ident(&ck, cfg));
-        int got = eos_ckpt_read(hooks->ckpt_path, &ck.id, &info, ck.parts, ck.n);
-        if (got == 0) {
-            t_start = (long)info.step;
-            wall_before = info.wall_seconds;
-            res->resumed_from = t_start;
-        } else if (got == EOS_ERR_FORMAT) {
-            ckpt_note(&ck, "%s; ignored, the run starts from step 0", eos_error_msg());
-        } else if (got != 1) {
-            goto fail; /* unreadable half-way: the state may be partly overwritten */
-        }
-    }
+    if (ckpt) EOS_TRY(ckpt_resume(&ck, &T, res, &loss, &acc, &t_start, &wall_before));
     for (t = t_start;; t++) {
         const int stopping = hooks && hooks->stop && *hooks->stop;
         if (ckpt && t > t_start &&
@@ -343,32 +422,15 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             goto out;
         }
         if (hooks && hooks->on_step) hooks->on_step(hooks->ctx);
-        const int at_rec = t % rec == 0, last = t >= tc->max_steps;
-        if (full_batch || at_rec || last) {
-            EOS_TRY(full_eval(&T, T.tr, T.w, T.g, &loss, &acc));
-            if (at_rec) {
-                record(&T, res, (int)(t / rec), loss, acc, eos_nrm2(T.g, T.np));
-                if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, t, res, (int)(t / rec));
-            }
-            if (!isfinite(loss) || loss > tc->diverge_loss) {
-                res->status = EOS_RUN_DIVERGED;
-                res->diverged_step = t;
-                snprintf(res->message, sizeof res->message, "train loss %g at step %ld", loss, t);
-                break;
-            }
-            if ((tc->loss_goal > 0 && loss <= tc->loss_goal) ||
-                (tc->acc_goal > 0 && acc >= tc->acc_goal)) {
-                res->status = EOS_RUN_DONE;
-                snprintf(res->message, sizeof res->message, "reached the %s goal at step %ld",
-                         tc->loss_goal > 0 && loss <= tc->loss_goal ? "loss" : "accuracy", t);
-                break;
-            }
+        const int last = t >= tc->max_steps;
+        if (full_batch || t % tc->record_every == 0 || last) {
+            EOS_TRY(evaluate(&T, hooks, res, t, &loss, &acc, &ended));
+            if (ended) break;
         }
         const int at_sharp = sev > 0 && t % sev == 0;
         if (at_sharp) {
             int slot = (int)(t / sev);
-            rc = measure_sharpness(&T, res, slot);
-            if (rc) goto fail;
+            EOS_TRY(measure_sharpness(&T, res, slot));
             res->n_sharp = slot + 1;
             if (hooks && hooks->on_sharp) hooks->on_sharp(hooks->ctx, t, res, slot);
         }
@@ -376,36 +438,8 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             res->status = EOS_RUN_DONE;
             break;
         }
-        /* the step's batch: the whole set (gradient already in T.g), a minibatch of it, or
-         * fresh examples */
-        const real *Xs = T.tr->X, *Ys = T.tr->Y;
-        const int *idx = NULL;
-        int nb = T.tr->n;
-        if (T.online) {
-            EOS_TRY(eos_data_draw(&T.fresh, cfg, &T.online_rng));
-            Xs = T.fresh.X;
-            Ys = T.fresh.Y;
-            nb = T.fresh.n;
-        } else if (!full_batch) {
-            idx = next_batch(&T);
-            nb = T.batch;
-        }
-        if (!full_batch) {
-            double ls = 0;
-            eos_zero(T.g, T.np);
-            EOS_TRY(eos_model_loss_grad(T.model, T.w, Xs, Ys, idx, nb, 1.0 / nb, &ls, NULL, T.g));
-            if (!isfinite(ls)) {
-                res->status = EOS_RUN_DIVERGED;
-                res->diverged_step = t;
-                loss = NAN;
-                snprintf(res->message, sizeof res->message, "minibatch loss %g at step %ld", ls, t);
-                break;
-            }
-        }
-        step_batch sb = {&T, Xs, Ys, idx, nb};
-        if (at_sharp) EOS_TRY(eos_curv_before_step(&T.curv, T.w));
-        EOS_TRY(eos_optim_step(&T.opt, T.w, T.g, &(eos_optim_grad){batch_grad_at, &sb}));
-        if (at_sharp) EOS_TRY(eos_curv_after_step(&T.curv, T.w, &res->sharp, (int)(t / sev)));
+        EOS_TRY(update(&T, res, t, full_batch, at_sharp, &loss, &ended));
+        if (ended) break;
     }
     res->steps = t;
     res->final_loss = loss;

@@ -236,9 +236,14 @@ static void test_hutchpp_budget_bound(void)
     c.sharpness.trace_probes = EOS_HUTCHPP_MAX_PROBES + 1;
     EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "Hutchinson takes any budget: %s", eos_error_msg());
     EXPECT(eos_config_set(&c, "sharpness.trace_method", "hutchpp") == 0, "%s", eos_error_msg());
-    EXPECT(eos_config_validate(&c, NULL, NULL) == EOS_ERR_CONFIG &&
+    const char *key = NULL, *other = NULL;
+    EXPECT(eos_config_validate(&c, &key, &other) == EOS_ERR_CONFIG &&
                strstr(eos_error_msg(), "sharpness.trace_probes"),
            "refused naming the key: %s", eos_error_msg());
+    EXPECT(key && !strcmp(key, "sharpness.trace_probes") && other &&
+               !strcmp(other, "sharpness.trace_method"),
+           "the error points at sharpness.trace_probes (with trace_method): %s, %s",
+           key ? key : "-", other ? other : "-");
     EXPECT(eos_config_set(&c, "sharpness.trace_method", "hutch") == EOS_ERR_CONFIG,
            "unknown method refused");
 }

@@ -577,18 +577,13 @@ fail:
 
 /* ---- validation ---- */
 
-int eos_config_validate(const eos_config *cfg, const char **key, const char **other)
+/* Every key on its own (catches structs filled in by code rather than by set). */
+static int validate_each_key(const eos_config *cfg, const char **at)
 {
     int rc = 0;
-    const char *at = NULL, *with = NULL; /* the offending key and the other one involved */
-    const eos_data_cfg *d = &cfg->data;
-    const eos_train_cfg *t = &cfg->train;
-    const eos_sharp_cfg *s = &cfg->sharpness;
     char buf[EOS_PATH_MAX + 256];
-
-    /* Every key on its own first (catches structs filled in by code rather than by set). */
     for (const eos_key *k = eos_config_keys; k->path; k++) {
-        at = k->path;
+        *at = k->path;
         const void *field = (const char *)cfg + k->offset;
         double v;
         switch (k->type) {
@@ -626,31 +621,41 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
         }
     }
 
-    /* The data source checks its own keys and says what it knows of the data before loading;
-     * the architecture then checks that it accepts those data. */
-    eos_data_info info;
-    at = "data.source";
-    with = "data.source"; /* the source decides which data keys it needs */
-    EOS_TRY(eos_data_check(cfg, &info, &at));
-    at = "loss";
-    if (cfg->loss == EOS_LOSS_XENT && info.regression)
+fail:
+    return rc;
+}
+
+/* The data source checks its own keys and says what it knows of the data before loading (into
+ * info); the architecture then checks that it accepts those data, and the measures that depend
+ * on the model's size or operations fit it. */
+static int validate_data_model(const eos_config *cfg, eos_data_info *info, const char **at,
+                               const char **with)
+{
+    int rc = 0;
+    const eos_data_cfg *d = &cfg->data;
+    const eos_sharp_cfg *s = &cfg->sharpness;
+    *at = "data.source";
+    *with = "data.source"; /* the source decides which data keys it needs */
+    EOS_TRY(eos_data_check(cfg, info, at));
+    *at = "loss";
+    if (cfg->loss == EOS_LOSS_XENT && info->regression)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "loss: xent needs classification data, but data.source %s is a regression task",
                  eos_data_source_name(d->source));
-    at = "model.arch";
-    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info.shape, info.n_out, &at));
+    *at = "model.arch";
+    EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info->shape, info->n_out, at));
     /* Lanczos finds at most as many eigenvalues as the model has parameters (known here unless
      * only the data files tell the input shape: then the run refuses it when it starts). */
-    at = "sharpness.k";
-    with = "model.arch";
-    if (s->every > 0 && eos_shape_size(&info.shape) > 0 && info.n_out > 0) {
+    *at = "sharpness.k";
+    *with = "model.arch";
+    if (s->every > 0 && eos_shape_size(&info->shape) > 0 && info->n_out > 0) {
         size_t np = 0;
-        EOS_TRY(eos_model_count_params(&cfg->model, cfg->loss, &info.shape, info.n_out, &np));
+        EOS_TRY(eos_model_count_params(&cfg->model, cfg->loss, &info->shape, info->n_out, &np));
         if ((size_t)s->k > np)
             EOS_FAIL(EOS_ERR_CONFIG,
                      "sharpness.k: %d eigenvalues requested, but the model has only %zu parameters",
                      s->k, np);
-        at = "sharpness.k_min";
+        *at = "sharpness.k_min";
         if ((size_t)s->k_min > np)
             EOS_FAIL(EOS_ERR_CONFIG,
                      "sharpness.k_min: %d eigenvalues requested, but the model has only %zu "
@@ -659,43 +664,56 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
     }
     /* The Gauss-Newton probe needs the architecture's Gauss-Newton product (optional in the
      * model interface). */
-    at = "sharpness.gauss_newton";
+    *at = "sharpness.gauss_newton";
     if (s->every > 0 && s->gauss_newton && !eos_model_has_gnvp(&cfg->model))
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.gauss_newton: model.arch %s has no Gauss-Newton product",
                  eos_model_arch_name(cfg->model.arch));
 
+fail:
+    return rc;
+}
+
+/* Constraints between keys of the train and sharpness sections, and of the data's size. */
+static int validate_across_keys(const eos_config *cfg, const eos_data_info *info, const char **at,
+                                const char **with)
+{
+    int rc = 0;
+    const eos_train_cfg *t = &cfg->train;
+    const eos_sharp_cfg *s = &cfg->sharpness;
     /* The optimizer's own constraints (e.g. gd is full-batch only). */
-    at = "train.optimizer";
-    with = "train.optimizer";
-    EOS_TRY(eos_optim_check(t, &at));
+    *at = "train.optimizer";
+    *with = "train.optimizer";
+    EOS_TRY(eos_optim_check(t, at));
     /* Batches and the sharpness set fit in the training set. */
-    long n_eff = info.n_train; /* -1: only the files tell */
-    at = "train.batch_size";
-    with = "data.n_train";
+    long n_eff = info->n_train; /* -1: only the files tell */
+    *at = "train.batch_size";
+    *with = "data.n_train";
     if (n_eff > 0 && t->batch_size > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.batch_size: %d is larger than the training set (data.n_train = %ld)",
                  t->batch_size, n_eff);
-    at = "sharpness.n";
+    *at = "sharpness.n";
     if (n_eff > 0 && s->n > n_eff)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.n: %d is larger than the training set (data.n_train = %ld)", s->n,
                  n_eff);
 
     /* Sharpness: Lanczos needs at least k iterations. */
-    at = "sharpness.k";
-    with = "sharpness.max_iter";
+    *at = "sharpness.k";
+    *with = "sharpness.max_iter";
     if (s->every > 0 && s->k > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.k: %d eigenvalues need sharpness.max_iter >= %d, got %d",
                  s->k, s->k, s->max_iter);
-    at = "sharpness.k_min";
+    *at = "sharpness.k_min";
     if (s->every > 0 && s->k_min > s->max_iter)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.k_min: %d eigenvalues need sharpness.max_iter >= %d, got %d", s->k_min,
                  s->k_min, s->max_iter);
 
     /* Hutch++ keeps trace_probes / 3 parameter vectors. */
+    *at = "sharpness.trace_probes";
+    *with = "sharpness.trace_method";
     if (s->trace_method == EOS_TRACE_HUTCHPP && s->trace_probes > EOS_HUTCHPP_MAX_PROBES)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.trace_probes: %d with trace_method hutchpp, at most %d (its scratch "
@@ -703,20 +721,30 @@ int eos_config_validate(const eos_config *cfg, const char **key, const char **ot
                  s->trace_probes, EOS_HUTCHPP_MAX_PROBES);
 
     /* Slot counts must fit the result arrays. */
-    at = "train.record_every";
-    with = "train.max_steps";
+    *at = "train.record_every";
+    *with = "train.max_steps";
     if (t->max_steps / t->record_every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "train.record_every: train.max_steps / record_every = %ld trajectory slots "
                  "(at most %ld)",
                  t->max_steps / t->record_every, MAX_SLOTS);
-    at = "sharpness.every";
-    with = "train.max_steps";
+    *at = "sharpness.every";
+    *with = "train.max_steps";
     if (s->every > 0 && t->max_steps / s->every + 1 > MAX_SLOTS)
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.every: train.max_steps / every = %ld sharpness slots (at most %ld)",
                  t->max_steps / s->every, MAX_SLOTS);
 fail:
+    return rc;
+}
+
+int eos_config_validate(const eos_config *cfg, const char **key, const char **other)
+{
+    const char *at = NULL, *with = NULL; /* the offending key and the other one involved */
+    eos_data_info info;
+    int rc = validate_each_key(cfg, &at);
+    if (!rc) rc = validate_data_model(cfg, &info, &at, &with);
+    if (!rc) rc = validate_across_keys(cfg, &info, &at, &with);
     if (key) *key = rc ? at : NULL;
     if (other) *other = rc && with && strcmp(with, at) != 0 ? with : NULL;
     return rc;

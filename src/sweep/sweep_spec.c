@@ -11,6 +11,7 @@
 #include "eos_sha256.h"
 #include "eos_common.h"
 #include "eos_data.h"
+#include "eos_train.h" /* slot counts */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -443,25 +444,14 @@ static void run_suffix(char *buf, size_t len, long run, const subgrid_t *sg, con
     if (pos < len) snprintf(buf + pos, len - pos, ")");
 }
 
-static int expand(ctx_t *ctx, eos_sweep *sw)
+/* The grid's size before deduplication (with an overflow guard) and its most factors. */
+static int count_runs(ctx_t *ctx, long *total, int *max_factors)
 {
     int rc = 0;
-    int na = sw->n_axes;
-    char(*cur)[VAL_MAX] = NULL;
-    const pos_t **run_pos = NULL;
-    long *idx = NULL, *table = NULL;
-    data_seen_t *seen = NULL;
-    int n_seen = 0, cap_seen = 0;
-    long cap_runs = 0, table_cap = 0;
-    eos_config *cfg = NULL;
     subgrid_t none = {0, NULL};
-    int n_sub = ctx->n_sub ? ctx->n_sub : 1;
-    char suffix[1024];
-
-    /* Total size before deduplication, with an overflow guard. */
-    long total = 0;
-    int max_factors = 1;
-    for (int s = 0; s < n_sub; s++) {
+    *total = 0;
+    *max_factors = 1;
+    for (int s = 0; s < (ctx->n_sub ? ctx->n_sub : 1); s++) {
         const subgrid_t *sg = ctx->n_sub ? &ctx->sub[s] : &none;
         long prod = 1;
         for (int fi = 0; fi < sg->n_factors; fi++) {
@@ -469,12 +459,108 @@ static int expand(ctx_t *ctx, eos_sweep *sw)
                 PERR(ctx->grid_pos, "grid: expands to more than %ld runs", MAX_EXPANDED_RUNS);
             prod *= sg->f[fi].len;
         }
-        total += prod;
-        if (total > MAX_EXPANDED_RUNS)
+        *total += prod;
+        if (*total > MAX_EXPANDED_RUNS)
             PERR(ctx->grid_pos, "grid: expands to more than %ld runs", MAX_EXPANDED_RUNS);
-        if (sg->n_factors > max_factors) max_factors = sg->n_factors;
+        if (sg->n_factors > *max_factors) *max_factors = sg->n_factors;
     }
+fail:
+    return rc;
+}
 
+/* The data sections whose files were checked already (each distinct one is checked once). */
+typedef struct {
+    data_seen_t *e;
+    int n, cap;
+} seen_list;
+
+static int check_files_once(const where_t *w, const eos_config *cfg, const char *suffix,
+                            seen_list *seen)
+{
+    int rc = 0;
+    const eos_data_cfg *d = &cfg->data;
+    int need_test = d->n_test > 0;
+    for (int i = 0; i < seen->n; i++) {
+        const data_seen_t *e = &seen->e[i];
+        if (e->source == (int)d->source && e->need_test == need_test &&
+            !strcmp(e->path, d->path) && !strcmp(e->labels, d->labels) &&
+            !strcmp(e->test_path, d->test_path) && !strcmp(e->test_labels, d->test_labels))
+            return 0;
+    }
+    EOS_TRY(check_data_files(w, cfg, suffix));
+    if (seen->n == seen->cap) {
+        int nc = seen->cap ? 2 * seen->cap : 4;
+        data_seen_t *ns = realloc(seen->e, (size_t)nc * sizeof *ns);
+        EOS_CHECK(ns, EOS_ERR_NOMEM, "out of memory");
+        seen->e = ns;
+        seen->cap = nc;
+    }
+    data_seen_t *e = &seen->e[seen->n++];
+    e->source = (int)d->source;
+    e->need_test = need_test;
+    memcpy(e->path, d->path, sizeof e->path);
+    memcpy(e->labels, d->labels, sizeof e->labels);
+    memcpy(e->test_path, d->test_path, sizeof e->test_path);
+    memcpy(e->test_labels, d->test_labels, sizeof e->test_labels);
+fail:
+    return rc;
+}
+
+/* Append a validated run: its axis texts, and the file extents it needs. */
+static int store_run(eos_sweep *sw, char (*cur)[VAL_MAX], const eos_config *cfg)
+{
+    int rc = 0, na = sw->n_axes;
+    char **v = sw->values + sw->n_runs * na;
+    for (int a = 0; a < na; a++) {
+        v[a] = strdup(cur[a]);
+        EOS_CHECK(v[a], EOS_ERR_NOMEM, "out of memory");
+    }
+    sw->n_runs++;
+    int rec = eos_train_rec_slots(cfg), sh = eos_train_sharp_slots(cfg);
+    if (rec > sw->rec_slots) sw->rec_slots = rec;
+    if (sh > sw->sharp_slots) sw->sharp_slots = sh;
+    if (cfg->sharpness.k > sw->k) sw->k = cfg->sharpness.k;
+fail:
+    return rc;
+}
+
+/* Open-addressing lookup of the axis texts cur among the stored runs: the slot where they are
+ * (*dup) or where they go. Equal texts = equal configurations, since everything else comes from
+ * the base. */
+static long find_run(const eos_sweep *sw, char (*cur)[VAL_MAX], const long *table, long table_cap,
+                     int *dup)
+{
+    int na = sw->n_axes;
+    long slot = (long)(hash_values(cur, na) & (uint64_t)(table_cap - 1));
+    *dup = 0;
+    for (; table[slot] >= 0; slot = (slot + 1) & (table_cap - 1)) {
+        char **v = sw->values + table[slot] * na;
+        int same = 1;
+        for (int a = 0; a < na && same; a++) same = strcmp(v[a], cur[a]) == 0;
+        if (same) {
+            *dup = 1;
+            break;
+        }
+    }
+    return slot;
+}
+
+static int expand(ctx_t *ctx, eos_sweep *sw)
+{
+    int rc = 0;
+    int na = sw->n_axes;
+    char(*cur)[VAL_MAX] = NULL;
+    const pos_t **run_pos = NULL;
+    long *idx = NULL, *table = NULL;
+    seen_list seen = {NULL, 0, 0};
+    long table_cap = 0, total = 0;
+    int max_factors = 1;
+    eos_config *cfg = NULL;
+    subgrid_t none = {0, NULL};
+    int n_sub = ctx->n_sub ? ctx->n_sub : 1;
+    char suffix[1024];
+
+    EOS_TRY(count_runs(ctx, &total, &max_factors));
     EOS_ALLOC(cfg, 1);
     EOS_ALLOC(cur, na > 0 ? na : 1);
     EOS_ALLOC(run_pos, ctx->n_keys);
@@ -483,8 +569,7 @@ static int expand(ctx_t *ctx, eos_sweep *sw)
     table = malloc((size_t)table_cap * sizeof *table);
     EOS_CHECK(table, EOS_ERR_NOMEM, "out of memory for %ld runs", total);
     for (long i = 0; i < table_cap; i++) table[i] = -1;
-    cap_runs = total;
-    EOS_ALLOC(sw->values, cap_runs * (na > 0 ? na : 1));
+    EOS_ALLOC(sw->values, total * (na > 0 ? na : 1));
     where_t w = {ctx, run_pos};
 
     for (int s = 0; s < n_sub; s++) {
@@ -508,65 +593,17 @@ static int expand(ctx_t *ctx, eos_sweep *sw)
             for (int a = 0; a < na; a++)
                 EOS_TRY(eos_config_get(cfg, sw->axes[a].path, cur[a], VAL_MAX));
 
-            /* Deduplicate on the canonical axis texts: equal texts = equal configurations, since
-             * everything else comes from the base. */
-            uint64_t h = hash_values(cur, na);
-            long slot = (long)(h & (uint64_t)(table_cap - 1));
-            int dup = 0;
-            for (; table[slot] >= 0; slot = (slot + 1) & (table_cap - 1)) {
-                char **v = sw->values + table[slot] * na;
-                int same = 1;
-                for (int a = 0; a < na && same; a++) same = strcmp(v[a], cur[a]) == 0;
-                if (same) {
-                    dup = 1;
-                    break;
-                }
-            }
+            int dup;
+            long slot = find_run(sw, cur, table, table_cap, &dup);
             if (dup) {
                 sw->n_duplicates++;
             } else {
                 const char *key, *other;
                 if (eos_config_validate(cfg, &key, &other))
                     PERR_PREV(run_error_pos(&w, key, other), suffix);
-                /* Files: once per distinct data section. */
-                const eos_data_cfg *d = &cfg->data;
-                int need_test = d->n_test > 0, known = 0;
-                for (int i = 0; i < n_seen && !known; i++)
-                    known = seen[i].source == (int)d->source && seen[i].need_test == need_test &&
-                            !strcmp(seen[i].path, d->path) && !strcmp(seen[i].labels, d->labels) &&
-                            !strcmp(seen[i].test_path, d->test_path) &&
-                            !strcmp(seen[i].test_labels, d->test_labels);
-                if (!known) {
-                    EOS_TRY(check_data_files(&w, cfg, suffix));
-                    if (n_seen == cap_seen) {
-                        int nc = cap_seen ? 2 * cap_seen : 4;
-                        data_seen_t *ns = realloc(seen, (size_t)nc * sizeof *ns);
-                        EOS_CHECK(ns, EOS_ERR_NOMEM, "out of memory");
-                        seen = ns;
-                        cap_seen = nc;
-                    }
-                    data_seen_t *e = &seen[n_seen++];
-                    e->source = (int)d->source;
-                    e->need_test = need_test;
-                    memcpy(e->path, d->path, sizeof e->path);
-                    memcpy(e->labels, d->labels, sizeof e->labels);
-                    memcpy(e->test_path, d->test_path, sizeof e->test_path);
-                    memcpy(e->test_labels, d->test_labels, sizeof e->test_labels);
-                }
-                /* Store the run. */
-                char **v = sw->values + sw->n_runs * na;
-                for (int a = 0; a < na; a++) {
-                    v[a] = strdup(cur[a]);
-                    EOS_CHECK(v[a], EOS_ERR_NOMEM, "out of memory");
-                }
-                table[slot] = sw->n_runs++;
-                int rec = (int)(cfg->train.max_steps / cfg->train.record_every + 1);
-                int sh = cfg->sharpness.every > 0
-                             ? (int)(cfg->train.max_steps / cfg->sharpness.every + 1)
-                             : 0;
-                if (rec > sw->rec_slots) sw->rec_slots = rec;
-                if (sh > sw->sharp_slots) sw->sharp_slots = sh;
-                if (cfg->sharpness.k > sw->k) sw->k = cfg->sharpness.k;
+                EOS_TRY(check_files_once(&w, cfg, suffix, &seen));
+                table[slot] = sw->n_runs;
+                EOS_TRY(store_run(sw, cur, cfg));
             }
             /* Odometer: last factor fastest. */
             int fi = sg->n_factors - 1;
@@ -583,7 +620,7 @@ fail:
     free(run_pos);
     free(idx);
     free(table);
-    free(seen);
+    free(seen.e);
     return rc;
 }
 

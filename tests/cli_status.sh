@@ -44,7 +44,7 @@ assert d['writer'] is None and d['failures'] == [] and d['in_progress'] == [], d
 check "--json is one line" test "$(wc -l < out.json)" -eq 1
 
 # --- while a sweep writes the file, then after kill -9 -----------------------------------------
-small_sweep long.yaml 3000
+small_sweep long.yaml 20000 # long enough to be still running after the looks below
 rm -f live.h5
 "$EOSWEEP" long.yaml -o live.h5 --quiet >/dev/null 2>&1 &
 writer=$!
@@ -163,8 +163,10 @@ rm -rf p.h5.ckpt/*
 check "an empty checkpoint directory: in progress none" grep -q "in progress: none" out.txt
 
 # real checkpoints of a running sweep (--checkpoint-every), then of one stopped by SIGUSR1
+# (runs of several seconds even on a fast idle machine, stopped below long before the end)
+small_sweep ck.yaml 40000
 rm -rf ck.h5 ck.h5.ckpt
-"$EOSWEEP" long.yaml -o ck.h5 --quiet --checkpoint-every 1 >/dev/null 2>&1 &
+"$EOSWEEP" ck.yaml -o ck.h5 --quiet --checkpoint-every 0.2 >/dev/null 2>&1 &
 writer=$!
 for i in $(seq 100); do [ -n "$(ls ck.h5.ckpt 2>/dev/null)" ] && break; sleep 0.1; done
 "$EOSWEEP" status --json ck.h5 >ck.json

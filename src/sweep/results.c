@@ -25,6 +25,8 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#include "h5_util.h"
+
 #include "eos_blas.h"
 
 #define FORMAT_NAME "eosweep-results"
@@ -153,25 +155,6 @@ fail:
     return rc;
 }
 
-/* Close any HDF5 id, keeping the current error stack (cleanup after a failure must not erase
- * HDF5's reason before h5_annotate reads it). */
-static void h5close_any(hid_t *id)
-{
-    if (*id < 0) return;
-    hid_t saved = H5Eget_current_stack();
-    switch (H5Iget_type(*id)) {
-    case H5I_FILE: H5Fclose(*id); break;
-    case H5I_GROUP: H5Gclose(*id); break;
-    case H5I_DATASET: H5Dclose(*id); break;
-    case H5I_DATASPACE: H5Sclose(*id); break;
-    case H5I_DATATYPE: H5Tclose(*id); break;
-    case H5I_ATTR: H5Aclose(*id); break;
-    case H5I_GENPROP_LST: H5Pclose(*id); break;
-    default: break;
-    }
-    if (saved >= 0) H5Eset_current_stack(saved);
-    *id = H5I_INVALID_HID;
-}
 
 /* ---- types ------------------------------------------------------------------------------ */
 
@@ -214,9 +197,9 @@ static int attr_str(hid_t loc, const char *name, const char *value)
     EOS_CHECK_H5(a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
     EOS_CHECK_H5(H5Awrite(a, t, &value));
 fail:
-    h5close_any(&a);
-    h5close_any(&s);
-    h5close_any(&t);
+    eos_h5_close(&a);
+    eos_h5_close(&s);
+    eos_h5_close(&t);
     return rc;
 }
 
@@ -228,8 +211,8 @@ static int attr_num(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const
     EOS_CHECK_H5(a = H5Acreate2(loc, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT));
     EOS_CHECK_H5(H5Awrite(a, mtype, value));
 fail:
-    h5close_any(&a);
-    h5close_any(&s);
+    eos_h5_close(&a);
+    eos_h5_close(&s);
     return rc;
 }
 
@@ -258,9 +241,9 @@ static int make_ds(hid_t loc, const char *name, hid_t ftype, int nd, const hsize
         ds = H5I_INVALID_HID;
     }
 fail:
-    h5close_any(&ds);
-    h5close_any(&dcpl);
-    h5close_any(&space);
+    eos_h5_close(&ds);
+    eos_h5_close(&dcpl);
+    eos_h5_close(&space);
     return rc;
 }
 
@@ -285,8 +268,8 @@ static int write_str_column(hid_t loc, const char *name, long n, char *const *s,
     EOS_TRY(make_ds(loc, name, t, 1, dims, H5I_INVALID_HID, NULL, &ds));
     EOS_CHECK_H5(H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
 fail:
-    h5close_any(&ds);
-    h5close_any(&t);
+    eos_h5_close(&ds);
+    eos_h5_close(&t);
     free(buf);
     return rc;
 }
@@ -352,7 +335,7 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
                         H5I_INVALID_HID, NULL, &ds));
         EOS_CHECK_H5(H5Dwrite(ds, num ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
                               H5P_DEFAULT, num ? (void *)dv : (void *)iv));
-        h5close_any(&ds);
+        eos_h5_close(&ds);
     }
 
     EOS_ALLOC(seeds, n);
@@ -378,18 +361,18 @@ static int create_run_columns(hid_t runs, const eos_sweep *sw)
     }
     EOS_TRY(make_ds(runs, "seed", H5T_STD_U64LE, 1, dims, H5I_INVALID_HID, NULL, &ds));
     EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seeds));
-    h5close_any(&ds);
+    eos_h5_close(&ds);
     EOS_TRY(write_str_column(runs, "config", n, cfgs, 1));
     EOS_TRY(make_ds(runs, "threshold", H5T_IEEE_F64LE, 1, dims, H5I_INVALID_HID, NULL, &ds));
     EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dv));
-    h5close_any(&ds);
+    eos_h5_close(&ds);
     EOS_TRY(make_ds(runs, "threshold_preconditioned", H5T_STD_I8LE, 1, dims, H5I_INVALID_HID,
                     NULL, &ds));
     EOS_CHECK_H5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv));
-    h5close_any(&ds);
+    eos_h5_close(&ds);
 
 fail:
-    h5close_any(&ds);
+    eos_h5_close(&ds);
     if (cfgs)
         for (long i = 0; i < n; i++) free(cfgs[i]);
     free(cfgs);
@@ -428,18 +411,18 @@ static int create_result_columns(hid_t runs, long n)
             static const char empty[EOS_MSG_MAX]; /* written per run: filled until then */
             EOS_CHECK_H5(t = make_fixed_str(EOS_MSG_MAX));
             EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, t, empty, NULL));
-            h5close_any(&t);
+            eos_h5_close(&t);
             break;
         }
         case K_STATUS:
             EOS_CHECK_H5(t = make_status_type());
             EOS_TRY(make_ds(runs, cols[c].name, t, 1, dims, t, &pending, NULL));
-            h5close_any(&t);
+            eos_h5_close(&t);
             break;
         }
     }
 fail:
-    h5close_any(&t);
+    eos_h5_close(&t);
     return rc;
 }
 
@@ -493,9 +476,9 @@ static int attr_str_list(hid_t loc, const char *name, int n, const char *const *
     EOS_CHECK_H5(a = H5Acreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
     EOS_CHECK_H5(H5Awrite(a, t, values));
 fail:
-    h5close_any(&a);
-    h5close_any(&s);
-    h5close_any(&t);
+    eos_h5_close(&a);
+    eos_h5_close(&s);
+    eos_h5_close(&t);
     return rc;
 }
 
@@ -513,8 +496,8 @@ static int attr_result_columns(hid_t f)
     EOS_CHECK_H5(a = H5Acreate2(f, "result_fill", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
     EOS_CHECK_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, fills));
 fail:
-    h5close_any(&a);
-    h5close_any(&s);
+    eos_h5_close(&a);
+    eos_h5_close(&s);
     return rc;
 }
 
@@ -544,7 +527,7 @@ static int create_series(hid_t grp, hid_t scale, const char *name, hid_t ftype, 
     EOS_TRY(make_ds(grp, name, ftype, nd, dims, filltype, fill, &ds));
     EOS_CHECK_H5(H5DSattach_scale(ds, scale, 1));
 fail:
-    h5close_any(&ds);
+    eos_h5_close(&ds);
     return rc;
 }
 
@@ -561,7 +544,7 @@ static int create_traj_group(hid_t grp, const eos_sweep *sw)
                               H5T_NATIVE_FLOAT, &nan_f));
     EOS_TRY(attr_str_list(grp, "datasets", EOS_TRAJ_N, eos_traj_names));
 fail:
-    h5close_any(&scale);
+    eos_h5_close(&scale);
     return rc;
 }
 
@@ -587,7 +570,7 @@ static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout
     names[sl->n] = HVPS_NAME;
     EOS_TRY(attr_str_list(grp, "datasets", sl->n + 1, names));
 fail:
-    h5close_any(&scale);
+    eos_h5_close(&scale);
     return rc;
 }
 
@@ -625,27 +608,27 @@ static int create_file(const char *tmp, const eos_sweep *sw, const sharp_layout 
     EOS_CHECK_H5(t = make_fixed_str(sw->text_len));
     EOS_TRY(make_ds(f, "sweep", t, 0, NULL, H5I_INVALID_HID, NULL, &ds));
     if (sw->text_len > 0) EOS_CHECK_H5(H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, sw->text));
-    h5close_any(&ds);
-    h5close_any(&t);
+    eos_h5_close(&ds);
+    eos_h5_close(&t);
 
     EOS_CHECK_H5(g = H5Gcreate2(f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     EOS_TRY(create_run_columns(g, sw));
     EOS_TRY(create_result_columns(g, sw->n_runs));
-    h5close_any(&g);
+    eos_h5_close(&g);
     EOS_CHECK_H5(g = H5Gcreate2(f, "traj", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     EOS_TRY(create_traj_group(g, sw));
-    h5close_any(&g);
+    eos_h5_close(&g);
     EOS_CHECK_H5(g = H5Gcreate2(f, "sharp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     EOS_TRY(create_sharp_group(g, sw, sl));
-    h5close_any(&g);
+    eos_h5_close(&g);
     herr_t c = H5Fclose(f);
     f = H5I_INVALID_HID;
     EOS_CHECK_H5(c);
 fail:
-    h5close_any(&ds);
-    h5close_any(&t);
-    h5close_any(&g);
-    h5close_any(&f);
+    eos_h5_close(&ds);
+    eos_h5_close(&t);
+    eos_h5_close(&g);
+    eos_h5_close(&f);
     return h5_annotate(rc, tmp);
 }
 
@@ -715,52 +698,6 @@ fail:
 
 /* ---- opening ------------------------------------------------------------------------------ */
 
-/* Read a string attribute (variable-length or fixed) into buf. Returns 0, or 1 if absent. */
-static int read_str_attr(hid_t loc, const char *name, char *buf, size_t len, int *absent)
-{
-    int rc = 0;
-    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *tmp = NULL;
-    htri_t ex;
-    buf[0] = '\0';
-    *absent = 0;
-    EOS_CHECK_H5(ex = H5Aexists(loc, name));
-    if (!ex) {
-        *absent = 1;
-        return 0;
-    }
-    EOS_CHECK_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
-    EOS_CHECK_H5(ft = H5Aget_type(a));
-    if (H5Tget_class(ft) != H5T_STRING) {
-        *absent = 1;
-        goto fail;
-    }
-    htri_t vl;
-    EOS_CHECK_H5(vl = H5Tis_variable_str(ft));
-    EOS_CHECK_H5(mt = H5Tcopy(H5T_C_S1));
-    if (vl) {
-        char *p = NULL;
-        EOS_CHECK_H5(H5Tset_size(mt, H5T_VARIABLE));
-        EOS_CHECK_H5(H5Tset_cset(mt, H5Tget_cset(ft)));
-        EOS_CHECK_H5(H5Aread(a, mt, &p));
-        snprintf(buf, len, "%s", p ? p : "");
-        H5free_memory(p);
-    } else {
-        size_t n = H5Tget_size(ft);
-        EOS_CHECK(n > 0, EOS_ERR_HDF5, "HDF5 call failed: H5Tget_size (attribute '%s')", name);
-        EOS_CHECK_H5(H5Tset_size(mt, n + 1));
-        EOS_CHECK_H5(H5Tset_cset(mt, H5Tget_cset(ft)));
-        EOS_ALLOC(tmp, n + 1);
-        EOS_CHECK_H5(H5Aread(a, mt, tmp));
-        snprintf(buf, len, "%s", tmp);
-    }
-fail:
-    free(tmp);
-    h5close_any(&mt);
-    h5close_any(&ft);
-    h5close_any(&a);
-    return rc;
-}
 
 static int read_long_attr(hid_t loc, const char *name, long long *v, int *absent)
 {
@@ -781,8 +718,8 @@ static int read_long_attr(hid_t loc, const char *name, long long *v, int *absent
     }
     EOS_CHECK_H5(H5Aread(a, H5T_NATIVE_LLONG, v));
 fail:
-    h5close_any(&ft);
-    h5close_any(&a);
+    eos_h5_close(&ft);
+    eos_h5_close(&a);
     return rc;
 }
 
@@ -792,7 +729,7 @@ static int check_header(hid_t f, const char *path, const eos_sweep *sw)
     int rc = 0, absent;
     char s[128];
     long long v;
-    EOS_TRY(read_str_attr(f, "format", s, sizeof s, &absent));
+    EOS_TRY(eos_h5_read_str_attr(f, "format", s, sizeof s, &absent));
     EOS_CHECK(!absent && !strcmp(s, FORMAT_NAME), EOS_ERR_FORMAT,
               "%s: not an eosweep results file (root attribute 'format' %s%s%s)", path,
               absent ? "missing" : "is '", absent ? "" : s, absent ? "" : "'");
@@ -801,7 +738,7 @@ static int check_header(hid_t f, const char *path, const eos_sweep *sw)
     EOS_CHECK(v == FORMAT_VERSION, EOS_ERR_FORMAT,
               "%s: format_version %lld is not supported (this eosweep reads version %d)", path, v,
               FORMAT_VERSION);
-    EOS_TRY(read_str_attr(f, "sweep_sha256", s, sizeof s, &absent));
+    EOS_TRY(eos_h5_read_str_attr(f, "sweep_sha256", s, sizeof s, &absent));
     EOS_CHECK(!absent, EOS_ERR_FORMAT, "%s: root attribute 'sweep_sha256' missing", path);
     EOS_CHECK(!strcmp(s, sw->sha256), EOS_ERR_FORMAT,
               "%s: sweep_sha256 mismatch (file %.12s..., sweep %.12s...): the file belongs to a "
@@ -847,34 +784,34 @@ static int open_ds(hid_t f, const char *path, const char *name, int nd, const hs
         sp = H5I_INVALID_HID;
     }
 fail:
-    h5close_any(&sp);
-    h5close_any(&ds);
+    eos_h5_close(&sp);
+    eos_h5_close(&ds);
     return rc;
 }
 
 static void results_release(eos_results *r)
 {
     for (int c = 0; c < N_COLS; c++) {
-        h5close_any(&r->col[c]);
-        h5close_any(&r->col_space[c]);
+        eos_h5_close(&r->col[c]);
+        eos_h5_close(&r->col_space[c]);
     }
     for (int t = 0; t < EOS_TRAJ_N; t++) {
-        h5close_any(&r->traj[t]);
-        h5close_any(&r->traj_space[t]);
+        eos_h5_close(&r->traj[t]);
+        eos_h5_close(&r->traj_space[t]);
     }
     for (int s = 0; s < MAX_SHARP_COLS; s++) {
-        h5close_any(&r->sharp[s]);
-        h5close_any(&r->sharp_space[s]);
-        h5close_any(&r->mem_sharp[s]);
+        eos_h5_close(&r->sharp[s]);
+        eos_h5_close(&r->sharp_space[s]);
+        eos_h5_close(&r->mem_sharp[s]);
     }
-    h5close_any(&r->hvps);
-    h5close_any(&r->hvps_space);
-    h5close_any(&r->mem_one);
-    h5close_any(&r->mem_rec);
-    h5close_any(&r->mem_slots);
-    h5close_any(&r->status_type);
-    h5close_any(&r->msg_type);
-    h5close_any(&r->dxpl);
+    eos_h5_close(&r->hvps);
+    eos_h5_close(&r->hvps_space);
+    eos_h5_close(&r->mem_one);
+    eos_h5_close(&r->mem_rec);
+    eos_h5_close(&r->mem_slots);
+    eos_h5_close(&r->status_type);
+    eos_h5_close(&r->msg_type);
+    eos_h5_close(&r->dxpl);
     free(r->row);
     r->row = NULL;
     free(r->hvps_row);
@@ -1027,7 +964,7 @@ static int precheck(const char *path, const eos_sweep *sw, const sharp_layout *s
     EOS_TRY(check_header(v.file, path, sw));
     EOS_TRY(open_layout(&v, sw, 0));
 fail:
-    h5close_any(&v.file);
+    eos_h5_close(&v.file);
     return h5_annotate(rc, path);
 }
 
@@ -1087,14 +1024,14 @@ int eos_results_open(eos_results **out, MPI_Comm comm, const char *path, const e
                                 strerror(errno));
         EOS_TRY(agree(comm, lrc));
     }
-    h5close_any(&fapl);
+    eos_h5_close(&fapl);
     *out = r;
     return 0;
 fail:
-    h5close_any(&fapl);
+    eos_h5_close(&fapl);
     if (r) {
         results_release(r);
-        h5close_any(&r->file); /* collective: every rank reaches here together (agree) */
+        eos_h5_close(&r->file); /* collective: every rank reaches here together (agree) */
         free(r);
     }
     return rc;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "eos_ckpt.h"
+#include "h5_util.h"
 #include "eos_common.h"
 #include "eos_sched.h"
 
@@ -49,32 +50,6 @@ fail:
     return rc;
 }
 
-/* eosweep writes its string attributes as variable-length UTF-8 (docs/results-format.md);
- * anything else counts as absent. */
-static int read_vstr_attr(hid_t loc, const char *name, char *buf, size_t len, int *absent)
-{
-    int rc = 0;
-    hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    char *p = NULL;
-    htri_t ex;
-    buf[0] = '\0';
-    *absent = 1;
-    EOS_CHECK_H5(ex = H5Aexists(loc, name));
-    if (!ex) return 0;
-    EOS_CHECK_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
-    EOS_CHECK_H5(ft = H5Aget_type(a));
-    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0) goto fail;
-    EOS_CHECK_H5(mt = H5Tget_native_type(ft, H5T_DIR_DEFAULT));
-    EOS_CHECK_H5(H5Aread(a, mt, &p));
-    snprintf(buf, len, "%s", p ? p : "");
-    *absent = 0;
-fail:
-    if (p) H5free_memory(p);
-    if (mt >= 0) H5Tclose(mt);
-    if (ft >= 0) H5Tclose(ft);
-    if (a >= 0) H5Aclose(a);
-    return rc;
-}
 
 /* Open 1-D dataset /runs/<name> of n entries. */
 static int open_column(hid_t f, const char *path, const char *name, long n, hid_t *ds)
@@ -291,7 +266,7 @@ int eos_status_read(eos_status_report *st, const char *path)
     f = open_ro(path);
     EOS_CHECK(f >= 0, EOS_ERR_FORMAT, "%s: damaged results file, HDF5 cannot open it", path);
 
-    EOS_TRY(read_vstr_attr(f, "format", s, sizeof s, &absent));
+    EOS_TRY(eos_h5_read_str_attr(f, "format", s, sizeof s, &absent));
     EOS_CHECK(!absent && !strcmp(s, "eosweep-results"), EOS_ERR_FORMAT,
               "%s: not an eosweep results file (root attribute 'format' %s%s%s)", path,
               absent ? "missing" : "is '", absent ? "" : s, absent ? "" : "'");
@@ -304,8 +279,8 @@ int eos_status_read(eos_status_report *st, const char *path)
               "%s: damaged results file: root attribute 'n_runs' %s", path,
               absent ? "missing" : "out of range");
     st->n_runs = (long)v;
-    EOS_TRY(read_vstr_attr(f, "name", st->name, sizeof st->name, &absent));
-    EOS_TRY(read_vstr_attr(f, "sweep_sha256", st->sweep_sha, sizeof st->sweep_sha, &absent));
+    EOS_TRY(eos_h5_read_str_attr(f, "name", st->name, sizeof st->name, &absent));
+    EOS_TRY(eos_h5_read_str_attr(f, "sweep_sha256", st->sweep_sha, sizeof st->sweep_sha, &absent));
 
     EOS_ALLOC(status, st->n_runs);
     EOS_TRY(read_status_column(f, path, st->n_runs, status));

@@ -75,6 +75,7 @@ typedef struct {
     int n_sharp;
     eos_curv_traj sharp;  /* every curvature probe's values and the HVPs spent (eos_curv.h) */
 
+    size_t n_values;      /* floats in the one buffer of every trajectory, from traj[0] */
     long resumed_from;    /* the step a checkpoint let the run continue from (0: the start) */
 } eos_run_result;
 

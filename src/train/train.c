@@ -53,6 +53,7 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     for (int t = 0; t < EOS_TRAJ_N; t++) res->traj[t] = buf + t * nr;
     eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, buf + EOS_TRAJ_N * nr);
     fill_nan(buf, (int)n);
+    res->n_values = n;
     EOS_ALLOC(res->sharp.hvps, res->cap_sharp);
     res->status = EOS_RUN_PENDING;
     res->final_loss = res->final_acc = res->final_test_loss = res->final_test_acc = NAN;
@@ -248,9 +249,7 @@ static int ckpt_collect(run_ckpt *k, trainer *T, eos_run_result *res, double *lo
     PART(&T->online_rng, sizeof T->online_rng);
     PART(loss, sizeof *loss);
     PART(acc, sizeof *acc);
-    size_t n_vals = EOS_TRAJ_N * (size_t)res->cap_rec +
-                    eos_curv_traj_layout(&(eos_curv_traj){0}, T->cfg, res->cap_sharp, NULL);
-    PART(res->traj[0], sizeof(float) * n_vals);
+    PART(res->traj[0], sizeof(float) * res->n_values);
     PART(res->sharp.hvps, sizeof(int32_t) * (size_t)res->cap_sharp);
     PART(&res->n_rec, sizeof res->n_rec);
     PART(&res->n_sharp, sizeof res->n_sharp);

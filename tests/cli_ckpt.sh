@@ -56,6 +56,37 @@ check "kill -9: resume finishes (exit $rc)" test $rc -eq 0
 check "kill -9: the run continued from step ${step:-none} > 0" test "${step:-0}" -gt 0
 check "kill -9: results equal the uninterrupted sweep" $PY "$SRC/tests/h5compare.py" ref.h5 k.h5
 
+# --- kill -9 during checkpoint writes ----------------------------------------------------
+# A checkpoint after every step (--checkpoint-every 1e-4): most of the time goes into writing and
+# fsyncing them, so kills at random times land inside writes too. Whatever a kill interrupts, the
+# next resume finds complete checkpoints or none (never one it must refuse), and the sweep ends
+# bitwise equal to the uninterrupted one.
+resume= refused=0 in_write=0
+for trial in 1 2 3 4 5; do
+    setsid "$EOSWEEP" long.yaml -o w.h5 $resume --checkpoint-every 0.0001 >"w$trial.log" 2>&1 &
+    pid=$!
+    wait_for w.h5 0.3
+    sleep "0.$((RANDOM % 8 + 1))"
+    kill -9 -- -$pid 2>/dev/null
+    wait $pid 2>/dev/null
+    resume=--resume
+    grep -q 'checkpoint.*ignored' "w$trial.log" && refused=$((refused + 1))
+    # A temporary left behind: this kill interrupted a write.
+    ls w.h5.ckpt 2>/dev/null | grep -q '\.tmp$' && in_write=$((in_write + 1))
+done
+"$EOSWEEP" long.yaml -o w.h5 --resume >w-final.log 2>&1
+rc=$?
+grep -q 'checkpoint.*ignored' w-final.log && refused=$((refused + 1))
+check "kill -9 in checkpoint writes: resume finishes (exit $rc)" test $rc -eq 0
+check "kill -9 in checkpoint writes: no checkpoint ever refused ($refused)" test $refused -eq 0
+check "kill -9 in checkpoint writes: kills landed inside writes ($in_write of 5)" test $in_write -ge 1
+step=$(step_of w-final.log)
+check "kill -9 in checkpoint writes: the last resume continued from step ${step:-none} > 0" \
+    test "${step:-0}" -gt 0
+check "kill -9 in checkpoint writes: results equal the uninterrupted sweep" \
+    $PY "$SRC/tests/h5compare.py" ref.h5 w.h5
+check "kill -9 in checkpoint writes: no checkpoint or temporary left" test ! -e w.h5.ckpt
+
 # --- a damaged checkpoint: one line, ignored, the run from step 0 --------------------------
 "$EOSWEEP" long.yaml -o d.h5 --quiet >/dev/null 2>&1 &
 pid=$!

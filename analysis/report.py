@@ -124,6 +124,81 @@ def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
     return files, None
 
 
+def _measured_runs(res, name):
+    """(steps, values [N, S, ...]) of /sharp/NAME and the runs that measured it, or None."""
+    if name not in res.sharp_names or f"sharp/{name}" not in res.f:
+        return None
+    steps, vals = res.sharp(name)
+    v = vals.reshape(vals.shape[0], vals.shape[1], -1).astype(np.float64)
+    runs = [i for i in range(v.shape[0]) if np.isfinite(v[i]).any()]
+    return (steps, v, runs) if runs else None
+
+
+def _run_title(df, axes, i):
+    keys = [a for a in axes if a != "seed"] or [LR]
+    return f"run {i}: " + ", ".join(
+        f"{k.split('.')[-1]}={_axis_label(k, eos.param(df.loc[i], k))}" for k in keys)
+
+
+def per_run_figures(res, df, thr, name, out, draw, ylabel):
+    """One panel per run that measured /sharp/NAME (PANELS_PER_FIGURE to a figure):
+    draw(ax, steps, values [S, d], i) plots the run's values."""
+    got = _measured_runs(res, name)
+    if got is None:
+        return []
+    steps, v, runs = got
+    files = []
+    chunks = [runs[j:j + PANELS_PER_FIGURE] for j in range(0, len(runs), PANELS_PER_FIGURE)]
+    for c, chunk in enumerate(chunks):
+        fname = f"{name}.png" if len(chunks) == 1 else f"{name}_{c + 1}.png"
+        fig, axs = _subplots(len(chunk))
+        for ax, i in zip(axs, chunk):
+            draw(ax, steps, v[i], i)
+            ax.set_xlabel("step")
+            ax.set_ylabel(ylabel)
+            ax.set_title(_run_title(df, res.axes, i), fontsize=9)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, fname), dpi=110)
+        plt.close(fig)
+        files.append(fname)
+    return files
+
+
+def layer_figures(res, df, thr, out):
+    """Per-layer sharpness (/sharp/layer_eig, one line per layer, named by the dataset's labels)
+    against the full Hessian's top eigenvalue and the run's threshold."""
+    labels = []
+    if "sharp/layer_eig" in res.f:
+        labels = [x.decode() if isinstance(x, bytes) else str(x)
+                  for x in res.f["sharp/layer_eig"].attrs.get("labels", [])]
+    _, full = res.sharpness() if "sharp/eig" in res.f else (None, None)
+    cmap = plt.get_cmap("plasma")
+
+    def draw(ax, steps, v, i):
+        n = v.shape[1]
+        for l in range(n):
+            if np.isfinite(v[:, l]).any():
+                ax.plot(steps, v[:, l], color=cmap(0.85 * l / max(n - 1, 1)), lw=1.3,
+                        label=labels[l] if l < len(labels) else f"layer {l + 1}")
+        if full is not None and np.isfinite(full[i]).any():
+            ax.plot(steps, full[i], color="black", lw=1, label="full Hessian")
+        if np.isfinite(thr[i]):
+            ax.axhline(thr[i], color="grey", ls="--", lw=1, label="threshold")
+    return per_run_figures(res, df, thr, "layer_eig", out, draw, "top eigenvalue of the block")
+
+
+def overlap_figures(res, df, thr, out):
+    """Cosines of the full-batch gradient with the top eigenvectors (/sharp/grad_overlap)."""
+    def draw(ax, steps, v, i):
+        for j in range(v.shape[1]):
+            if np.isfinite(v[:, j]).any():
+                ax.plot(steps, v[:, j], lw=1.3, marker=".", label=f"u{j + 1}")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+    return per_run_figures(res, df, thr, "grad_overlap", out, draw, "cos(gradient, u_i)")
+
+
 def loss_figures(res, df, lrs, out):
     """Training loss (solid) and test loss (dashed, if recorded) against steps."""
     steps, loss = res.traj("loss")
@@ -285,6 +360,8 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         gn = gn_series(res, qty)
         sharp_files, sharp_note = sharpness_figures(res, df, lrs, thr, qty, out, gn)
         loss_files = loss_figures(res, df, lrs, out)
+        layer_files = layer_figures(res, df, thr, out)
+        overlap_files = overlap_figures(res, df, thr, out)
         heat = heatmap(df, xname, yname, metric, out)
         table = eos.eos_table(res, df)
         table.to_csv(os.path.join(out, "eos.csv"), index_label="run")
@@ -301,6 +378,12 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
                        "(/sharp/gn_eig) of the same runs.")
     sections = [("Sharpness", sharp_files, sharp_note or sharp_text),
                 ("Loss", loss_files, "Training loss (solid) and test loss (dashed)."),
+                ("Per-layer sharpness", layer_files,
+                 "Top eigenvalue of each layer's diagonal Hessian block (/sharp/layer_eig), the "
+                 "full Hessian's (black) and the stability threshold (dashed)."),
+                ("Gradient overlap", overlap_files,
+                 "Cosine of the full-batch gradient with each top Hessian eigenvector "
+                 "(/sharp/grad_overlap; each eigenvector's largest entry is positive)."),
                 ("Heatmap", [heat] if heat else [],
                  f"{metric} over {xname} x {yname}" if heat else "no grid axes: no heatmap")]
     md = [f"# eosweep report: {attrs.get('name', '')}", "",
@@ -308,6 +391,7 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
           f"{attrs.get('eosweep_version', '?')}; {len(df)} runs: **{summary}**.", "",
           f"Grid axes: {', '.join(axes) or 'none'}. Tables: [runs.csv](runs.csv), "
           f"[eos.csv](eos.csv).", ""]
+    sections = [s for s in sections if s[1] or s[0] in ("Sharpness", "Loss", "Heatmap")]
     for title, files, note in sections:
         md += [f"## {title}", "", note, ""] + [f"![{f}]({f})" for f in files] + [""]
     md += ["## Edge of stability", "",

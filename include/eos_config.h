@@ -98,6 +98,8 @@ typedef struct {
     int density_steps;   /* spectral density: Lanczos steps (nodes) per start vector */
     int gauss_newton;    /* top-k eigenvalues of the Gauss-Newton matrix J' H_loss J (gn_eig) */
     int k_min;           /* the k_min smallest Hessian eigenvalues (eig_min); 0 = off */
+    int per_layer;       /* top eigenvalue of each layer's diagonal Hessian block (layer_eig) */
+    int overlap;         /* gradient and update along the top-k eigenvectors (overlap) */
 } eos_sharp_cfg;
 
 typedef struct {

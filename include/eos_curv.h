@@ -28,10 +28,15 @@ typedef struct eos_curv_ctx eos_curv_ctx;
  * [N, S, d0, d1] (ndims 2). shape gives a run's d[0..ndims) from its configuration alone (the
  * file is laid out before any run trains); the file holds the largest of any run, NaN beyond a
  * run's own. ndims is fixed: a probe with k = 1 is still [N, S, 1]. */
+#define EOS_CURV_LABEL 16      /* bytes of one label, with its terminator */
+#define EOS_CURV_MAX_LABELS 64 /* labels of one output */
 typedef struct {
     const char *name;
     int ndims;
     void (*shape)(const eos_config *cfg, int *d); /* NULL when ndims is 0 */
+    /* Optional names of the last dimension's entries for cfg (at most max into names; returns
+     * how many), written as the dataset's attribute "labels" from the run with the most. */
+    int (*labels)(const eos_config *cfg, char (*names)[EOS_CURV_LABEL], int max);
 } eos_curv_output;
 
 /* A row of the table. Only name, out[0] and one of measure/after_step are required. */
@@ -44,6 +49,9 @@ typedef struct {
     int sampler;                               /* wants a batch sampler (eos_curv_sample) */
     int keeps_scratch;                         /* its scratch carries over from one measurement
                                                   to the next (a warm start): checkpoints save it */
+    /* Order of a private eigensolver workspace (c->solver) for operators on a subspace, e.g. a
+     * diagonal block of H (NULL or 0: none); its Lanczos steps are capped by sharpness.max_iter. */
+    size_t (*solver_n)(const eos_curv_ctx *c);
     /* RNG stream (eos_rng.h id; 0 = draws nothing), seeded by the run's seed. Probes naming the
      * same id share one stream and draw from it in table order. */
     uint64_t stream;
@@ -94,6 +102,7 @@ struct eos_curv_ctx {
     const real *w;              /* the point of the current call (see eos_curv_probe) */
     int n_done;                 /* measurements completed before the current one */
     real *scratch;              /* the running probe's own scratch */
+    eos_lanczos *solver;        /* its private eigensolver (solver_n), NULL if none */
     eos_rng *rng;               /* its stream */
     double sharpness;           /* top Hessian eigenvalue of the latest measurement, the run's
                                    /runs/final_sharpness (NaN until measured) */
@@ -105,6 +114,7 @@ struct eos_curv_ctx {
     int *perm_of[EOS_CURV_MAX_PROBES];
     eos_rng *rng_of[EOS_CURV_MAX_PROBES];
     eos_rng streams[EOS_CURV_MAX_PROBES];
+    eos_lanczos solver_of[EOS_CURV_MAX_PROBES];
     real *rbuf;                 /* every probe's scratch, one allocation */
     int *ibuf;                  /* every sampler's permutation, one allocation */
 };

@@ -18,6 +18,7 @@ typedef struct {
     double *alpha, *beta;   /* [max_iter + 1] tridiagonal */
     double *tri_d, *tri_e, *tri_z, *tri_work; /* LAPACK dstev workspace */
     double *blk_d, *blk_e, *blk_z;            /* the same for the block after a restart */
+    int m;           /* size of the last run's Krylov basis (its Ritz pairs: eos_lanczos_ritz) */
 } eos_lanczos;
 
 int eos_lanczos_create(eos_lanczos *s, size_t n, int max_iter);
@@ -30,5 +31,12 @@ void eos_lanczos_free(eos_lanczos *s);
  * *n_matvec receives the number of products used. */
 int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double tol,
                           const real *v0, eos_rng *rng, double *eig, real *top_vec, int *n_matvec);
+
+/* A workspace for an operator of order n <= s->n in s's buffers (one solver sized for the
+ * largest of several operators): valid while s lives, never freed itself. */
+void eos_lanczos_sub(eos_lanczos *s, size_t n, eos_lanczos *sub);
+/* The i-th largest Ritz vector (i = 0: the top one, unit norm) of the last eos_lanczos_run into
+ * vec [n]; EOS_ERR_INTERNAL if that run had fewer than i + 1 Ritz pairs. */
+int eos_lanczos_ritz(const eos_lanczos *s, int i, real *vec);
 
 #endif

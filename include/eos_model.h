@@ -73,4 +73,17 @@ int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *
  * sharpness.gauss_newton, before any model is built). */
 int eos_model_has_gnvp(const eos_model_cfg *mc);
 
+/* A group of parameters: one layer's weights and bias together (per-layer sharpness). */
+#define EOS_GROUP_NAME 16
+#define EOS_MAX_GROUPS 64
+typedef struct {
+    char name[EOS_GROUP_NAME]; /* e.g. "fc1": layers counted from the input */
+    size_t off, len;           /* the parameters [off, off + len) */
+} eos_param_group;
+/* The parameter groups of architecture mc->arch in parameter order, at most max into g:
+ * names only (off = len = 0) from the configuration when m is NULL (the file is laid out before
+ * any model is built), with their ranges, which tile [0, nparams), from a built model m. Returns
+ * the count (the first min(count, max) filled); 0 when the architecture defines none. */
+int eos_model_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max);
+
 #endif

@@ -147,7 +147,8 @@ static void test_every_optimizer(void)
 }
 
 /* The measures that keep state of their own or draw from streams of their own: Hutch++ and the
- * spectral density, batch sharpness with its sampler, the preconditioned eigenvalue of Adam. */
+ * spectral density, batch sharpness with its sampler, the preconditioned eigenvalue of Adam,
+ * Gauss-Newton, the smallest eigenvalues, per-layer sharpness and the overlaps. */
 static void test_other_measures(void)
 {
     const long stops[] = {20, 1, 25};
@@ -164,7 +165,10 @@ static void test_other_measures(void)
     c.sharpness.density_steps = 6;
     c.sharpness.gauss_newton = 1; /* warm-started from their scratch */
     c.sharpness.k_min = 2;
-    check_interrupted(&c, stops, 3, "adam + hutchpp + density + batch sharpness + gn + k_min");
+    c.sharpness.per_layer = 1; /* one warm start per layer */
+    c.sharpness.overlap = 1;   /* a warm start, and w_t between before and after the step */
+    check_interrupted(&c, stops, 3,
+                      "adam + hutchpp + density + batch sharpness + gn + k_min + layers + overlap");
 }
 
 /* Fresh prompts drawn every step (their stream is state) through the linear transformer. */

@@ -1,6 +1,7 @@
-/* test_curv_gn.c (float64): the Gauss-Newton product (eos_model_gnvp) and the two curvature
- * probes built on Lanczos with other operators: gn_eig (src/curv/gn_eig.c, top-k of
- * G = J' H_loss J) and eig_min (src/curv/eig_min.c, bottom k_min of H).
+/* test_curv_gn.c (float64): the Gauss-Newton product (eos_model_gnvp) and the curvature probes
+ * built on Lanczos with other operators or vectors: gn_eig (src/curv/gn_eig.c, top-k of
+ * G = J' H_loss J), eig_min (src/curv/eig_min.c, bottom k_min of H), layer_eig (the top of each
+ * layer's diagonal block of H) and overlap (gradient and update along H's top eigenvectors).
  *
  * Oracles: G is assembled explicitly from per-example Jacobians J_i, which come from gradients
  * alone (the MSE gradient J_i' (f_i - y) is affine in the target, so the gradients at y = 0 and
@@ -21,15 +22,18 @@
 extern void dsyev_(const char *, const char *, const int *, double *, const int *, double *,
                    double *, const int *, int *);
 
-/* Eigenvalues of the symmetric A [n, n] (destroyed), ascending. */
-static int sym_eig(double *A, int n, double *ev)
+/* Eigenvalues of the symmetric A [n, n], ascending; with vectors (jobz "V") A's columns become
+ * the eigenvectors, otherwise A is destroyed. */
+static int sym_eig_jobz(const char *jobz, double *A, int n, double *ev)
 {
     int lw = 64 * n + 64, info = 0;
     double *work = malloc((size_t)lw * sizeof *work);
-    dsyev_("N", "U", &n, A, &n, ev, work, &lw, &info);
+    dsyev_(jobz, "U", &n, A, &n, ev, work, &lw, &info);
     free(work);
     return info;
 }
+
+static int sym_eig(double *A, int n, double *ev) { return sym_eig_jobz("N", A, n, ev); }
 
 /* A tiny run: teacher-student inputs (dim 3, n examples, k outputs), model.hidden `hidden`
  * widths of tanh, biases, one step, measured at steps 0 and 1, Lanczos run to the end. Under
@@ -444,6 +448,152 @@ static void test_gn_threads_and_missing_op(void)
     fixture_free(&f);
 }
 
+/* The overlap probe's oracle: H assembled at w_0 and its eigenvectors by LAPACK (each oriented
+ * as the probe documents: entry of largest magnitude positive), g the full-batch gradient, the
+ * GD update -lr g; on a linear model (a quadratic loss) and on a tanh network, one output so
+ * the top eigenvalues are simple. */
+static void test_overlap_closed_form(void)
+{
+    for (int hidden = 0; hidden <= 1; hidden++) {
+        fixture f;
+        fixture_make(&f, hidden, 1, 12, EOS_LOSS_MSE);
+        const size_t np = f.np;
+        const int k = 3;
+        double *H = malloc(np * np * sizeof *H), ev[64];
+        real *g = calloc(np, sizeof(real));
+        assemble(f.m, f.w, &f.d.train, eos_model_hvp, H);
+        EXPECT(sym_eig_jobz("V", H, (int)np, ev) == 0, "dsyev");
+        double loss = 0;
+        EXPECT(eos_model_loss_grad(f.m, f.w, f.d.train.X, f.d.train.Y, NULL, f.d.train.n,
+                                   1.0 / f.d.train.n, &loss, NULL, g) == 0, "grad");
+        double gn = 0, want[3], want_update = 0;
+        for (size_t r = 0; r < np; r++) gn += (double)g[r] * g[r];
+        gn = sqrt(gn);
+        for (int i = 0; i < k; i++) {
+            double *u = H + (np - 1 - (size_t)i) * np, dot = 0;
+            size_t arg = 0;
+            for (size_t r = 1; r < np; r++) arg = fabs(u[r]) > fabs(u[arg]) ? r : arg;
+            const double sign = u[arg] < 0 ? -1 : 1;
+            for (size_t r = 0; r < np; r++) dot += sign * u[r] * g[r];
+            want[i] = dot / gn;
+            if (i == 0) want_update = -f.cfg.train.lr * dot;
+        }
+        EXPECT(ev[np - 1] > ev[np - 2] * (1 + 1e-3) && ev[np - 2] > ev[np - 3] * (1 + 1e-3),
+               "simple top eigenvalues: %.6g %.6g %.6g", ev[np - 1], ev[np - 2], ev[np - 3]);
+        eos_config c = f.cfg;
+        c.sharpness.overlap = 1;
+        float got[4]; /* the probe's row: grad_overlap [k], then update_top */
+        int with = 0, without = 0;
+        run_probe(&f, &c, "overlap", k + 1, got, &with);
+        for (int i = 0; i < k; i++)
+            EXPECT(fabs(got[i] - want[i]) <= 1e-6, "%s: grad_overlap[%d] = %.9f, closed form %.9f",
+                   hidden ? "tanh" : "linear", i, got[i], want[i]);
+        EXPECT_REL(got[k], want_update, 1e-6);
+        EXPECT(fabs(want[0]) > 1e-3, "a test that can fail: the overlap is not 0 (%.3g)", want[0]);
+        c.sharpness.overlap = 0;
+        run_probe(&f, &c, NULL, 0, NULL, &without);
+        EXPECT(with > without, "overlap products counted in hvps: %d with, %d without", with,
+               without);
+        free(H);
+        free(g);
+        fixture_free(&f);
+    }
+}
+
+/* The layers tile the parameters; each layer's top eigenvalue through the trainer is LAPACK's
+ * top of that diagonal block of the assembled H (both losses, three outputs, so the output
+ * layer's block has every eigenvalue three times); under MSE the output layer's block is
+ * I_k (x) A'A/n, A = [a_2, 1] the last hidden activations from a forward pass written here. */
+static void test_layer_eig_blocks(void)
+{
+    for (int loss = EOS_LOSS_MSE; loss <= EOS_LOSS_XENT; loss++) {
+        fixture f;
+        fixture_make(&f, 2, 3, 10, (eos_loss_kind)loss);
+        const size_t np = f.np;
+        eos_param_group g[8];
+        const int L = eos_model_groups(&f.cfg.model, f.m, g, 8);
+        EXPECT(L == 3, "3 layers, got %d", L);
+        size_t next = 0;
+        for (int l = 0; l < L; l++) {
+            EXPECT(g[l].off == next && g[l].len > 0, "layer %d at %zu, want %zu", l, g[l].off,
+                   next);
+            next = g[l].off + g[l].len;
+        }
+        EXPECT(next == np, "the layers cover %zu of %zu parameters", next, np);
+        double *H = malloc(np * np * sizeof *H), *B = malloc(np * np * sizeof *B), ev[128];
+        assemble(f.m, f.w, &f.d.train, eos_model_hvp, H);
+        eos_config c = f.cfg;
+        c.sharpness.per_layer = 1;
+        float got[3];
+        run_probe(&f, &c, "layer_eig", 3, got, NULL);
+        for (int l = 0; l < L; l++) {
+            const size_t n = g[l].len, o = g[l].off;
+            for (size_t a = 0; a < n; a++)
+                for (size_t b = 0; b < n; b++) B[a * n + b] = H[(o + a) * np + o + b];
+            EXPECT(sym_eig(B, (int)n, ev) == 0, "dsyev");
+            EXPECT(fabs(got[l] - ev[n - 1]) <= 1e-6 * fabs(ev[n - 1]),
+                   "%s: layer_eig[%d] = %.10g, LAPACK on its block %.10g", loss ? "xent" : "mse",
+                   l, got[l], ev[n - 1]);
+        }
+        if (loss == EOS_LOSS_MSE) {
+            /* fc1: W [4, 3], b [4]; fc2: W [4, 4], b [4]; fc3: W [3, 4], b [3] */
+            const eos_dataset *tr = &f.d.train;
+            const real *w = f.w;
+            double C[25] = {0};
+            for (int i = 0; i < tr->n; i++) {
+                double a1[4], a2[5];
+                for (int o = 0; o < 4; o++) {
+                    double z = w[12 + o];
+                    for (int j = 0; j < 3; j++) z += w[o * 3 + j] * tr->X[(size_t)i * 3 + j];
+                    a1[o] = tanh(z);
+                }
+                for (int o = 0; o < 4; o++) {
+                    double z = w[16 + 16 + o];
+                    for (int j = 0; j < 4; j++) z += w[16 + o * 4 + j] * a1[j];
+                    a2[o] = tanh(z);
+                }
+                a2[4] = 1;
+                for (int r = 0; r < 5; r++)
+                    for (int s2 = 0; s2 < 5; s2++) C[r * 5 + s2] += a2[r] * a2[s2] / tr->n;
+            }
+            /* entry (W[o, r], W[o', s]) of the block is delta_oo' C[r, s]; b[o] is input 4 */
+            const size_t o3 = g[2].off;
+            double d = 0;
+            for (int oa = 0; oa < 3; oa++)
+                for (int ra = 0; ra < 5; ra++)
+                    for (int ob = 0; ob < 3; ob++)
+                        for (int rb = 0; rb < 5; rb++) {
+                            size_t ia = o3 + (ra < 4 ? (size_t)(oa * 4 + ra) : 12 + (size_t)oa);
+                            size_t ib = o3 + (rb < 4 ? (size_t)(ob * 4 + rb) : 12 + (size_t)ob);
+                            double want = oa == ob ? C[ra * 5 + rb] : 0;
+                            d = fmax(d, fabs(H[ia * np + ib] - want));
+                        }
+            EXPECT(d <= 1e-10, "output block against I (x) A'A/n: max difference %.3g", d);
+            EXPECT(sym_eig(C, 5, ev) == 0, "dsyev");
+            EXPECT_REL(got[2], ev[4], 1e-6);
+        }
+        free(H);
+        free(B);
+        fixture_free(&f);
+    }
+}
+
+/* An architecture without layers refuses the key, naming it. */
+static void test_layer_eig_keys(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "sharpness.per_layer", "true") == 0, "%s", eos_error_msg());
+    c.sharpness.every = 1;
+    const char *key = NULL;
+    EXPECT(eos_config_validate(&c, &key, NULL) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "sharpness.per_layer"),
+           "refused with its key (%s)", key ? key : "none");
+    EXPECT(strstr(eos_error_msg(), "defines no layers") != NULL, "message: %s", eos_error_msg());
+}
+
 int main(void)
 {
     TEST_RUN(test_gn_equals_hessian_linear);
@@ -453,5 +603,8 @@ int main(void)
     TEST_RUN(test_eig_min_indefinite);
     TEST_RUN(test_gn_keys);
     TEST_RUN(test_gn_threads_and_missing_op);
+    TEST_RUN(test_overlap_closed_form);
+    TEST_RUN(test_layer_eig_blocks);
+    TEST_RUN(test_layer_eig_keys);
     return TEST_SUMMARY();
 }

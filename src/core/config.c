@@ -174,7 +174,11 @@ static const struct {
       SZ(sharpness.gauss_newton), NULL, 0, 1, 0,                                                   \
       "top-k eigenvalues of the Gauss-Newton matrix J' H_loss J")                                  \
     X("sharpness.k_min", EOS_KEY_INT, OFF(sharpness.k_min), SZ(sharpness.k_min), NULL, 0,          \
-      EOS_K_MIN_MAX, 0, "smallest (most negative) Hessian eigenvalues, 0 = off (0..32)")
+      EOS_K_MIN_MAX, 0, "smallest (most negative) Hessian eigenvalues, 0 = off (0..32)")         \
+    X("sharpness.per_layer", EOS_KEY_BOOL, OFF(sharpness.per_layer), SZ(sharpness.per_layer),     \
+      NULL, 0, 1, 0, "top eigenvalue of each layer's diagonal block of the Hessian")              \
+    X("sharpness.overlap", EOS_KEY_BOOL, OFF(sharpness.overlap), SZ(sharpness.overlap), NULL, 0,  \
+      1, 0, "cosines of the gradient with the top-k eigenvectors, update along the top one")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -248,6 +252,8 @@ void eos_config_default(eos_config *cfg)
     s->density_steps = 30;
     s->gauss_newton = 0;
     s->k_min = 0;
+    s->per_layer = 0;
+    s->overlap = 0;
 }
 
 const eos_key *eos_config_key_find(const char *path)
@@ -668,6 +674,10 @@ static int validate_data_model(const eos_config *cfg, eos_data_info *info, const
     if (s->every > 0 && s->gauss_newton && !eos_model_has_gnvp(&cfg->model))
         EOS_FAIL(EOS_ERR_CONFIG,
                  "sharpness.gauss_newton: model.arch %s has no Gauss-Newton product",
+                 eos_model_arch_name(cfg->model.arch));
+    *at = "sharpness.per_layer";
+    if (s->every > 0 && s->per_layer && eos_model_groups(&cfg->model, NULL, NULL, 0) == 0)
+        EOS_FAIL(EOS_ERR_CONFIG, "sharpness.per_layer: model.arch %s defines no layers",
                  eos_model_arch_name(cfg->model.arch));
 
 fail:

@@ -86,7 +86,7 @@ static void basis_dots(eos_lanczos *s, int j, const real *w, double *h)
 }
 
 /* y = beta*y + sum_i c[i] q_i (elementwise, so any split gives the same bits) */
-static void basis_combine(eos_lanczos *s, int j, const double *c, double beta, real *y)
+static void basis_combine(const eos_lanczos *s, int j, const double *c, double beta, real *y)
 {
     size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
 #pragma omp parallel for schedule(static) /* one block of elements per iteration */
@@ -150,6 +150,25 @@ static int ritz_converged(const double *d, const double *z, int len, int k, doub
         if (res > tol * fmax(fabs(d[col]), 1e-12 * scale)) return 0;
     }
     return 1;
+}
+
+void eos_lanczos_sub(eos_lanczos *s, size_t n, eos_lanczos *sub)
+{
+    *sub = *s;
+    sub->n = n < s->n ? n : s->n;
+    if ((size_t)sub->max_iter > sub->n) sub->max_iter = (int)sub->n;
+}
+
+int eos_lanczos_ritz(const eos_lanczos *s, int i, real *vec)
+{
+    int rc = 0;
+    const int m = s->m;
+    EOS_CHECK(i >= 0 && i < m, EOS_ERR_INTERNAL, "Lanczos: Ritz vector %d of %d", i, m);
+    basis_combine(s, m, s->tri_z + (size_t)(m - 1 - i) * m, 0.0, vec);
+    double tn = eos_nrm2(vec, s->n);
+    if (tn > 0) eos_scal(vec, 1.0 / tn, s->n);
+fail:
+    return rc;
 }
 
 int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double tol,
@@ -216,11 +235,8 @@ int eos_lanczos_run(eos_lanczos *s, eos_linop_fn op, void *ctx, int k, double to
         EOS_CHECK(info == 0, EOS_ERR_NUMERIC, "Lanczos: LAPACK dstev failed (info %d)", info);
     }
     for (int i = 0; i < k; i++) eig[i] = i < m ? s->tri_d[m - 1 - i] : NAN;
-    if (top_vec) {
-        basis_combine(s, m, s->tri_z + (size_t)(m - 1) * m, 0.0, top_vec);
-        double tn = eos_nrm2(top_vec, n);
-        if (tn > 0) eos_scal(top_vec, 1.0 / tn, n);
-    }
+    s->m = m;
+    if (top_vec) EOS_TRY(eos_lanczos_ritz(s, 0, top_vec));
     if (n_matvec) *n_matvec = nmv;
     return 0;
 fail:

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define EOS_CURV_PROBE_LIST(X) X(eig) X(precond_eig) X(trace) X(batch_sharp) X(dir_sharp) \
-    X(trace_hutchpp) X(density) X(gn_eig) X(eig_min)
+    X(trace_hutchpp) X(density) X(gn_eig) X(eig_min) X(layer_eig) X(overlap)
 
 #define EOS_CURV_DECLARE(name) extern const eos_curv_probe eos_curv_probe_##name;
 EOS_CURV_PROBE_LIST(EOS_CURV_DECLARE)
@@ -67,6 +67,7 @@ void eos_curv_free(eos_curv_ctx *c)
     free(c->rbuf);
     free(c->ibuf);
     eos_lanczos_free(&c->lz);
+    for (int p = 0; p < eos_curv_n_probes; p++) eos_lanczos_free(&c->solver_of[p]);
     memset(c, 0, sizeof *c);
 }
 
@@ -118,6 +119,12 @@ int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
               cfg->sharpness.k, c->np);
     const int it = cfg->sharpness.max_iter < (int)c->np ? cfg->sharpness.max_iter : (int)c->np;
     EOS_TRY(eos_lanczos_create(&c->lz, c->np, it));
+    for (int p = 0; p < eos_curv_n_probes; p++) {
+        size_t n = c->on[p] && eos_curv_probes[p]->solver_n ? eos_curv_probes[p]->solver_n(c) : 0;
+        if (n == 0) continue;
+        const int pit = cfg->sharpness.max_iter < (int)n ? cfg->sharpness.max_iter : (int)n;
+        EOS_TRY(eos_lanczos_create(&c->solver_of[p], n, pit));
+    }
     return 0;
 fail:
     eos_curv_free(c);
@@ -159,6 +166,7 @@ static int run_hook(eos_curv_ctx *c, int hook, const real *w, eos_curv_traj *t, 
         const eos_curv_probe *pr = eos_curv_probes[p];
         if (!c->on[p]) continue;
         c->scratch = c->scratch_of[p];
+        c->solver = c->solver_of[p].n ? &c->solver_of[p] : NULL;
         c->perm = c->perm_of[p];
         c->rng = c->rng_of[p];
         float *out = t ? t->vals[p] + (size_t)slot * (size_t)t->width[p] : NULL;

@@ -21,6 +21,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -839,12 +840,27 @@ fail:
     return rc;
 }
 
+/* One group per dense layer, fc1 (from the inputs) to fcL (the output layer): W_l and b_l,
+ * adjacent in the parameters. */
+static int mlp_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+{
+    const int L = mc->n_hidden + 1;
+    const mlp *p = m ? m->impl : NULL;
+    for (int l = 1; l <= L && l <= max; l++) {
+        snprintf(g[l - 1].name, sizeof g[l - 1].name, "fc%d", l);
+        g[l - 1].off = p ? p->woff[l] : 0;
+        g[l - 1].len = p ? (l < L ? p->woff[l + 1] : m->nparams) - p->woff[l] : 0;
+    }
+    return L;
+}
+
 const eos_model_arch eos_model_arch_mlp = {
     .name = "mlp",
     .validate = mlp_validate,
     .cost = mlp_cost,
     .setup = mlp_setup,
     .ops = &mlp_ops,
+    .groups = mlp_groups,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -147,6 +147,12 @@ fail:
     return rc;
 }
 
+int eos_model_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+{
+    const eos_model_arch *arch = arch_of(mc);
+    return arch && arch->groups ? arch->groups(mc, m, g, max) : 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* fixed-order row-block reductions                                                           */
 

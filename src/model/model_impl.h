@@ -47,6 +47,8 @@ typedef struct {
     /* The ops table setup installs, for what validation asks before any model is built (whether
      * an optional operation such as gnvp exists). */
     const eos_model_ops *ops;
+    /* Optional: see eos_model_groups (m NULL: names from mc alone). NULL: no groups. */
+    int (*groups)(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max);
 } eos_model_arch;
 
 /* Fixed-order partial sums over the rows of a pass, the skeleton of every reduction the kernels

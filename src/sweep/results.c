@@ -68,6 +68,8 @@ typedef struct {
     int probe, out, nd;             /* output `out` of eos_curv_probes[probe], nd dims past [N, S] */
     hsize_t ext[EOS_CURV_MAX_DIMS]; /* the largest of any run (0 without sharpness), 1 past nd */
     int absent;                     /* not in a resumed file that predates the probe */
+    int n_labels;                   /* the most labels any run's configuration gives ... */
+    long labels_run;                /* ... and the first run that gives them */
 } sharp_col;
 typedef struct {
     int n;
@@ -452,10 +454,17 @@ static int sharp_layout_of(const eos_sweep *sw, sharp_layout *sl)
         EOS_TRY(eos_sweep_run_config(sw, i, cfg));
         for (int j = 0; j < sl->n; j++) {
             sharp_col *c = &sl->col[j];
+            const eos_curv_output *out = &eos_curv_probes[c->probe]->out[c->out];
             int e[EOS_CURV_MAX_DIMS];
             eos_curv_output_size(eos_curv_probes[c->probe], c->out, cfg, e);
             for (int d = 0; d < c->nd; d++)
                 if ((hsize_t)e[d] > c->ext[d]) c->ext[d] = (hsize_t)e[d];
+            char names[EOS_CURV_MAX_LABELS][EOS_CURV_LABEL];
+            int nl = out->labels ? out->labels(cfg, names, EOS_CURV_MAX_LABELS) : 0;
+            if (nl > c->n_labels) {
+                c->n_labels = nl;
+                c->labels_run = i;
+            }
         }
     }
 fail:
@@ -548,6 +557,27 @@ fail:
     return rc;
 }
 
+/* The attribute "labels" of output c's dataset: its last dimension's names, from the run with
+ * the most (runs with fewer have NaN past their own). */
+static int attr_sharp_labels(hid_t grp, const eos_sweep *sw, const sharp_col *c)
+{
+    int rc = 0;
+    eos_config *cfg = NULL;
+    hid_t ds = H5I_INVALID_HID;
+    char names[EOS_CURV_MAX_LABELS][EOS_CURV_LABEL];
+    const char *ptrs[EOS_CURV_MAX_LABELS];
+    EOS_ALLOC(cfg, 1);
+    EOS_TRY(eos_sweep_run_config(sw, c->labels_run, cfg));
+    int n = eos_curv_probes[c->probe]->out[c->out].labels(cfg, names, EOS_CURV_MAX_LABELS);
+    for (int i = 0; i < n; i++) ptrs[i] = names[i];
+    EOS_CHECK_H5(ds = H5Dopen2(grp, c->name, H5P_DEFAULT));
+    EOS_TRY(attr_str_list(ds, "labels", n, ptrs));
+fail:
+    eos_h5_close(&ds);
+    free(cfg);
+    return rc;
+}
+
 /* /sharp: every probe output, float32 [N, S(, ext...)], and hvps int32 [N, S]. */
 static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout *sl)
 {
@@ -563,6 +593,7 @@ static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout
         for (int d = 0; d < c->nd; d++) dims[2 + d] = c->ext[d];
         EOS_TRY(create_series(grp, scale, c->name, H5T_IEEE_F32LE, 2 + c->nd, dims,
                               H5T_NATIVE_FLOAT, &nan_f));
+        if (c->n_labels > 0) EOS_TRY(attr_sharp_labels(grp, sw, c));
         names[j] = c->name;
     }
     EOS_TRY(create_series(grp, scale, HVPS_NAME, H5T_STD_I32LE, 2, dims, H5T_NATIVE_INT32,

@@ -100,6 +100,7 @@ typedef struct {
     int k_min;           /* the k_min smallest Hessian eigenvalues (eig_min); 0 = off */
     int per_layer;       /* top eigenvalue of each layer's diagonal Hessian block (layer_eig) */
     int overlap;         /* gradient and update along the top-k eigenvectors (overlap) */
+    int batch_hessian;   /* E_B[lambda_max(H_B)] over minibatches (batch_hess) */
 } eos_sharp_cfg;
 
 typedef struct {

@@ -155,6 +155,14 @@ int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double 
 int eos_curv_hvp_batch(eos_curv_ctx *c, const real *w, const int *idx, int n, const real *v,
                        real *out);
 int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g);
+/* A Monte Carlo mean with the stopping rule of the batch measures: stop once at least 8 samples
+ * give a relative standard error sqrt(var / n) <= rel_tol |mean|. */
+typedef struct {
+    double s, s2; /* sum and sum of squares */
+    int n;        /* samples */
+} eos_curv_mean;
+void eos_curv_mean_add(eos_curv_mean *m, double x);
+int eos_curv_mean_done(const eos_curv_mean *m, double rel_tol);
 /* b distinct training examples drawn uniformly from the running probe's stream: a partial
  * Fisher-Yates over its permutation (kept between draws). Valid until its next call. */
 const int *eos_curv_sample(eos_curv_ctx *c, int b);

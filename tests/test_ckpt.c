@@ -148,7 +148,7 @@ static void test_every_optimizer(void)
 
 /* The measures that keep state of their own or draw from streams of their own: Hutch++ and the
  * spectral density, batch sharpness with its sampler, the preconditioned eigenvalue of Adam,
- * Gauss-Newton, the smallest eigenvalues, per-layer sharpness and the overlaps. */
+ * Gauss-Newton, the smallest eigenvalues, per-layer sharpness, the overlaps, the batch Hessian. */
 static void test_other_measures(void)
 {
     const long stops[] = {20, 1, 25};
@@ -167,8 +167,10 @@ static void test_other_measures(void)
     c.sharpness.k_min = 2;
     c.sharpness.per_layer = 1; /* one warm start per layer */
     c.sharpness.overlap = 1;   /* a warm start, and w_t between before and after the step */
+    c.sharpness.batch_hessian = 1; /* its sampler and a warm start */
     check_interrupted(&c, stops, 3,
-                      "adam + hutchpp + density + batch sharpness + gn + k_min + layers + overlap");
+                      "adam + hutchpp + density + batch sharpness + gn + k_min + layers + overlap "
+                      "+ batch Hessian");
 }
 
 /* Fresh prompts drawn every step (their stream is state) through the linear transformer. */

@@ -178,7 +178,10 @@ static const struct {
     X("sharpness.per_layer", EOS_KEY_BOOL, OFF(sharpness.per_layer), SZ(sharpness.per_layer),     \
       NULL, 0, 1, 0, "top eigenvalue of each layer's diagonal block of the Hessian")              \
     X("sharpness.overlap", EOS_KEY_BOOL, OFF(sharpness.overlap), SZ(sharpness.overlap), NULL, 0,  \
-      1, 0, "cosines of the gradient with the top-k eigenvectors, update along the top one")
+      1, 0, "cosines of the gradient with the top-k eigenvectors, update along the top one")     \
+    X("sharpness.batch_hessian", EOS_KEY_BOOL, OFF(sharpness.batch_hessian),                       \
+      SZ(sharpness.batch_hessian), NULL, 0, 1, 0,                                                  \
+      "mean top eigenvalue of minibatch Hessians (minibatch runs)")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -254,6 +257,7 @@ void eos_config_default(eos_config *cfg)
     s->k_min = 0;
     s->per_layer = 0;
     s->overlap = 0;
+    s->batch_hessian = 0;
 }
 
 const eos_key *eos_config_key_find(const char *path)

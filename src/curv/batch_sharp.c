@@ -18,25 +18,16 @@ static int batch_measure(eos_curv_ctx *c, float *out)
     int rc = 0, b = c->batch;
     const double tol = c->cfg->sharpness.batch_tol;
     real *g = c->scratch, *hg = c->scratch + c->np;
-    double s = 0, s2 = 0;
-    int used = 0; /* batches with a non-zero gradient (the ratio is undefined otherwise) */
-    for (int draw = 0; draw < 400; draw++) {
+    eos_curv_mean m = {0}; /* over batches with a non-zero gradient (the ratio needs one) */
+    for (int draw = 0; draw < 400 && !eos_curv_mean_done(&m, tol); draw++) {
         const int *idx = eos_curv_sample(c, b);
         EOS_TRY(eos_curv_grad(c, c->w, idx, b, g));
         double gg = eos_dot(g, g, c->np);
         if (!(gg > 0)) continue;
         EOS_TRY(eos_curv_hvp_batch(c, c->w, idx, b, g, hg));
-        double r = eos_dot(g, hg, c->np) / gg;
-        s += r;
-        s2 += r * r;
-        used++;
-        if (used >= 8) {
-            double mean = s / used, var = (s2 - used * mean * mean) / (used - 1);
-            if (var < 0) var = 0;
-            if (sqrt(var / used) <= tol * fabs(mean)) break;
-        }
+        eos_curv_mean_add(&m, eos_dot(g, hg, c->np) / gg);
     }
-    out[0] = used > 0 ? (float)(s / used) : NAN;
+    out[0] = m.n > 0 ? (float)(m.s / m.n) : NAN;
 fail:
     return rc;
 }

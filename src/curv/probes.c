@@ -9,7 +9,8 @@
 #include <string.h>
 
 #define EOS_CURV_PROBE_LIST(X) X(eig) X(precond_eig) X(trace) X(batch_sharp) X(dir_sharp) \
-    X(trace_hutchpp) X(density) X(gn_eig) X(eig_min) X(layer_eig) X(overlap)
+    X(trace_hutchpp) X(density) X(gn_eig) X(eig_min) X(layer_eig) X(overlap) \
+    X(batch_hess)
 
 #define EOS_CURV_DECLARE(name) extern const eos_curv_probe eos_curv_probe_##name;
 EOS_CURV_PROBE_LIST(EOS_CURV_DECLARE)
@@ -244,6 +245,21 @@ int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g
     eos_zero(g, c->np);
     return eos_model_loss_grad(c->model, w, c->train->X, c->train->Y, idx, n, 1.0 / n, &loss, NULL,
                                g);
+}
+
+void eos_curv_mean_add(eos_curv_mean *m, double x)
+{
+    m->s += x;
+    m->s2 += x * x;
+    m->n++;
+}
+
+int eos_curv_mean_done(const eos_curv_mean *m, double rel_tol)
+{
+    if (m->n < 8) return 0;
+    double mean = m->s / m->n, var = (m->s2 - m->n * mean * mean) / (m->n - 1);
+    if (var < 0) var = 0;
+    return sqrt(var / m->n) <= rel_tol * fabs(mean);
 }
 
 const int *eos_curv_sample(eos_curv_ctx *c, int b)

@@ -101,6 +101,7 @@ typedef struct {
     int per_layer;       /* top eigenvalue of each layer's diagonal Hessian block (layer_eig) */
     int overlap;         /* gradient and update along the top-k eigenvectors (overlap) */
     int batch_hessian;   /* E_B[lambda_max(H_B)] over minibatches (batch_hess) */
+    int batch_momentum;  /* momentum batch sharpness, s = mu v + g_B (batch_sharp_mom) */
 } eos_sharp_cfg;
 
 typedef struct {

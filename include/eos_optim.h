@@ -57,5 +57,10 @@ int eos_optim_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
  * eps). Returns 0 and leaves d untouched when the optimizer is not adaptive or has taken no
  * step yet (P undefined), 1 when d [n] was filled. */
 int eos_optim_precond_isqrt(const eos_optim *o, real *d);
+/* Heavy-ball momentum's velocity v [n] and coefficient *mu, so that the next step on a batch
+ * with gradient g moves along -(mu v + g); NULL for methods without one (eos_optim_has_velocity
+ * asks the same of a configuration's optimizer index). */
+const real *eos_optim_velocity(const eos_optim *o, double *mu);
+int eos_optim_has_velocity(int i);
 
 #endif

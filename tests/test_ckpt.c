@@ -142,6 +142,7 @@ static void test_every_optimizer(void)
         c.train.batch_size = 32;
         if (eos_optim_check(&c.train, NULL) != 0) c.train.batch_size = 0; /* full-batch only */
         c.sharpness.batch_sharpness = c.train.batch_size > 0;
+        c.sharpness.batch_momentum = c.train.batch_size > 0 && eos_optim_has_velocity(i);
         check_interrupted(&c, stops, 3, eos_optim_name(i));
     }
 }

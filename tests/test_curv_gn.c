@@ -630,6 +630,100 @@ static void test_batch_hessian_enumerated(void)
     fixture_free(&f);
 }
 
+/* The probes' values of one measurement at w on a context of c with optimizer o. */
+static float measure_on_context(const fixture *f, const eos_config *c, eos_optim *o, int batch,
+                                const char *name)
+{
+    eos_curv_ctx cx;
+    eos_curv_traj t;
+    memset(&t, 0, sizeof t);
+    EXPECT(eos_curv_setup(&cx, c, f->m, &f->d.train, f->d.train.n, batch, o) == 0, "setup: %s",
+           eos_error_msg());
+    size_t n = eos_curv_traj_layout(&t, c, 1, NULL);
+    float *vals = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) vals[i] = NAN;
+    int32_t hvps = 0;
+    eos_curv_traj_layout(&t, c, 1, vals);
+    t.hvps = &hvps;
+    EXPECT(eos_curv_measure(&cx, f->w, &t, 0) == 0, "measure: %s", eos_error_msg());
+    float v = t.vals[eos_curv_find(name)][0];
+    free(vals);
+    eos_curv_free(&cx);
+    return v;
+}
+
+/* Momentum batch sharpness E_B[s' H_B s / s' g_B], s = mu v + g_B: all 15 batches of 2 of 6
+ * examples enumerated (g_B exact, H_B s by the assembled H_B), for a velocity v of the optimizer
+ * set by hand; the probe's 400-batch mean is within 4 standard errors of the exact mean, and
+ * with v = 0 the exact mean is batch sharpness's. Only optimizers with a velocity have it. */
+static void test_batch_sharpness_momentum(void)
+{
+    fixture f;
+    fixture_make(&f, 1, 2, 6, EOS_LOSS_MSE);
+    const size_t np = f.np;
+    eos_config c = f.cfg;
+    EXPECT(eos_config_set(&c, "train.optimizer", "momentum") == 0, "%s", eos_error_msg());
+    c.train.batch_size = 2;
+    c.train.momentum = 0.9;
+    c.sharpness.k = 1;
+    c.sharpness.batch_momentum = 1;
+    c.sharpness.batch_tol = 1e-4; /* never reached: all 400 batches */
+    eos_optim o;
+    EXPECT(eos_optim_init(&o, &c.train, np) == 0, "optim");
+    eos_rng r;
+    eos_rng_init(&r, 5, 77);
+    for (int with_v = 0; with_v <= 1; with_v++) {
+        for (size_t i = 0; i < np; i++) o.state[i] = with_v ? (real)(0.3 * eos_rng_normal(&r)) : 0;
+        double *H = malloc(np * np * sizeof *H), s_ = 0, s2 = 0, bs = 0;
+        real *g = calloc(np, sizeof(real));
+        double *s = malloc(np * sizeof *s);
+        for (int a = 0; a < 6; a++)
+            for (int b = a + 1; b < 6; b++) {
+                const int idx[2] = {a, b};
+                double loss = 0, sg = 0, shs = 0, gg = 0, ghg = 0;
+                memset(g, 0, np * sizeof(real));
+                EXPECT(eos_model_loss_grad(f.m, f.w, f.d.train.X, f.d.train.Y, idx, 2, 0.5, &loss,
+                                           NULL, g) == 0, "grad");
+                assemble_on(f.m, f.w, &f.d.train, idx, 2, eos_model_hvp, H);
+                for (size_t i = 0; i < np; i++) s[i] = 0.9 * o.state[i] + g[i];
+                for (size_t i = 0; i < np; i++) {
+                    double hs = 0, hg = 0;
+                    for (size_t j = 0; j < np; j++) {
+                        hs += H[i * np + j] * s[j];
+                        hg += H[i * np + j] * g[j];
+                    }
+                    sg += s[i] * g[i];
+                    shs += s[i] * hs;
+                    gg += (double)g[i] * g[i];
+                    ghg += g[i] * hg;
+                }
+                s_ += shs / sg;
+                s2 += (shs / sg) * (shs / sg);
+                bs += ghg / gg;
+            }
+        const double mean = s_ / 15, sd = sqrt(fmax(s2 / 15 - mean * mean, 0));
+        if (!with_v) EXPECT_REL(mean, bs / 15, 1e-12);
+        float got = measure_on_context(&f, &c, &o, 2, "batch_sharp_mom");
+        EXPECT(fabs(got - mean) <= 4 * sd / sqrt(400.0) + 1e-9 * fabs(mean),
+               "v %s: batch_sharp_mom %.6g, exact mean %.6g (sd %.3g)", with_v ? "random" : "0",
+               got, mean, sd);
+        free(H);
+        free(g);
+        free(s);
+    }
+    eos_optim_free(&o);
+    /* plain SGD has no velocity: refused by validation, naming the key, and not measured */
+    EXPECT(eos_config_set(&c, "train.optimizer", "sgd") == 0, "%s", eos_error_msg());
+    const char *key = NULL;
+    EXPECT(eos_config_validate(&c, &key, NULL) == EOS_ERR_CONFIG && key &&
+               !strcmp(key, "sharpness.batch_momentum"),
+           "sgd refused with its key (%s)", key ? key : "none");
+    EXPECT(eos_optim_init(&o, &c.train, np) == 0, "optim");
+    EXPECT(isnan(measure_on_context(&f, &c, &o, 2, "batch_sharp_mom")), "sgd: NaN");
+    eos_optim_free(&o);
+    fixture_free(&f);
+}
+
 /* An architecture without layers refuses the key, naming it. */
 static void test_layer_eig_keys(void)
 {
@@ -659,5 +753,6 @@ int main(void)
     TEST_RUN(test_layer_eig_blocks);
     TEST_RUN(test_layer_eig_keys);
     TEST_RUN(test_batch_hessian_enumerated);
+    TEST_RUN(test_batch_sharpness_momentum);
     return TEST_SUMMARY();
 }

@@ -181,7 +181,10 @@ static const struct {
       1, 0, "cosines of the gradient with the top-k eigenvectors, update along the top one")     \
     X("sharpness.batch_hessian", EOS_KEY_BOOL, OFF(sharpness.batch_hessian),                       \
       SZ(sharpness.batch_hessian), NULL, 0, 1, 0,                                                  \
-      "mean top eigenvalue of minibatch Hessians (minibatch runs)")
+      "mean top eigenvalue of minibatch Hessians (minibatch runs)")                              \
+    X("sharpness.batch_momentum", EOS_KEY_BOOL, OFF(sharpness.batch_momentum),                     \
+      SZ(sharpness.batch_momentum), NULL, 0, 1, 0,                                                 \
+      "batch sharpness along the momentum step mu v + g_B (minibatch momentum runs)")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -258,6 +261,7 @@ void eos_config_default(eos_config *cfg)
     s->per_layer = 0;
     s->overlap = 0;
     s->batch_hessian = 0;
+    s->batch_momentum = 0;
 }
 
 const eos_key *eos_config_key_find(const char *path)
@@ -683,6 +687,11 @@ static int validate_data_model(const eos_config *cfg, eos_data_info *info, const
     if (s->every > 0 && s->per_layer && eos_model_groups(&cfg->model, NULL, NULL, 0) == 0)
         EOS_FAIL(EOS_ERR_CONFIG, "sharpness.per_layer: model.arch %s defines no layers",
                  eos_model_arch_name(cfg->model.arch));
+    *at = "sharpness.batch_momentum";
+    if (s->every > 0 && s->batch_momentum && !eos_optim_has_velocity(cfg->train.optimizer))
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.batch_momentum: optimizer %s has no heavy-ball velocity (momentum has)",
+                 eos_optim_name(cfg->train.optimizer));
 
 fail:
     return rc;

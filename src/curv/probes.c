@@ -10,7 +10,7 @@
 
 #define EOS_CURV_PROBE_LIST(X) X(eig) X(precond_eig) X(trace) X(batch_sharp) X(dir_sharp) \
     X(trace_hutchpp) X(density) X(gn_eig) X(eig_min) X(layer_eig) X(overlap) \
-    X(batch_hess)
+    X(batch_hess) X(batch_sharp_mom)
 
 #define EOS_CURV_DECLARE(name) extern const eos_curv_probe eos_curv_probe_##name;
 EOS_CURV_PROBE_LIST(EOS_CURV_DECLARE)

@@ -42,7 +42,14 @@ static double eos_optim_nesterov_threshold(const eos_train_cfg *tc)
     return (2.0 + 2.0 * tc->momentum) / ((1.0 + 2.0 * tc->momentum) * tc->lr);
 }
 
+/* Heavy ball's next step is -lr (beta v + g); Nesterov's is not of that form. */
+static const real *eos_optim_heavy_ball_velocity(const eos_optim *o, double *mu)
+{
+    *mu = o->tc.momentum;
+    return o->state;
+}
+
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold. */
-const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold};
-const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold};
+ * preconditioner, stability threshold, velocity. */
+const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, eos_optim_heavy_ball_velocity};
+const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, NULL};

@@ -92,6 +92,13 @@ int eos_optim_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
     return o->method->step(o, w, g, grad);
 }
 
+const real *eos_optim_velocity(const eos_optim *o, double *mu)
+{
+    return o->method->velocity ? o->method->velocity(o, mu) : NULL;
+}
+
+int eos_optim_has_velocity(int i) { return method(i) && method(i)->velocity; }
+
 int eos_optim_precond_isqrt(const eos_optim *o, real *d)
 {
     if (!o->method->precond_isqrt || o->t == 0) return 0;

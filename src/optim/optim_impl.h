@@ -23,6 +23,8 @@ struct eos_optim_method {
     void (*precond_isqrt)(const eos_optim *o, real *d);
     /* See eos_optim_threshold (on the preconditioned sharpness when precond_isqrt is set). */
     double (*threshold)(const eos_train_cfg *tc);
+    /* Heavy-ball methods: see eos_optim_velocity; else NULL. */
+    const real *(*velocity)(const eos_optim *o, double *mu);
 };
 
 /* L2 regularisation g += weight_decay * w (every method but AdamW, which decays w itself). */

@@ -132,7 +132,10 @@ def eos_stats(steps, sharp, thr, reach=0.9, band=0.1):
     steps, sharp: measurement steps and values ([S]; NaN = not measured); thr: threshold.
     Returns a dict:
       steps_to_90   step of the first measurement >= reach * thr (NaN if never);
-      frac_within   fraction of the measurements from that one on (inclusive, NaN ones
+      edge_until    step of the last such measurement: the run is at the edge from steps_to_90
+                    to edge_until (after it the sharpness fell away for good, as under
+                    cross-entropy once the data are fitted);
+      frac_within   fraction of the measurements of that phase (both ends included, NaN ones
                     skipped) with |sharp/thr - 1| <= band (NaN if never reached);
       max_overshoot max(sharp)/thr - 1 over all measurements (NaN if none);
       n_meas        number of measurements.
@@ -140,24 +143,25 @@ def eos_stats(steps, sharp, thr, reach=0.9, band=0.1):
     steps = np.asarray(steps)
     s = np.asarray(sharp, dtype=float)
     ok = np.isfinite(s)
-    out = {"steps_to_90": np.nan, "frac_within": np.nan, "max_overshoot": np.nan,
-           "n_meas": int(ok.sum())}
+    out = {"steps_to_90": np.nan, "edge_until": np.nan, "frac_within": np.nan,
+           "max_overshoot": np.nan, "n_meas": int(ok.sum())}
     if not ok.any() or not np.isfinite(thr) or thr <= 0:
         return out
     st, sv = steps[ok], s[ok]
     out["max_overshoot"] = float(sv.max() / thr - 1.0)
     hit = np.flatnonzero(sv >= reach * thr)
     if hit.size:
-        j = hit[0]
+        j, k = hit[0], hit[-1]
         out["steps_to_90"] = float(st[j])
-        rest = sv[j:] / thr
-        out["frac_within"] = float(np.mean(np.abs(rest - 1.0) <= band))
+        out["edge_until"] = float(st[k])
+        phase = sv[j:k + 1] / thr
+        out["frac_within"] = float(np.mean(np.abs(phase - 1.0) <= band))
     return out
 
 
 def eos_table(res, df=None):
     """EoS table (DataFrame, one row per run): grid axes, status, optimizer, lr, threshold,
-    quantity (eig / precond_eig), steps_to_90, frac_within, max_overshoot, n_meas.
+    quantity (eig / precond_eig), steps_to_90, edge_until, frac_within, max_overshoot, n_meas.
 
     res: an open Results; df: its load() frame (read if not given)."""
     if df is None:

@@ -2,6 +2,7 @@
 import html
 import math
 import os
+import textwrap
 
 import matplotlib
 
@@ -30,32 +31,82 @@ def _axis_label(axis, v):
     return _fmt(v)
 
 
-def _groups(df, axes):
-    """Runs grouped by every grid axis except the learning rate and the seed (replicates share
-    a panel). Returns [(title, index array)], in run order of first appearance."""
-    keys = [a for a in axes if a not in (LR, "seed")]
-    if not keys:
-        return [("all runs", df.index.to_numpy())]
-    out = []
-    by = keys[0] if len(keys) == 1 else keys
-    for vals, sub in df.groupby(by, sort=False, observed=True):
-        vals = vals if isinstance(vals, tuple) else (vals,)
-        title = ", ".join(f"{k.split('.')[-1]}={_axis_label(k, v)}" for k, v in zip(keys, vals))
-        out.append((title, sub.index.to_numpy()))
+RESULT_COLS = ("status", "steps", "final_loss", "final_sharpness")
+
+
+def _irrelevant(df, keys):
+    """{axis: set of run indices for which that grid axis does not matter}: the runs that differ
+    from each other only in that axis all finished with bitwise the same results (SAM's sam_rho
+    for the GD runs of a grid over optimizer x sam_rho, say). Unfinished runs count as
+    different."""
+    out = {}
+    cols = [c for c in RESULT_COLS if c in df.columns]
+    for a in keys:
+        others = [k for k in keys if k != a] + ([LR] if LR in df.columns else []) + \
+            (["seed"] if "seed" in df.columns else [])
+        runs = set()
+        groups = df.groupby(others, sort=False, observed=True, dropna=False) if others else \
+            [(None, df)]
+        for _, sub in groups:
+            if len(sub) < 2 or sub[a].nunique(dropna=False) < 2:
+                continue
+            if (sub["status"] == "done").all() and all(
+                    sub[c].nunique(dropna=False) == 1 for c in cols):
+                runs.update(sub.index.tolist())
+        out[a] = runs
     return out
 
 
+def _groups(df, axes):
+    """Runs grouped by every grid axis except the learning rate and the seed (replicates share
+    a panel), leaving out of a run's grouping the axes that do not matter for it (_irrelevant).
+    Returns [(key, index array)], key the ((axis, value), ...) of the group, in run order of
+    first appearance (_panel_figures turns keys into titles)."""
+    keys = [a for a in axes if a not in (LR, "seed")]
+    if not keys:
+        return [((), df.index.to_numpy())]
+    skip = _irrelevant(df, keys)
+    order, members = [], {}
+    for i, row in df.iterrows():
+        key = tuple((k, row[k]) for k in keys if i not in skip[k])
+        if key not in members:
+            order.append(key)
+            members[key] = []
+        members[key].append(i)
+    return [(key, np.array(members[key])) for key in order]
+
+
 def _lr_colours(lrs):
+    """Learning rate -> colour: a qualitative palette (neighbouring rates clearly apart) for up to
+    ten rates, a sequential one beyond."""
     uniq = sorted(set(float(x) for x in lrs))
+    if len(uniq) <= 10:
+        cmap = plt.get_cmap("tab10")
+        return {lr: cmap(i) for i, lr in enumerate(uniq)}
     cmap = plt.get_cmap("viridis")
     return {lr: cmap(0.9 * i / max(len(uniq) - 1, 1)) for i, lr in enumerate(uniq)}
 
 
+def _titles(chunk):
+    """[(title, idx)] for the groups of one figure: each panel names only the axes whose values
+    differ between the figure's panels (the ones they share say nothing there)."""
+    keys = [dict(key) for key, _ in chunk]
+    shared = {k: v for k, v in keys[0].items()
+              if len(chunk) > 1 and all(k in d and d[k] == v for d in keys[1:])} if keys else {}
+    out = []
+    for (key, idx) in chunk:
+        title = ", ".join(f"{k.split('.')[-1]}={_axis_label(k, v)}" for k, v in key
+                          if k not in shared)
+        out.append((textwrap.fill(title or "all runs", 70), idx))
+    return out
+
+
 def _panel_figures(groups, name):
-    """Split groups into figures of at most PANELS_PER_FIGURE panels; yields (file, groups)."""
+    """Split groups [(key, idx)] into figures of at most PANELS_PER_FIGURE panels; yields (file,
+    [(title, idx)])."""
     chunks = [groups[i:i + PANELS_PER_FIGURE] for i in range(0, len(groups), PANELS_PER_FIGURE)]
     for c, chunk in enumerate(chunks):
-        yield (f"{name}.png" if len(chunks) == 1 else f"{name}_{c + 1}.png"), chunk
+        yield (f"{name}.png" if len(chunks) == 1 else f"{name}_{c + 1}.png"), _titles(chunk)
 
 
 def _subplots(n):
@@ -129,6 +180,8 @@ def _measured_runs(res, name):
     if name not in res.sharp_names or f"sharp/{name}" not in res.f:
         return None
     steps, vals = res.sharp(name)
+    if vals.size == 0:  # sharpness off (size-0 datasets)
+        return None
     v = vals.reshape(vals.shape[0], vals.shape[1], -1).astype(np.float64)
     runs = [i for i in range(v.shape[0]) if np.isfinite(v[i]).any()]
     return (steps, v, runs) if runs else None
@@ -199,6 +252,74 @@ def overlap_figures(res, df, thr, out):
     return per_run_figures(res, df, thr, "grad_overlap", out, draw, "cos(gradient, u_i)")
 
 
+# Scalar measures drawn like the sharpness, each in a figure of its own: dataset, what it is,
+# whether the run's stability threshold applies to it (dashed), and the full-batch sharpness
+# dotted beside it for comparison.
+MEASURES = (("batch_sharp", "batch sharpness E[g'Hg/g'g]", True),
+            ("batch_sharp_mom", "momentum batch sharpness E[s'Hs/s'g]", True),
+            ("batch_hess_eig", "mean top eigenvalue of batch Hessians", True),
+            ("dir_sharp", "directional sharpness u'Hu/u'u of the update", True),
+            ("trace", "Hessian trace (Hutchinson)", False),
+            ("trace_hutchpp", "Hessian trace (Hutch++)", False))
+
+
+def measure_figures(res, df, lrs, thr, out):
+    """[(title, files, note)] for every measure of MEASURES the file holds values of."""
+    steps = res.f["sharp/step"][()]
+    sections = []
+    full = res.sharpness()[1] if "sharp/eig" in res.f and len(steps) else None
+    colours = _lr_colours(lrs)
+    for name, what, with_thr in MEASURES:
+        got = _measured_runs(res, name)
+        if got is None:
+            continue
+        _, v, runs = got
+        v = v[:, :, 0]
+        files = []
+        groups = [(t, [i for i in idx if i in runs]) for t, idx in _groups(df, res.axes)]
+        for fname, chunk in _panel_figures([g for g in groups if g[1]], name):
+            fig, axs = _subplots(len(chunk))
+            for ax, (title, idx) in zip(axs, chunk):
+                seen = set()
+                for i in idx:
+                    c = colours[float(lrs[i])]
+                    lab = f"lr={_fmt(float(lrs[i]))}"
+                    ax.plot(steps, v[i], color=c, lw=1.3, label=None if lab in seen else lab)
+                    if with_thr and full is not None and np.isfinite(full[i]).any():
+                        ax.plot(steps, full[i], color=c, lw=1, ls=":")
+                    if with_thr and lab not in seen and np.isfinite(thr[i]):
+                        ax.axhline(thr[i], color=c, ls="--", lw=1)
+                    seen.add(lab)
+                ax.set_xlabel("step")
+                ax.set_ylabel(name)
+                ax.set_title(title, fontsize=9)
+                ax.legend(fontsize=7, title="dashed: threshold; dotted: sharpness" if with_thr
+                          else None, title_fontsize=7)
+            fig.tight_layout()
+            fig.savefig(os.path.join(out, fname), dpi=110)
+            plt.close(fig)
+            files.append(fname)
+        note = f"{what} (/sharp/{name})" + (
+            "; dashed: the run's stability threshold, dotted: its full-batch sharpness."
+            if with_thr else ".")
+        sections.append((what[0].upper() + what[1:], files, note))
+    return sections
+
+
+def _display(df):
+    """A copy for tables: full-batch runs say `full` rather than batch size 0."""
+    out = df.copy()
+    for col in ("train.batch_size",):
+        if col in out.columns:
+            out[col] = [("full" if int(v) == 0 else int(v)) if not _is_nan(v) else v
+                        for v in out[col]]
+    return out
+
+
+def _is_nan(v):
+    return isinstance(v, float) and math.isnan(v)
+
+
 def loss_figures(res, df, lrs, out):
     """Training loss (solid) and test loss (dashed, if recorded) against steps."""
     steps, loss = res.traj("loss")
@@ -224,7 +345,9 @@ def loss_figures(res, df, lrs, out):
                 start = loss[idx, 0][np.isfinite(loss[idx, 0]) & (loss[idx, 0] > 0)]
                 if start.size:  # keep a diverging run from flattening the others
                     ax.set_ylim(top=min(ax.get_ylim()[1], 10 * start.max()))
-                ax.legend(fontsize=7, title="solid: train, dashed: test", title_fontsize=7)
+                has_test = bool(np.isfinite(tloss[idx]).any())
+                ax.legend(fontsize=7, title="solid: train, dashed: test" if has_test else None,
+                          title_fontsize=7)
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
             ax.set_title(title, fontsize=9)
@@ -361,11 +484,14 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         sharp_files, sharp_note = sharpness_figures(res, df, lrs, thr, qty, out, gn)
         loss_files = loss_figures(res, df, lrs, out)
         layer_files = layer_figures(res, df, thr, out)
+        measure_sections = measure_figures(res, df, lrs, thr, out)
         overlap_files = overlap_figures(res, df, thr, out)
         heat = heatmap(df, xname, yname, metric, out)
         table = eos.eos_table(res, df)
+        table = _display(table)
         table.to_csv(os.path.join(out, "eos.csv"), index_label="run")
-        df.drop(columns=["config"]).to_csv(os.path.join(out, "runs.csv"), index_label="run")
+        _display(df.drop(columns=["config"])).to_csv(os.path.join(out, "runs.csv"),
+                                                     index_label="run")
         attrs = res.attrs
         axes = res.axes
     counts = df["status"].value_counts()
@@ -378,6 +504,7 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
                        "(/sharp/gn_eig) of the same runs.")
     sections = [("Sharpness", sharp_files, sharp_note or sharp_text),
                 ("Loss", loss_files, "Training loss (solid) and test loss (dashed)."),
+                *measure_sections,
                 ("Per-layer sharpness", layer_files,
                  "Top eigenvalue of each layer's diagonal Hessian block (/sharp/layer_eig), the "
                  "full Hessian's (black) and the stability threshold (dashed)."),
@@ -396,7 +523,9 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         md += [f"## {title}", "", note, ""] + [f"![{f}]({f})" for f in files] + [""]
     md += ["## Edge of stability", "",
            "steps_to_90: first step where the tracked sharpness reaches 90 % of the threshold; "
-           "frac_within: fraction of the measurements from then on within +-10 % of it; "
+           "edge_until: the last such step (after it the sharpness fell away for good, as under "
+           "cross-entropy once the data are fitted); frac_within: fraction of the measurements "
+           "from steps_to_90 to edge_until within +-10 % of the threshold; "
            "max_overshoot: max sharpness / threshold - 1.", "",
            _md_table(table), ""]
     md_path = os.path.join(out, "index.md")

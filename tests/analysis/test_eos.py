@@ -34,10 +34,10 @@ def test_eos_table_known_answers(fake):
         t = analysis.eos_table(r)
     assert list(t["threshold"]) == pytest.approx([20.0, 1800.0, 20.0, 20.0])
     assert list(t["quantity"]) == ["eig", "precond_eig", "eig", "eig"]
-    # run 0: first >= 18 at step 40 (18.5); from there 18.5, 19, 21, 25, 16 (NaN skipped):
-    # within [18, 22]: 3 of 5; max 25 -> overshoot 0.25
-    assert t.at[0, "steps_to_90"] == 40
-    assert t.at[0, "frac_within"] == pytest.approx(3 / 5)
+    # run 0: first >= 18 at step 40 (18.5), last at step 80 (25); the edge phase 18.5, 19, 21,
+    # 25 (NaN skipped; the final 16 is after it): within [18, 22]: 3 of 4; max 25 -> 0.25
+    assert t.at[0, "steps_to_90"] == 40 and t.at[0, "edge_until"] == 80
+    assert t.at[0, "frac_within"] == pytest.approx(3 / 4)
     assert t.at[0, "max_overshoot"] == pytest.approx(0.25)
     assert t.at[0, "n_meas"] == 9
     # run 1 (Adam, beta1 0.8 from the config, preconditioned): first >= 1620 at step 20 (1900);
@@ -56,8 +56,16 @@ def test_eos_table_known_answers(fake):
 def test_eos_stats_edge_cases():
     s = analysis.eos_stats([0, 1, 2], [NAN, NAN, NAN], 2.0)
     assert s["n_meas"] == 0 and np.isnan(s["steps_to_90"])
-    s = analysis.eos_stats([0, 5], [2.0, 1.0], 2.0)     # at the threshold from the start
-    assert s["steps_to_90"] == 0 and s["frac_within"] == 0.5 and s["max_overshoot"] == 0
+    s = analysis.eos_stats([0, 5], [2.0, 1.0], 2.0)     # at the threshold only at the start
+    assert s["steps_to_90"] == 0 and s["edge_until"] == 0
+    assert s["frac_within"] == 1.0 and s["max_overshoot"] == 0
+    # cross-entropy's shape: to the edge, at it, then falling away once the data are fitted;
+    # the fall is not counted against the edge (thr 20: edge phase steps 20-50, all within)
+    s = analysis.eos_stats(np.arange(10) * 10, [5, 15, 19, 20, 19.5, 21, 12, 6, 3, 2], 20.0)
+    assert s["steps_to_90"] == 20 and s["edge_until"] == 50 and s["frac_within"] == 1.0
+    # dips below 90 % inside the phase count against it: 19, 17, 20 -> 2 of 3
+    s = analysis.eos_stats([0, 1, 2, 3], [5, 19, 17, 20], 20.0)
+    assert s["frac_within"] == pytest.approx(2 / 3)
 
 
 def test_report_on_fake_and_sharpness_off(fake, tmp_path):

@@ -140,3 +140,28 @@ def test_killed_sweep_report(killed_file, tmp_path):
     for name in pngs:
         check_png(os.path.join(out, name))
     assert f"{int((raw == 0).sum())} pending" in md
+
+
+def test_panels_leave_out_axes_that_do_not_matter():
+    """A grid over optimizer x sam_rho: sam_rho changes nothing for GD (its runs finish bitwise
+    alike), so GD gets one panel without it while SAM keeps one per rho; each figure's titles
+    name only what differs between its panels; full-batch runs say `full` in tables."""
+    import pandas as pd
+    from analysis.report import _display, _groups, _titles
+    df = pd.DataFrame({
+        "train.optimizer": ["gd", "gd", "sam", "sam"], "train.sam_rho": [0.05, 0.1, 0.05, 0.1],
+        "train.batch_size": [0, 0, 32, 32], "train.lr": [0.1] * 4, "status": ["done"] * 4,
+        "steps": [100] * 4, "final_loss": [0.5, 0.5, 0.4, 0.3],
+        "final_sharpness": [20.0, 20.0, 15.0, 12.0]})
+    axes = ["train.optimizer", "train.sam_rho", "train.batch_size"]
+    groups = _groups(df, axes)
+    assert [list(idx) for _, idx in groups] == [[0, 1], [2], [3]]
+    titles = [t for t, _ in _titles(groups)]
+    assert titles == ["optimizer=gd, batch_size=full",
+                      "optimizer=sam, sam_rho=0.05, batch_size=32",
+                      "optimizer=sam, sam_rho=0.1, batch_size=32"]
+    assert [t for t, _ in _titles(groups[1:])] == ["sam_rho=0.05", "sam_rho=0.1"]
+    # an unfinished GD run: the axis may matter, so no merging
+    df.loc[1, "status"] = "pending"
+    assert [list(idx) for _, idx in _groups(df, axes)] == [[0], [1], [2], [3]]
+    assert list(_display(df)["train.batch_size"]) == ["full", "full", 32, 32]

@@ -80,11 +80,14 @@ def gn_series(res, qty):
 
 def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
     """Sharpness against steps per learning rate with the threshold dashed (Cohen et al. 2021,
-    fig. 1); adaptive runs show the preconditioned sharpness against theirs. gn (gn_series):
-    the top Gauss-Newton eigenvalue, dotted in the run's colour next to its sharpness."""
+    fig. 1): a line, or under a learning-rate schedule the threshold in force at each
+    measurement (eos.threshold_series); adaptive runs show the preconditioned sharpness against
+    theirs. gn (gn_series): the top Gauss-Newton eigenvalue, dotted in the run's colour next to
+    its sharpness."""
     steps = res.f["sharp/step"][()]
     if len(steps) == 0:
         return [], "sharpness was not measured (sharpness.every = 0)"
+    thr_at = eos.threshold_series(res, eos._per_run(res, thr))
     series = {q: res.sharp_series(q)[1] for q in set(qty)}
     legend = "dashed: threshold" + ("; dotted: Gauss-Newton" if gn is not None else "")
     colours = _lr_colours(lrs)
@@ -106,7 +109,11 @@ def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
                     ax.plot(steps, y, color=c, lw=1.3, label=lab if first else None)
                 if gn is not None and np.isfinite(gn[i]).any():
                     ax.plot(steps, gn[i], color=c, lw=1.3, ls=":")
-                if first and np.isfinite(thr[i]):
+                moving = np.any(thr_at[i][np.isfinite(thr_at[i])] != thr[i])
+                if moving:
+                    ax.plot(steps, np.where(np.isfinite(thr_at[i]), thr_at[i], np.nan),
+                            color=c, ls="--", lw=1)
+                elif first and np.isfinite(thr[i]):
                     ax.axhline(thr[i], color=c, ls="--", lw=1)
                 if df.at[i, "status"] == "diverged":
                     ok = np.flatnonzero(np.isfinite(y))

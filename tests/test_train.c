@@ -1,6 +1,7 @@
 /* test_train.c: the training loop: determinism across thread counts, stopping rules, divergence at
  * the closed-form stability threshold of linear regression, adaptive preconditioned sharpness. */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,36 +122,45 @@ static void test_loss_goal_stops(void)
     eos_run_result_free(&r);
 }
 
-/* GD on linear regression with MSE is stable iff lr < 2/lambda_max(C), C the covariance with the
- * bias column: just below converges, just above diverges and the step is recorded. */
-static void test_linear_regression_threshold(void)
+/* Linear regression (a linear model on synthetic-linear, 8 inputs, 200 examples, MSE, 3000
+ * steps, sharpness off) in *c with its data loaded into *d; returns 2/lambda_max(C), GD's edge,
+ * C the inputs' second-moment matrix with the bias column (the model's Hessian). */
+static double linear_regression(eos_config *c, eos_data *d, int record_every, double noise)
 {
-    eos_config c;
-    eos_config_default(&c);
-    c.seed = 2;
-    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
-    c.data.dim = 8;
-    c.data.n_train = 200;
-    c.data.standardize = 0;
-    c.data.center = 0;
-    c.model.n_hidden = 0;
-    c.train.max_steps = 3000;
-    c.train.record_every = 100;
-    c.train.diverge_loss = 1e6;
-    c.sharpness.every = 0;
-    eos_data d;
-    memset(&d, 0, sizeof d);
-    EXPECT(eos_data_load(&d, &c) == 0, "data");
-    int n = d.train.n, p = d.train.d + 1;
+    eos_config_default(c);
+    c->seed = 2;
+    EXPECT(eos_config_set(c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
+    c->data.dim = 8;
+    c->data.n_train = 200;
+    c->data.standardize = 0;
+    c->data.center = 0;
+    c->data.noise = noise;
+    c->model.n_hidden = 0;
+    c->train.max_steps = 3000;
+    c->train.record_every = record_every;
+    c->train.diverge_loss = 1e6;
+    c->sharpness.every = 0;
+    memset(d, 0, sizeof *d);
+    EXPECT(eos_data_load(d, c) == 0, "data");
+    int n = d->train.n, p = d->train.d + 1;
     double C[81] = {0}, ev[9], work[9 * 64];
     int lw = 9 * 64, info;
     for (int i = 0; i < n; i++)
         for (int a = 0; a < p; a++)
             for (int b = 0; b < p; b++)
-                C[a * p + b] += (a < p - 1 ? d.train.X[i * (p - 1) + a] : 1.0) *
-                                (b < p - 1 ? d.train.X[i * (p - 1) + b] : 1.0) / n;
+                C[a * p + b] += (a < p - 1 ? d->train.X[i * (p - 1) + a] : 1.0) *
+                                (b < p - 1 ? d->train.X[i * (p - 1) + b] : 1.0) / n;
     dsyev_("N", "U", &p, C, &p, ev, work, &lw, &info);
-    double thr = 2.0 / ev[p - 1];
+    return 2.0 / ev[p - 1];
+}
+
+/* GD on linear regression with MSE is stable iff lr < 2/lambda_max(C), C the covariance with the
+ * bias column: just below converges, just above diverges and the step is recorded. */
+static void test_linear_regression_threshold(void)
+{
+    eos_config c;
+    eos_data d;
+    double thr = linear_regression(&c, &d, 100, 0.0);
     eos_run_result r;
     c.train.lr = 0.97 * thr;
     eos_run_result_alloc(&r, &c);
@@ -164,6 +174,48 @@ static void test_linear_regression_threshold(void)
     EXPECT(r.status == EOS_RUN_DIVERGED && r.diverged_step > 0, "above 2/lambda: status %d",
            r.status);
     EXPECT(isnan(r.loss[r.cap_rec - 1]), "slots after divergence stay NaN");
+    eos_run_result_free(&r);
+    eos_data_free(&d);
+}
+
+/* Warm-up into instability on linear regression (Hessian C, top eigenvalue lambda): the peak lr
+ * is 1.5 x 2/lambda, reached by a linear warm-up from 0 over W = 1000 steps, so lr_t crosses
+ * 2/lambda at t* = floor(W (2/lambda) / lr) + 1. The loss falls at every record before t*
+ * (every mode contracts; 1e-5 relative for float32 rounding at the noise floor), grows only
+ * after it, and the run diverges after it; /traj/lr and
+ * /traj/threshold hold the lr in force and 2/lr_t at every record step. */
+static void test_warmup_linear_regression(void)
+{
+    eos_config c;
+    eos_data d;
+    /* label noise: a loss floor far above float32 rounding, so growth is the mode's */
+    const double edge = linear_regression(&c, &d, 10, 0.5);
+    c.train.warmup_steps = 1000;
+    c.train.lr = 1.5 * edge;
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+    const long cross = (long)floor(1000 * edge / c.train.lr) + 1;
+    EXPECT(eos_optim_lr_at(&c.train, cross - 1) < edge && eos_optim_lr_at(&c.train, cross) > edge,
+           "closed-form crossing at step %ld", cross);
+    eos_run_result r;
+    eos_run_result_alloc(&r, &c);
+    eos_train_run(&c, &d, &r, NULL);
+    EXPECT(r.status == EOS_RUN_DIVERGED && r.diverged_step > cross,
+           "status %d, diverged at step %ld, the lr crosses 2/lambda at %ld", r.status,
+           r.diverged_step, cross);
+    long first_growth = -1;
+    for (int j = 0; j + 1 < r.n_rec; j++) {
+        const long t = (long)j * c.train.record_every;
+        EXPECT(r.lr[j] == (float)eos_optim_lr_at(&c.train, t), "lr at step %ld: %g", t, r.lr[j]);
+        EXPECT(j == 0 ? r.threshold[j] == INFINITY
+                      : r.threshold[j] == (float)(2.0 / eos_optim_lr_at(&c.train, t)),
+               "threshold at step %ld: %g", t, r.threshold[j]);
+        if (first_growth < 0 && r.loss[j + 1] > r.loss[j] * (1 + 1e-5)) first_growth = t;
+    }
+    EXPECT(first_growth >= 0 && first_growth + c.train.record_every > cross,
+           "the loss first grew between records %ld and %ld, before the crossing at %ld",
+           first_growth, first_growth + c.train.record_every, cross);
+    fprintf(stderr, "  (lr crosses 2/lambda at step %ld; the loss first grew after record %ld; "
+            "diverged at step %ld)\n", cross, first_growth, r.diverged_step);
     eos_run_result_free(&r);
     eos_data_free(&d);
 }
@@ -255,6 +307,7 @@ int main(void)
     TEST_RUN(test_threads_sam);
     TEST_RUN(test_loss_goal_stops);
     TEST_RUN(test_linear_regression_threshold);
+    TEST_RUN(test_warmup_linear_regression);
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
     return TEST_SUMMARY();

@@ -6,7 +6,7 @@ static void momentum_update(eos_optim *o, real *w, real *g, int nesterov)
 {
     eos_optim_l2(o, g, w);
     const size_t n = o->n;
-    const real lr = (real)o->tc.lr, beta = (real)o->tc.momentum;
+    const real lr = (real)o->lr, beta = (real)o->tc.momentum;
     real *v = o->state;
 #pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
     for (size_t i = 0; i < n; i++) {

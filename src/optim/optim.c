@@ -88,6 +88,7 @@ void eos_optim_free(eos_optim *o)
 
 int eos_optim_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
+    o->lr = eos_optim_lr_at(&o->tc, o->t);
     o->t++;
     return o->method->step(o, w, g, grad);
 }

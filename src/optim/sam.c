@@ -21,7 +21,7 @@ static int sam_update(eos_optim *o, real *w, real *g, const eos_optim_grad *grad
     for (size_t i = 0; i < n; i++) w_adv[i] = w[i] + s * g[i];
     EOS_TRY(grad->at(grad->ctx, w_adv, g));
     eos_optim_l2(o, g, w);
-    eos_axpy(w, -o->tc.lr, g, n);
+    eos_axpy(w, -o->lr, g, n);
 fail:
     return rc;
 }

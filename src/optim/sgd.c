@@ -5,7 +5,7 @@ static int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
 {
     (void)grad;
     eos_optim_l2(o, g, w);
-    eos_axpy(w, -o->tc.lr, g, o->n);
+    eos_axpy(w, -o->lr, g, o->n);
     return 0;
 }
 

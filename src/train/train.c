@@ -181,9 +181,12 @@ static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
     return rc;
 }
 
-static void record(trainer *T, eos_run_result *res, int slot, double loss, double acc, double gn)
+static void record(trainer *T, eos_run_result *res, long t, int slot, double loss, double acc,
+                   double gn)
 {
     res->loss[slot] = (float)loss;
+    res->lr[slot] = (float)eos_optim_lr_at(&T->cfg->train, t);
+    res->threshold[slot] = (float)eos_optim_threshold_at(&T->cfg->train, t);
     res->acc[slot] = (float)acc;
     res->grad_norm[slot] = (float)gn;
     res->n_rec = slot + 1;
@@ -328,7 +331,7 @@ static int evaluate(trainer *T, const eos_train_hooks *hooks, eos_run_result *re
     const int rec = tc->record_every;
     EOS_TRY(full_eval(T, T->tr, T->w, T->g, loss, acc));
     if (t % rec == 0) {
-        record(T, res, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
+        record(T, res, t, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
         if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, t, res, (int)(t / rec));
     }
     if (!isfinite(*loss) || *loss > tc->diverge_loss) {

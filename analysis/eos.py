@@ -24,7 +24,7 @@ DEFAULTS = {"train.optimizer": "gd", "train.lr": 0.04, "train.momentum": 0.9,
             "train.beta1": 0.9, "train.sam_rho": 0.05, "train.p": 3.0, "train.loss_goal": 0.0,
             "train.max_steps": 1000}
 GD_LIKE = ("gd", "sgd", "clip")
-NO_THRESHOLD = ("sam", "ngd")
+NO_THRESHOLD = ("sam", "ngd", "flow")
 ADAPTIVE = ("adam", "adamw", "rmsprop")
 
 
@@ -80,6 +80,7 @@ def threshold(row):
 
     - gd, sgd, clip (near a minimum no coordinate is clipped): 2/lr.
     - usam: the root of lr l (1 + rho l) = 2 (Dai, Ahn, Sra 2023), rho = train.sam_rho.
+    - flow (gradient flow, RK4): NaN; it has no step size to become unstable.
     - sam, ngd: NaN. Their edges move with the gradient norm (SAM at ||g|| is USAM with
       rho/||g||, Long & Bartlett 2023; NGD is GD with step lr/||g||).
     - pgd: 2/lr at p = 2 (it is GD), else NaN (the mirror map preconditions the step by

@@ -86,6 +86,7 @@ typedef struct {
     double lr_min;      /* cosine/linear: the lr at max_steps */
     long step_every;    /* step: steps between decays */
     double step_gamma;  /* step: factor per decay */
+    double flow_alpha;  /* flow: RK4 sub-step at most flow_alpha / sharpness */
 } eos_train_cfg;
 
 typedef struct {

@@ -25,6 +25,9 @@ typedef struct {
     long t;            /* steps taken */
     double lr;         /* the lr in force for the step being taken (eos_optim_lr_at), the one
                           every row's step uses instead of tc.lr */
+    double sharpness;  /* top Hessian eigenvalue of the latest measurement (NaN before one):
+                          eos_optim_set_sharpness; flow sizes its sub-steps by it */
+    long substeps;     /* sub-steps of the last step (flow); 0 for methods without them */
     real *state;       /* the method's state vectors, one buffer [n_state][n], zeroed */
 } eos_optim;
 
@@ -32,6 +35,7 @@ typedef struct {
 const char *eos_optim_name(int i);    /* NULL past the last row */
 int eos_optim_find(const char *name); /* the row named so, -1 if none */
 int eos_optim_is_adaptive(int i);     /* has a diagonal preconditioner (adam, adamw, rmsprop) */
+int eos_optim_needs_sharpness(int i); /* steps with the latest sharpness (flow) */
 
 /* Stability threshold from the configuration: the sharpness above which the optimizer's update,
  * linearised on a quadratic, diverges (2/lr for GD). It applies to the preconditioned sharpness
@@ -63,9 +67,12 @@ int eos_optim_schedule_check(const eos_train_cfg *tc, const char **key, const ch
 int eos_optim_check(const eos_train_cfg *tc, const char **key);
 
 int eos_optim_init(eos_optim *o, const eos_train_cfg *tc, size_t n);
-/* The state that a checkpoint must keep (step count, state vectors) as parts[0..return); max is
- * the room in parts (at least 2). */
+/* The state that a checkpoint must keep (step count, latest sharpness, state vectors) as
+ * parts[0..return); max is the room in parts (at least 3). */
 int eos_optim_state(eos_optim *o, eos_part *parts, int max);
+/* The latest measurement's top Hessian eigenvalue, for the methods that step with it (the trainer
+ * sets it after every measurement). */
+void eos_optim_set_sharpness(eos_optim *o, double sharpness);
 void eos_optim_free(eos_optim *o);
 
 /* One step on w [n] from the gradient g [n] at w on the step's batch (g is overwritten: weight

@@ -48,7 +48,8 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
     X(TEST_LOSS, test_loss) /* mean test loss (NaN without a test set) */                        \
     X(TEST_ACC, test_acc)   /* test accuracy */                                                  \
     X(LR, lr)               /* the lr in force at the step (train.schedule, warm-up) */          \
-    X(THRESHOLD, threshold) /* the optimizer's stability threshold at that lr */
+    X(THRESHOLD, threshold) /* the optimizer's stability threshold at that lr */                 \
+    X(FLOW_SUBSTEPS, flow_substeps) /* flow: RK4 sub-steps of the update from the step */
 
 #define EOS_TRAJ_ENUM(id, name) EOS_TRAJ_##id,
 typedef enum { EOS_TRAJ_COLUMNS(EOS_TRAJ_ENUM) EOS_TRAJ_N } eos_traj_column;

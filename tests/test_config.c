@@ -101,6 +101,7 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, train.schedule), offsetof(eos_config, train.warmup_steps),
         offsetof(eos_config, train.warmup_init), offsetof(eos_config, train.lr_min),
         offsetof(eos_config, train.step_every), offsetof(eos_config, train.step_gamma),
+        offsetof(eos_config, train.flow_alpha),
         offsetof(eos_config, sharpness.every), offsetof(eos_config, sharpness.k),
         offsetof(eos_config, sharpness.tol), offsetof(eos_config, sharpness.max_iter),
         offsetof(eos_config, sharpness.n), offsetof(eos_config, sharpness.chunk),
@@ -211,7 +212,7 @@ static void test_set_errors(void)
     EXPECT(c.train.lr == 0.04, "a failed set must not change the value");
     EXPECT_ERR(eos_config_set(&c, "train.optimizer", "adamx"),
                "train.optimizer: unknown value 'adamx' (expected one of: gd, sgd, momentum, "
-               "nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip)");
+               "nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip, flow)");
     EXPECT_ERR(eos_config_set(&c, "model.activation", "sigmoid"),
                "model.activation: unknown value 'sigmoid' (expected one of: tanh, relu, elu, "
                "softplus, gelu, identity)");
@@ -552,6 +553,20 @@ static void test_schedule_keys(void)
     expect_keys(&c, "sharpness.every", "train.schedule");
     c.sharpness.every = 30;
     expect_keys(&c, NULL, NULL);
+    /* gradient flow sizes its sub-steps by the measured sharpness */
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "train.optimizer", "flow") == 0, "%s", eos_error_msg());
+    EXPECT(c.train.flow_alpha == 1.0, "flow_alpha default 1");
+    expect_keys(&c, NULL, NULL);
+    c.sharpness.every = 0;
+    expect_keys(&c, "sharpness.every", "train.optimizer");
+    EXPECT(!strcmp(eos_error_msg(), "sharpness.every: train.optimizer flow sizes its steps by the "
+                                    "measured sharpness, so sharpness.every must be > 0"),
+           "%s", eos_error_msg());
+    EXPECT_ERR(eos_config_set(&c, "train.flow_alpha", "0"), "train.flow_alpha: must be > 0, got 0");
+    c.sharpness.every = 50;
+    c.train.batch_size = 100;
+    expect_keys(&c, "train.batch_size", "train.optimizer"); /* full-batch only */
 }
 
 /* The key table's flags: which keys a grid may not vary and which have a /runs column. */

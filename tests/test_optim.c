@@ -489,6 +489,77 @@ static void test_warmup_crossing(void)
     }
 }
 
+/* Gradient of L = sum_i lambda_i w_i^2 / 2 (a diagonal quadratic, H = diag(lambda)). */
+typedef struct {
+    const double *lambda;
+    size_t n;
+    int calls;
+} diag_quadratic;
+
+static int diag_grad(void *ctx, const real *w, real *g)
+{
+    diag_quadratic *q = ctx;
+    for (size_t i = 0; i < q->n; i++) g[i] = (real)(q->lambda[i] * w[i]);
+    q->calls++;
+    return 0;
+}
+
+/* max_i |w_i(t) - exp(-lambda_i t) w0_i| after `steps` flow steps of time lr each on the diagonal
+ * quadratic, with the sharpness set to lambda_max; *m = the sub-steps per step. */
+static double flow_error(double lr, double alpha, int steps, long *m)
+{
+    static const double lambda[4] = {20, 5, 1, 0.1}, w0[4] = {1, -0.5, 0.8, 2};
+    eos_train_cfg tc = tc_for("flow", lr);
+    tc.flow_alpha = alpha;
+    eos_optim o;
+    EXPECT(eos_optim_init(&o, &tc, 4) == 0, "init flow");
+    eos_optim_set_sharpness(&o, lambda[0]);
+    diag_quadratic q = {lambda, 4, 0};
+    const eos_optim_grad grad = {diag_grad, &q};
+    real w[4], g[4];
+    for (int i = 0; i < 4; i++) w[i] = (real)w0[i];
+    for (int s = 0; s < steps; s++) {
+        diag_grad(&q, w, g);
+        EXPECT(eos_optim_step(&o, w, g, &grad) == 0, "flow step");
+    }
+    *m = o.substeps;
+    EXPECT(q.calls == 4 * steps * (int)o.substeps,
+           "%d gradient calls: 4 per sub-step (the first given by the caller)", q.calls);
+    double err = 0, t = lr * steps;
+    for (int i = 0; i < 4; i++) err = fmax(err, fabs(w[i] - exp(-lambda[i] * t) * w0[i]));
+    eos_optim_free(&o);
+    return err;
+}
+
+/* Gradient flow on a quadratic is w(t) = exp(-tH) w0: RK4 with sub-steps of at most
+ * alpha / lambda_max (alpha = 1: h lambda_max <= 1, where RK4's factor 1 - z + z^2/2 - z^3/6 +
+ * z^4/24 is within 0.008 of e^-z and the stiff modes have decayed to ~1e-9 by t = 1) matches it
+ * to 1e-6 at t = 1 and t = 10 (float64: test_optim links the float64 core); halving alpha
+ * divides the error by about 2^4 = 16 (fourth order); a step's sub-steps are
+ * ceil(lr / min(alpha / lambda_max, lr)). */
+static void test_flow_quadratic(void)
+{
+    long m;
+    double e1 = flow_error(0.1, 1.0, 10, &m);
+    EXPECT(m == 2, "lr 0.1, alpha/sharpness 0.05: %ld sub-steps", m);
+    EXPECT(e1 < 1e-6, "flow at t = 1: error %g", e1);
+    EXPECT(flow_error(0.1, 1.0, 100, &m) < 1e-6, "flow at t = 10");
+    double e2 = flow_error(0.1, 0.5, 10, &m);
+    EXPECT(m == 4, "alpha 0.5: %ld sub-steps", m);
+    EXPECT(e1 / e2 > 12 && e1 / e2 < 20, "fourth order: error ratio %g at half the sub-step",
+           e1 / e2);
+    EXPECT(flow_error(0.01, 1.0, 100, &m) < 1e-6 && m == 1, "lr below alpha/sharpness: one "
+           "sub-step (%ld)", m);
+    flow_error(0.0999, 1.0, 1, &m);
+    EXPECT(m == 2, "0.0999 / 0.05: %ld sub-steps", m);
+    eos_train_cfg tc = tc_for("flow", 0.1);
+    EXPECT(isnan(eos_optim_threshold(&tc)), "the flow has no step-size threshold");
+    EXPECT(eos_optim_needs_sharpness(tc.optimizer) && !eos_optim_needs_sharpness(0),
+           "flow steps with the sharpness");
+    EXPECT(eos_optim_check(&tc, NULL) == 0 && (tc.batch_size = 8, eos_optim_check(&tc, NULL)) != 0,
+           "flow is full-batch");
+}
+
 int main(void)
 {
     TEST_RUN(test_adam_closed_form);
@@ -502,5 +573,6 @@ int main(void)
     TEST_RUN(test_schedule_closed_forms);
     TEST_RUN(test_schedule_reaches_optimizers);
     TEST_RUN(test_warmup_crossing);
+    TEST_RUN(test_flow_quadratic);
     return TEST_SUMMARY();
 }

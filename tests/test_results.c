@@ -511,7 +511,7 @@ static void check_table_layout(hid_t f)
     for (int t = 0; t < EOS_TRAJ_N && t < na; t++) {
         EXPECT(!strcmp(in_attr[t], eos_traj_names[t]) && has_name(in_group, ng, in_attr[t]),
                "/traj name %d: '%s' vs '%s'", t, in_attr[t], eos_traj_names[t]);
-        if (t < 5) /* format 1's first five; lr and threshold came later */
+        if (t < 5) /* format 1's first five; lr, threshold and flow_substeps came later */
             EXPECT(!strcmp(eos_traj_names[t], traj_names[t]),
                    "trajectory %d is '%s', format 1 says '%s'", t, eos_traj_names[t],
                    traj_names[t]);
@@ -916,11 +916,13 @@ static void test_refusals(void)
     if (g_rank == 0) unlink(g_path2);
 }
 
-/* A file made before /traj/lr and /traj/threshold existed (by a sweep that cannot have set a
- * schedule) resumes without them, and a run is written there with everything else. */
+/* A file made before /traj/lr, /traj/threshold and /traj/flow_substeps existed (by a sweep that
+ * cannot have set a schedule nor used flow) resumes without them, and a run is written there
+ * with everything else. */
 static void test_resume_without_lr(void)
 {
-    if (g_rank == 0) copy_without((const char *[]){"traj/lr", "traj/threshold"}, 2);
+    if (g_rank == 0) copy_without((const char *[]){"traj/lr", "traj/threshold", "traj/flow_substeps"},
+                                  3);
     MPI_Barrier(MPI_COMM_WORLD);
     eos_results *r = NULL;
     int rc = eos_results_open(&r, MPI_COMM_WORLD, g_path2, &g_sw, EOS_RESULTS_RESUME);
@@ -1141,7 +1143,8 @@ static void test_external_readers(void)
             "assert names[-1] == 'hvps' and f['sharp']['hvps'].dtype == 'int32'\n"
             "assert list(f['sharp']['hvps'][0]) == [3, 5, 7, 9]\n"
             "assert list(f['traj'].attrs['datasets']) == "
-            "['loss', 'acc', 'grad_norm', 'test_loss', 'test_acc', 'lr', 'threshold']\n"
+            "['loss', 'acc', 'grad_norm', 'test_loss', 'test_acc', 'lr', 'threshold', "
+            "'flow_substeps']\n"
             "assert f['runs']['message'].asstr()[2].startswith('eigensolver broke down')\n"
             "assert abs(f['traj']['loss'][0, 0] - 1.0) < 1e-7\n",
             N_RUNS, N_RUNS, REC, REC, N_RUNS, SHARP, K);

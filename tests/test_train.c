@@ -220,6 +220,53 @@ static void test_warmup_linear_regression(void)
     eos_data_free(&d);
 }
 
+/* Gradient flow (RK4, time lr per step) against GD: at a small lr GD tracks the flow in loss
+ * (Cohen et al. 2021: until the sharpness reaches 2/lr, which it is far below here), closer the
+ * smaller the lr (GD is the flow's Euler discretisation, O(lr) apart); the flow records its
+ * sub-steps ceil(lr / min(1/sharpness, lr)) at every record, from the latest measurement. */
+static void test_flow_tracks_gd(void)
+{
+    double gap[2];
+    const double lrs[2] = {0.02, 0.005};
+    for (int k = 0; k < 2; k++) {
+        eos_config c;
+        base_cfg(&c);
+        c.train.lr = lrs[k];
+        c.train.max_steps = (long)(0.6 / lrs[k]); /* time 0.6 */
+        c.train.record_every = (int)(0.05 / lrs[k] + 0.5);
+        c.sharpness.every = 2 * c.train.record_every;
+        eos_run_result gd, fl;
+        EXPECT(run(&c, &gd) == 0, "gd");
+        c.train.optimizer = eos_optim_find("flow");
+        EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+        EXPECT(run(&c, &fl) == 0, "flow");
+        EXPECT(fl.status == EOS_RUN_DONE && gd.status == EOS_RUN_DONE, "flow %d: %s", fl.status,
+               fl.message);
+        gap[k] = 0;
+        for (int j = 0; j < fl.n_rec; j++)
+            gap[k] = fmax(gap[k], fabs(gd.loss[j] - fl.loss[j]) / fl.loss[j]);
+        EXPECT(fl.loss[fl.n_rec - 1] < 0.9 * fl.loss[0], "the flow descends: %g -> %g", fl.loss[0],
+               fl.loss[fl.n_rec - 1]);
+        const float *eig = test_sharp(&fl, "eig", NULL);
+        int k_ = c.sharpness.k;
+        for (int j = 0; j + 1 < fl.n_rec; j++) {
+            const int m_slot = (j * c.train.record_every) / c.sharpness.every; /* latest one */
+            const double h = fmin(1.0 / eig[m_slot * k_], lrs[k]);
+            EXPECT(fl.flow_substeps[j] == (float)ceil(lrs[k] / h - 1e-12),
+                   "lr %g record %d: %g sub-steps, sharpness %g", lrs[k], j, fl.flow_substeps[j],
+                   eig[m_slot * k_]);
+            EXPECT(isnan(gd.flow_substeps[j]), "gd has no sub-steps");
+        }
+        EXPECT(isnan(fl.threshold[0]), "no threshold for the flow");
+        eos_run_result_free(&gd);
+        eos_run_result_free(&fl);
+    }
+    fprintf(stderr, "  (max relative loss gap GD vs flow over time 0.6: %.3g at lr 0.02, %.3g at "
+            "lr 0.005)\n", gap[0], gap[1]);
+    EXPECT(gap[0] < 0.01 && gap[1] < gap[0] / 2, "GD tracks the flow: gaps %g, %g", gap[0],
+           gap[1]);
+}
+
 /* In-context regression with fresh prompts every step (data.online): the run is reproducible and
  * thread-count independent, learns (pool loss falls), and differs from training on the fixed pool. */
 static void test_icl_online(void)
@@ -308,6 +355,7 @@ int main(void)
     TEST_RUN(test_loss_goal_stops);
     TEST_RUN(test_linear_regression_threshold);
     TEST_RUN(test_warmup_linear_regression);
+    TEST_RUN(test_flow_tracks_gd);
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
     return TEST_SUMMARY();

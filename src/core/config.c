@@ -152,6 +152,8 @@ static const struct {
       1e12, 0, "step schedule: steps between decays (>= 1 with schedule step)")                    \
     X("train.step_gamma", EOS_KEY_DOUBLE, OFF(train.step_gamma), SZ(train.step_gamma), NULL, 0, 1, \
       XMIN, "step schedule: lr factor per decay (in (0, 1])")                                      \
+    X("train.flow_alpha", EOS_KEY_DOUBLE, OFF(train.flow_alpha), SZ(train.flow_alpha), NULL, 0,    \
+      NOMAX, XMIN, "flow: RK4 sub-step at most flow_alpha / sharpness (> 0)")                      \
     X("sharpness.every", EOS_KEY_INT, OFF(sharpness.every), SZ(sharpness.every), NULL, 0, INT_MAX, \
       NOSWEEP, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")              \
     X("sharpness.k", EOS_KEY_INT, OFF(sharpness.k), SZ(sharpness.k), NULL, 1, 20, 0,               \
@@ -249,6 +251,7 @@ void eos_config_default(eos_config *cfg)
     t->lr_min = 0.0;
     t->step_every = 0;
     t->step_gamma = 0.1;
+    t->flow_alpha = 1.0;
     eos_sharp_cfg *s = &cfg->sharpness;
     s->every = 50;
     s->k = 2;
@@ -740,6 +743,16 @@ static int validate_across_keys(const eos_config *cfg, const eos_data_info *info
                  "sharpness.trace_probes: %d with trace_method hutchpp, at most %d (its scratch "
                  "holds trace_probes / 3 parameter vectors)",
                  s->trace_probes, EOS_HUTCHPP_MAX_PROBES);
+
+    /* Gradient flow sizes its sub-steps by the latest measured sharpness (step 0's measurement
+     * precedes the first update). */
+    *at = "sharpness.every";
+    *with = "train.optimizer";
+    if (s->every == 0 && eos_optim_needs_sharpness(t->optimizer))
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.every: train.optimizer %s sizes its steps by the measured sharpness, "
+                 "so sharpness.every must be > 0",
+                 eos_optim_name(t->optimizer));
 
     /* A schedule's lr in force is recorded at record steps (/traj/lr, /traj/threshold), where
      * analysis takes each measurement's threshold from. */

@@ -25,5 +25,5 @@ static int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
 static double eos_optim_pgd_threshold(const eos_train_cfg *tc) { return tc->p == 2.0 ? 2.0 / tc->lr : NAN; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold. */
-const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold};
+ * preconditioner, stability threshold, needs the latest sharpness. */
+const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold, 0};

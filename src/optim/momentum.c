@@ -43,6 +43,6 @@ static double eos_optim_nesterov_threshold(const eos_train_cfg *tc)
 }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold. */
-const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold};
-const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold};
+ * preconditioner, stability threshold, needs the latest sharpness. */
+const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, 0};
+const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, 0};

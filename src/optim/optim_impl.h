@@ -24,6 +24,9 @@ struct eos_optim_method {
     void (*precond_isqrt)(const eos_optim *o, real *d);
     /* See eos_optim_threshold (on the preconditioned sharpness when precond_isqrt is set). */
     double (*threshold)(const eos_train_cfg *tc);
+    /* 1: the step uses o->sharpness, the latest measurement's top Hessian eigenvalue (flow's
+     * sub-step), so the run must measure it (sharpness.every > 0). */
+    int needs_sharpness;
 };
 
 /* L2 regularisation g += weight_decay * w (every method but AdamW, which decays w itself). */

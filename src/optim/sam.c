@@ -53,6 +53,6 @@ static double eos_optim_usam_threshold(const eos_train_cfg *tc)
 }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold. */
-const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold};
-const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold};
+ * preconditioner, stability threshold, needs the latest sharpness. */
+const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold, 0};
+const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold, 0};

@@ -386,6 +386,9 @@ static int update(trainer *T, eos_run_result *res, long t, int full_batch, int a
     const int slot = at_sharp ? (int)(t / T->cfg->sharpness.every) : 0;
     if (at_sharp) EOS_TRY(eos_curv_before_step(&T->curv, T->w));
     EOS_TRY(eos_optim_step(&T->opt, T->w, T->g, &(eos_optim_grad){batch_grad_at, &sb}));
+    const int rec = T->cfg->train.record_every;
+    if (T->opt.substeps > 0 && t % rec == 0)
+        res->flow_substeps[t / rec] = (float)T->opt.substeps;
     if (at_sharp) EOS_TRY(eos_curv_after_step(&T->curv, T->w, &res->sharp, slot));
 fail:
     return rc;
@@ -433,6 +436,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
         if (at_sharp) {
             int slot = (int)(t / sev);
             EOS_TRY(measure_sharpness(&T, res, slot));
+            eos_optim_set_sharpness(&T.opt, T.curv.sharpness);
             res->n_sharp = slot + 1;
             if (hooks && hooks->on_sharp) hooks->on_sharp(hooks->ctx, t, res, slot);
         }

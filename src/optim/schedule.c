@@ -11,11 +11,11 @@
 #include "optim_impl.h"
 
 #include <math.h>
-#include <string.h>
 
 typedef struct {
     const char *name;
     int decays_to_lr_min; /* train.lr_min is its value at max_steps (checked against lr) */
+    int steps_every;      /* decays every train.step_every steps (checked >= 1) */
     /* the lr u steps after the warm-up, of T (u <= T when the step is at most max_steps) */
     double (*lr)(const eos_train_cfg *tc, long u, long T);
 } schedule;
@@ -51,10 +51,10 @@ static double step_lr(const eos_train_cfg *tc, long u, long T)
 }
 
 static const schedule schedules[] = {
-    {"constant", 0, constant_lr},
-    {"cosine", 1, cosine_lr},
-    {"linear", 1, linear_lr},
-    {"step", 0, step_lr},
+    {"constant", 0, 0, constant_lr},
+    {"cosine", 1, 0, cosine_lr},
+    {"linear", 1, 0, linear_lr},
+    {"step", 0, 1, step_lr},
 };
 #define N_SCHEDULES ((int)(sizeof schedules / sizeof *schedules))
 
@@ -97,9 +97,9 @@ int eos_optim_schedule_check(const eos_train_cfg *tc, const char **key, const ch
               tc->max_steps);
     at = "train.step_every";
     with = "train.schedule";
-    EOS_CHECK(strcmp(s->name, "step") != 0 || tc->step_every >= 1, EOS_ERR_CONFIG,
-              "%s: train.schedule step needs step_every >= 1 (steps between decays), got %ld", at,
-              tc->step_every);
+    EOS_CHECK(!s->steps_every || tc->step_every >= 1, EOS_ERR_CONFIG,
+              "%s: train.schedule %s needs step_every >= 1 (steps between decays), got %ld", at,
+              s->name, tc->step_every);
     at = "train.lr_min";
     with = "train.lr";
     EOS_CHECK(!s->decays_to_lr_min || tc->lr_min <= tc->lr, EOS_ERR_CONFIG,

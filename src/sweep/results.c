@@ -875,8 +875,8 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     for (int t = 0; t < EOS_TRAJ_N; t++) {
         snprintf(name, sizeof name, "traj/%s", eos_traj_names[t]);
         /* /traj/lr and the columns after it came later: a file without them was made from a
-         * sweep that cannot have set a schedule (the older binary refuses unknown keys), so it
-         * resumes without them and its runs' constant lr is not written */
+         * sweep that cannot have set a schedule nor used flow (the older binary refuses unknown
+         * keys and values), so it resumes without them and they are not written there */
         if (t >= EOS_TRAJ_FIRST_OPTIONAL) {
             EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
             if (!ex) continue;

@@ -8,10 +8,11 @@
 
 Command line: /usr/bin/python3 -m analysis report results.h5 -o report/
 """
-from .eos import eos_stats, eos_table, param, threshold, thresholds, tracked
+from .eos import (eos_stats, eos_table, param, threshold, threshold_series, thresholds,
+                  tracked)
 from .results import (Results, ResultsError, broadened_density, config, density, load,
                       measurements, precond_sharpness, records, sharp, sharpness, traj)
 
 __all__ = ["Results", "ResultsError", "load", "traj", "sharp", "records", "measurements",
            "sharpness", "precond_sharpness", "config", "threshold", "thresholds", "tracked",
-           "param", "eos_stats", "eos_table", "density", "broadened_density"]
+           "param", "threshold_series", "eos_stats", "eos_table", "density", "broadened_density"]

@@ -24,7 +24,7 @@ DEFAULTS = {"train.optimizer": "gd", "train.lr": 0.04, "train.momentum": 0.9,
             "train.beta1": 0.9, "train.sam_rho": 0.05, "train.p": 3.0, "train.loss_goal": 0.0,
             "train.max_steps": 1000}
 GD_LIKE = ("gd", "sgd", "clip")
-NO_THRESHOLD = ("sam", "ngd")
+NO_THRESHOLD = ("sam", "ngd", "flow")
 ADAPTIVE = ("adam", "adamw", "rmsprop")
 
 
@@ -80,6 +80,7 @@ def threshold(row):
 
     - gd, sgd, clip (near a minimum no coordinate is clipped): 2/lr.
     - usam: the root of lr l (1 + rho l) = 2 (Dai, Ahn, Sra 2023), rho = train.sam_rho.
+    - flow (gradient flow, RK4): NaN; it has no step size to become unstable.
     - sam, ngd: NaN. Their edges move with the gradient norm (SAM at ||g|| is USAM with
       rho/||g||, Long & Bartlett 2023; NGD is GD with step lr/||g||).
     - pgd: 2/lr at p = 2 (it is GD), else NaN (the mirror map preconditions the step by
@@ -126,10 +127,50 @@ def thresholds(df):
             pd.Series([tracked(r) for _, r in df.iterrows()], index=df.index, dtype=object))
 
 
+def threshold_series(res, thr):
+    """The threshold in force at every sharpness measurement, float [N, S].
+
+    thr [N]: each run's threshold at train.lr (threshold()/thresholds(), by run index). Under a learning-rate
+    schedule or warm-up (train.schedule, train.warmup_steps) the threshold moves with the lr in
+    force: eosweep records the lr in force at every record step in /traj/lr and the optimizer's
+    threshold at that lr in /traj/threshold (from the optimizer table, as /runs/threshold). A
+    measurement at a record step (eosweep requires sharpness.every to be a multiple of
+    record_every under a schedule) takes /traj/threshold there where it differs from the run's
+    constant threshold; every other entry, and every entry of files without /traj/threshold
+    (older files, whose runs cannot have had a schedule), is thr."""
+    steps = res.f["sharp/step"][()]
+    thr = np.asarray(thr, dtype=float)
+    out = np.repeat(thr[:, None], len(steps), axis=1)
+    if "threshold" not in res.traj_names or "traj/threshold" not in res.f or not len(steps):
+        return out
+    rsteps, vals = res.traj("threshold")
+    slot = {int(t): j for j, t in enumerate(rsteps)}
+    for k, t in enumerate(steps):
+        j = slot.get(int(t))
+        if j is None:
+            continue
+        col = vals[:, j]
+        # a constant lr records float32(thr) itself: keep thr's float64 value there
+        moved = ~np.isnan(col) & (col != thr.astype(np.float32))
+        out[moved, k] = col[moved]
+    return out
+
+
+def _per_run(res, values):
+    """A Series indexed by run (df.index: any subset of the runs) as a float array [N], NaN for
+    the runs it does not have."""
+    out = np.full(res.n_runs, np.nan)
+    out[np.asarray(values.index, dtype=int)] = values.to_numpy(dtype=float)
+    return out
+
+
 def eos_stats(steps, sharp, thr, reach=0.9, band=0.1):
     """Edge-of-stability statistics of one run's sharpness series against its threshold.
 
-    steps, sharp: measurement steps and values ([S]; NaN = not measured); thr: threshold.
+    steps, sharp: measurement steps and values ([S]; NaN = not measured); thr: threshold, one
+    number or the threshold in force at each measurement ([S], threshold_series(); a measurement
+    whose threshold is NaN or not positive is left out, an infinite one (lr 0) counts as 0 % of
+    it).
     Returns a dict:
       steps_to_90   step of the first measurement >= reach * thr (NaN if never);
       edge_until    step of the last such measurement: the run is at the edge from steps_to_90
@@ -145,16 +186,20 @@ def eos_stats(steps, sharp, thr, reach=0.9, band=0.1):
     ok = np.isfinite(s)
     out = {"steps_to_90": np.nan, "edge_until": np.nan, "frac_within": np.nan,
            "max_overshoot": np.nan, "n_meas": int(ok.sum())}
-    if not ok.any() or not np.isfinite(thr) or thr <= 0:
+    if np.ndim(thr) == 0 and (not np.isfinite(thr) or thr <= 0):
         return out
-    st, sv = steps[ok], s[ok]
-    out["max_overshoot"] = float(sv.max() / thr - 1.0)
-    hit = np.flatnonzero(sv >= reach * thr)
+    t = np.broadcast_to(np.asarray(thr, dtype=float), s.shape)
+    ok &= ~np.isnan(t) & (t > 0)
+    if not ok.any():
+        return out
+    st, sv, tv = steps[ok], s[ok], t[ok]
+    out["max_overshoot"] = float(np.max(sv / tv) - 1.0)
+    hit = np.flatnonzero(sv >= reach * tv)
     if hit.size:
         j, k = hit[0], hit[-1]
         out["steps_to_90"] = float(st[j])
         out["edge_until"] = float(st[k])
-        phase = sv[j:k + 1] / thr
+        phase = sv[j:k + 1] / tv[j:k + 1]
         out["frac_within"] = float(np.mean(np.abs(phase - 1.0) <= band))
     return out
 
@@ -163,13 +208,17 @@ def eos_table(res, df=None):
     """EoS table (DataFrame, one row per run): grid axes, status, optimizer, lr, threshold,
     quantity (eig / precond_eig), steps_to_90, edge_until, frac_within, max_overshoot, n_meas.
 
+    lr and threshold are those at train.lr (the peak of a schedule); the statistics compare each
+    measurement with the threshold in force when it was taken (threshold_series()).
+
     res: an open Results; df: its load() frame (read if not given)."""
     if df is None:
         df = res.runs()
     thr, qty = thresholds(df)
     steps = res.f["sharp/step"][()]
     series = {q: res.sharp_series(q)[1] for q in set(qty)}
-    rows = [eos_stats(steps, series[qty[i]][i], thr[i]) for i in df.index]
+    thr_at = threshold_series(res, _per_run(res, thr))
+    rows = [eos_stats(steps, series[qty[i]][i], thr_at[i]) for i in df.index]
     stats = pd.DataFrame(rows, index=df.index)
     base = df[[c for c in res.axes if c in df.columns] + ["status"]].copy()
     base["optimizer"] = [str(param(r, "train.optimizer")) for _, r in df.iterrows()]

@@ -131,11 +131,14 @@ def gn_series(res, qty):
 
 def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
     """Sharpness against steps per learning rate with the threshold dashed (Cohen et al. 2021,
-    fig. 1); adaptive runs show the preconditioned sharpness against theirs. gn (gn_series):
-    the top Gauss-Newton eigenvalue, dotted in the run's colour next to its sharpness."""
+    fig. 1): a line, or under a learning-rate schedule the threshold in force at each
+    measurement (eos.threshold_series); adaptive runs show the preconditioned sharpness against
+    theirs. gn (gn_series): the top Gauss-Newton eigenvalue, dotted in the run's colour next to
+    its sharpness."""
     steps = res.f["sharp/step"][()]
     if len(steps) == 0:
         return [], "sharpness was not measured (sharpness.every = 0)"
+    thr_at = eos.threshold_series(res, eos._per_run(res, thr))
     series = {q: res.sharp_series(q)[1] for q in set(qty)}
     legend = "dashed: threshold" + ("; dotted: Gauss-Newton" if gn is not None else "")
     colours = _lr_colours(lrs)
@@ -145,6 +148,7 @@ def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
         for ax, (title, idx) in zip(axs, chunk):
             kinds = set()
             seen = set()
+            top, any_moving = [], False  # what the y axis must show when a threshold moves
             for i in idx:
                 q = qty[i]
                 kinds.add(q)
@@ -157,12 +161,21 @@ def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
                     ax.plot(steps, y, color=c, lw=1.3, label=lab if first else None)
                 if gn is not None and np.isfinite(gn[i]).any():
                     ax.plot(steps, gn[i], color=c, lw=1.3, ls=":")
-                if first and np.isfinite(thr[i]):
+                top += [np.nanmax(y)] if np.isfinite(y).any() else []
+                top += [thr[i]] if np.isfinite(thr[i]) else []
+                moving = np.any(thr_at[i][np.isfinite(thr_at[i])] != thr[i])
+                if moving:
+                    any_moving = True
+                    ax.plot(steps, np.where(np.isfinite(thr_at[i]), thr_at[i], np.nan),
+                            color=c, ls="--", lw=1)
+                elif first and np.isfinite(thr[i]):
                     ax.axhline(thr[i], color=c, ls="--", lw=1)
                 if df.at[i, "status"] == "diverged":
                     ok = np.flatnonzero(np.isfinite(y))
                     if ok.size:
                         ax.plot(steps[ok[-1]], y[ok[-1]], "x", color=c, ms=8)
+            if any_moving and top:  # a warm-up's threshold starts far above (inf at lr 0)
+                ax.set_ylim(0, 1.3 * max(top))
             ylab = {"precond_eig": "preconditioned sharpness", "eig": "sharpness"}
             ax.set_ylabel(" / ".join(ylab.get(k, k) for k in sorted(kinds)))
             ax.set_xlabel("step")
@@ -498,7 +511,8 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
     summary = ", ".join(f"{int(counts.get(s, 0))} {s}" for s in ("done", "diverged", "failed",
                                                                    "pending"))
     sharp_text = ("Top Hessian eigenvalue per learning rate (preconditioned sharpness for "
-                  "adam/adamw/rmsprop); dashed: the stability threshold of each learning rate.")
+                  "adam/adamw/rmsprop); dashed: the stability threshold of each learning rate "
+                  "(under a schedule or warm-up: at the lr in force at each measurement).")
     if gn is not None:
         sharp_text += (" Dotted: the top eigenvalue of the Gauss-Newton matrix J' H_loss J "
                        "(/sharp/gn_eig) of the same runs.")

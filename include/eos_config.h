@@ -79,6 +79,14 @@ typedef struct {
     double sam_rho;
     double p;           /* p-GD potential exponent, > 1 */
     double clip;        /* coordinate clipping threshold */
+    /* learning-rate schedule (src/optim/schedule.c, docs/sweep-format.md) */
+    int schedule;       /* row of the schedule table: eos_optim_schedule_name (eos_optim.h) */
+    long warmup_steps;  /* linear warm-up from warmup_init x lr to lr over these steps */
+    double warmup_init; /* the warm-up's first lr as a fraction of lr */
+    double lr_min;      /* cosine/linear: the lr at max_steps */
+    long step_every;    /* step: steps between decays */
+    double step_gamma;  /* step: factor per decay */
+    double flow_alpha;  /* flow: RK4 sub-step at most flow_alpha / sharpness */
 } eos_train_cfg;
 
 typedef struct {

@@ -46,12 +46,18 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
     X(ACC, acc)             /* training accuracy (NaN for regression) */                         \
     X(GRAD_NORM, grad_norm) /* norm of the full-batch gradient */                                \
     X(TEST_LOSS, test_loss) /* mean test loss (NaN without a test set) */                        \
-    X(TEST_ACC, test_acc)   /* test accuracy */
+    X(TEST_ACC, test_acc)   /* test accuracy */                                                  \
+    X(LR, lr)               /* the lr in force at the step (train.schedule, warm-up) */          \
+    X(THRESHOLD, threshold) /* the optimizer's stability threshold at that lr */                 \
+    X(FLOW_SUBSTEPS, flow_substeps) /* flow: RK4 sub-steps of the update from the step */
 
 #define EOS_TRAJ_ENUM(id, name) EOS_TRAJ_##id,
 typedef enum { EOS_TRAJ_COLUMNS(EOS_TRAJ_ENUM) EOS_TRAJ_N } eos_traj_column;
 #undef EOS_TRAJ_ENUM
 extern const char *const eos_traj_names[EOS_TRAJ_N];
+/* The columns from this one on came after the first format_version 1 files: a file without them
+ * (made by a sweep that cannot have set a schedule) resumes, and they are not written there. */
+#define EOS_TRAJ_FIRST_OPTIONAL EOS_TRAJ_LR
 
 /* Trajectory slots are fixed by the configuration: record slot j holds step j*record_every,
  * sharpness slot j holds step j*sharpness.every. Slots after the run stopped stay NaN. */

@@ -147,6 +147,28 @@ static void test_every_optimizer(void)
     }
 }
 
+/* Learning-rate schedules: the lr is a function of the step alone, so a run stopped inside the
+ * warm-up, across a step decay and at a measurement continues bitwise with nothing new saved. */
+static void test_schedules(void)
+{
+    const long stops[] = {7, 13, 18};
+    const char *names[] = {"cosine", "step", "linear"};
+    const char *opts[] = {"gd", "momentum", "adam"};
+    for (int i = 0; i < 3; i++) {
+        eos_config c;
+        base_cfg(&c);
+        EXPECT(eos_config_set(&c, "train.schedule", names[i]) == 0, "%s", eos_error_msg());
+        EXPECT(eos_config_set(&c, "train.optimizer", opts[i]) == 0, "%s", eos_error_msg());
+        c.train.warmup_steps = 15;
+        c.train.warmup_init = 0.1;
+        c.train.lr_min = 0.005;
+        c.train.step_every = 12;
+        c.train.step_gamma = 0.5;
+        EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+        check_interrupted(&c, stops, 3, names[i]);
+    }
+}
+
 /* The measures that keep state of their own or draw from streams of their own: Hutch++ and the
  * spectral density, batch sharpness with its sampler, the preconditioned eigenvalue of Adam,
  * Gauss-Newton, the smallest eigenvalues, per-layer sharpness, the overlaps, the batch Hessian. */
@@ -306,6 +328,7 @@ int main(void)
     snprintf(g_path, sizeof g_path, "%s/ckpt/run-3.ckpt", g_dir); /* the directory is made */
     TEST_RUN(test_every_optimizer);
     TEST_RUN(test_other_measures);
+    TEST_RUN(test_schedules);
     TEST_RUN(test_online_prompts);
     TEST_RUN(test_periodic_checkpoints);
     TEST_RUN(test_refused_checkpoints);

@@ -98,6 +98,10 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, train.beta2), offsetof(eos_config, train.eps),
         offsetof(eos_config, train.weight_decay), offsetof(eos_config, train.sam_rho),
         offsetof(eos_config, train.p), offsetof(eos_config, train.clip),
+        offsetof(eos_config, train.schedule), offsetof(eos_config, train.warmup_steps),
+        offsetof(eos_config, train.warmup_init), offsetof(eos_config, train.lr_min),
+        offsetof(eos_config, train.step_every), offsetof(eos_config, train.step_gamma),
+        offsetof(eos_config, train.flow_alpha),
         offsetof(eos_config, sharpness.every), offsetof(eos_config, sharpness.k),
         offsetof(eos_config, sharpness.tol), offsetof(eos_config, sharpness.max_iter),
         offsetof(eos_config, sharpness.n), offsetof(eos_config, sharpness.chunk),
@@ -210,7 +214,7 @@ static void test_set_errors(void)
     EXPECT(c.train.lr == 0.04, "a failed set must not change the value");
     EXPECT_ERR(eos_config_set(&c, "train.optimizer", "adamx"),
                "train.optimizer: unknown value 'adamx' (expected one of: gd, sgd, momentum, "
-               "nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip)");
+               "nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip, flow)");
     EXPECT_ERR(eos_config_set(&c, "model.activation", "sigmoid"),
                "model.activation: unknown value 'sigmoid' (expected one of: tanh, relu, elu, "
                "softplus, gelu, identity)");
@@ -467,6 +471,106 @@ static void test_validate_keys(void)
     expect_keys(&c, "train.record_every", "train.max_steps");
 }
 
+/* The schedule keys (docs/sweep-format.md): defaults, set/get and YAML round trip, and every
+ * refusal as one line naming the key and the other key its check involved. */
+static void test_schedule_keys(void)
+{
+    eos_config c, back;
+    char buf[16384], val[64];
+    eos_config_default(&c);
+    EXPECT(!strcmp(eos_optim_schedule_name(c.train.schedule), "constant") &&
+               c.train.warmup_steps == 0 && c.train.warmup_init == 0 && c.train.lr_min == 0 &&
+               c.train.step_every == 0 && c.train.step_gamma == 0.1,
+           "schedule defaults");
+    EXPECT(eos_optim_schedule_is_constant(&c.train), "the default lr is constant");
+    const char *names[] = {"constant", "cosine", "linear", "step"};
+    for (int i = 0; i < 4; i++) {
+        EXPECT(eos_config_set(&c, "train.schedule", names[i]) == 0, "%s", eos_error_msg());
+        EXPECT(eos_config_get(&c, "train.schedule", val, sizeof val) == 0 && !strcmp(val, names[i]),
+               "schedule %s read back as %s", names[i], val);
+    }
+    EXPECT(eos_optim_schedule_name(4) == NULL, "four schedules");
+    EXPECT_ERR(eos_config_set(&c, "train.schedule", "exp"),
+               "train.schedule: unknown value 'exp' (expected one of: constant, cosine, linear, "
+               "step)");
+    EXPECT(eos_config_set(&c, "train.warmup_steps", "200") == 0 &&
+               eos_config_set(&c, "train.warmup_init", "0.25") == 0 &&
+               eos_config_set(&c, "train.lr_min", "0.001") == 0 &&
+               eos_config_set(&c, "train.step_every", "150") == 0 &&
+               eos_config_set(&c, "train.step_gamma", "0.5") == 0,
+           "%s", eos_error_msg());
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+    EXPECT(!eos_optim_schedule_is_constant(&c.train), "a schedule");
+    /* the resolved YAML carries them, and reads back into the same configuration */
+    int n = eos_config_to_yaml(&c, buf, sizeof buf);
+    EXPECT(n > 0 && strstr(buf, "  schedule: step\n") && strstr(buf, "  warmup_steps: 200\n") &&
+               strstr(buf, "  warmup_init: 0.25\n") && strstr(buf, "  lr_min: 0.001\n") &&
+               strstr(buf, "  step_every: 150\n") && strstr(buf, "  step_gamma: 0.5\n"),
+           "yaml:\n%s", buf);
+    eos_config_default(&back);
+    const char *keys[] = {"train.schedule", "train.warmup_steps", "train.warmup_init",
+                          "train.lr_min", "train.step_every", "train.step_gamma"};
+    for (int i = 0; i < 6; i++) {
+        EXPECT(eos_config_get(&c, keys[i], val, sizeof val) == 0, "%s", keys[i]);
+        EXPECT(eos_config_set(&back, keys[i], val) == 0, "%s", eos_error_msg());
+    }
+    EXPECT(!memcmp(&back.train, &c.train, sizeof c.train), "round trip");
+    /* a key's own range */
+    EXPECT_ERR(eos_config_set(&c, "train.warmup_steps", "-1"),
+               "train.warmup_steps: must be in [0, 1000000000000], got -1");
+    EXPECT_ERR(eos_config_set(&c, "train.warmup_init", "1.5"),
+               "train.warmup_init: must be in [0, 1], got 1.5");
+    EXPECT_ERR(eos_config_set(&c, "train.lr_min", "-0.1"), "train.lr_min: must be >= 0, got -0.1");
+    EXPECT_ERR(eos_config_set(&c, "train.step_every", "-5"),
+               "train.step_every: must be in [0, 1000000000000], got -5");
+    EXPECT_ERR(eos_config_set(&c, "train.step_gamma", "0"),
+               "train.step_gamma: must be in (0, 1], got 0");
+    /* across keys */
+    eos_config_default(&c);
+    c.train.warmup_steps = 1001;
+    expect_keys(&c, "train.warmup_steps", "train.max_steps");
+    EXPECT(!strcmp(eos_error_msg(),
+                   "train.warmup_steps: 1001 warm-up steps is more than train.max_steps = 1000"),
+           "%s", eos_error_msg());
+    c.train.warmup_steps = 1000; /* all warm-up: allowed */
+    expect_keys(&c, NULL, NULL);
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "train.schedule", "step") == 0, " ");
+    expect_keys(&c, "train.step_every", "train.schedule");
+    EXPECT(!strcmp(eos_error_msg(), "train.step_every: train.schedule step needs step_every >= 1 "
+                                    "(steps between decays), got 0"),
+           "%s", eos_error_msg());
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "train.schedule", "cosine") == 0, " ");
+    c.train.lr_min = 0.05;
+    expect_keys(&c, "train.lr_min", "train.lr");
+    EXPECT(!strcmp(eos_error_msg(), "train.lr_min: 0.05 is above train.lr = 0.04 (train.schedule "
+                                    "cosine decays from lr to lr_min)"),
+           "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "train.schedule", "constant") == 0, " ");
+    expect_keys(&c, NULL, NULL); /* lr_min means nothing to the constant schedule */
+    eos_config_default(&c);
+    c.train.warmup_steps = 10;
+    c.sharpness.every = 25; /* record_every 10: the lr at a measurement would not be recorded */
+    expect_keys(&c, "sharpness.every", "train.schedule");
+    c.sharpness.every = 30;
+    expect_keys(&c, NULL, NULL);
+    /* gradient flow sizes its sub-steps by the measured sharpness */
+    eos_config_default(&c);
+    EXPECT(eos_config_set(&c, "train.optimizer", "flow") == 0, "%s", eos_error_msg());
+    EXPECT(c.train.flow_alpha == 1.0, "flow_alpha default 1");
+    expect_keys(&c, NULL, NULL);
+    c.sharpness.every = 0;
+    expect_keys(&c, "sharpness.every", "train.optimizer");
+    EXPECT(!strcmp(eos_error_msg(), "sharpness.every: train.optimizer flow sizes its steps by the "
+                                    "measured sharpness, so sharpness.every must be > 0"),
+           "%s", eos_error_msg());
+    EXPECT_ERR(eos_config_set(&c, "train.flow_alpha", "0"), "train.flow_alpha: must be > 0, got 0");
+    c.sharpness.every = 50;
+    c.train.batch_size = 100;
+    expect_keys(&c, "train.batch_size", "train.optimizer"); /* full-batch only */
+}
+
 /* The key table's flags: which keys a grid may not vary and which have a /runs column. */
 static void test_key_flags(void)
 {
@@ -585,5 +689,6 @@ int main(void)
     TEST_RUN(test_validate_keys);
     TEST_RUN(test_key_flags);
     TEST_RUN(test_to_yaml);
+    TEST_RUN(test_schedule_keys);
     return TEST_SUMMARY();
 }

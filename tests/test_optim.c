@@ -348,6 +348,218 @@ static void test_check(void)
     EXPECT(eos_optim_init(&o, &tc, 4) == EOS_ERR_CONFIG, "init of a row that does not exist");
 }
 
+/* Each schedule's lr against its closed form (docs/sweep-format.md) at the boundaries and
+ * inside, with and without warm-up: lr = 0.2, lr_min = 0.02, max_steps 1000, W warm-up steps
+ * from warmup_init 0.1, the decay over the T = 1000 - W steps after it. */
+static void test_schedule_closed_forms(void)
+{
+    const double pi = 3.14159265358979323846, lr = 0.2, lo = 0.02, init = 0.1;
+    const long steps[] = {0, 1, 99, 100, 101, 250, 349, 350, 351, 500, 999, 1000};
+    const int n = (int)(sizeof steps / sizeof *steps);
+    for (long W = 0; W <= 100; W += 100) {
+        for (int sch = 0; eos_optim_schedule_name(sch); sch++) {
+            const char *name = eos_optim_schedule_name(sch);
+            eos_train_cfg tc = tc_for("gd", lr);
+            tc.max_steps = 1000;
+            tc.schedule = sch;
+            tc.warmup_steps = W;
+            tc.warmup_init = init;
+            tc.lr_min = lo;
+            tc.step_every = 250;
+            tc.step_gamma = 0.5;
+            const double T = (double)(1000 - W);
+            for (int i = 0; i < n; i++) {
+                const long t = steps[i];
+                double want;
+                if (t < W) {
+                    want = lr * (init + (1 - init) * (double)t / (double)W);
+                } else {
+                    const double u = (double)(t - W);
+                    if (!strcmp(name, "constant"))
+                        want = lr;
+                    else if (!strcmp(name, "cosine"))
+                        want = lo + (lr - lo) * (1 + cos(pi * u / T)) / 2;
+                    else if (!strcmp(name, "linear"))
+                        want = lr - (lr - lo) * u / T;
+                    else
+                        want = lr * pow(0.5, floor(u / 250));
+                }
+                EXPECT(fabs(eos_optim_lr_at(&tc, t) - want) <= 1e-15, "%s W %ld step %ld: lr %.17g, want %.17g",
+                       name, W, t, eos_optim_lr_at(&tc, t), want);
+            }
+            /* the ends: lr once the warm-up is over, init x lr at step 0 */
+            EXPECT(eos_optim_lr_at(&tc, W) == lr, "%s: lr %.17g right after the warm-up", name,
+                   eos_optim_lr_at(&tc, W));
+            if (W > 0) EXPECT_REL(eos_optim_lr_at(&tc, 0), init * lr, 1e-15);
+            if (sch == 1 || sch == 2)
+                EXPECT(fabs(eos_optim_lr_at(&tc, 1000) - lo) <= 1e-16, "%s ends at lr_min: %.17g",
+                       name, eos_optim_lr_at(&tc, 1000));
+        }
+    }
+    /* step decays: exactly at multiples of step_every after the warm-up */
+    eos_train_cfg tc = tc_for("gd", lr);
+    tc.schedule = 3;
+    tc.step_every = 7;
+    tc.step_gamma = 0.5;
+    tc.warmup_steps = 3;
+    EXPECT(eos_optim_lr_at(&tc, 9) == lr && eos_optim_lr_at(&tc, 10) == lr / 2 &&
+               eos_optim_lr_at(&tc, 16) == lr / 2 && eos_optim_lr_at(&tc, 17) == lr / 4,
+           "step decays at 10 and 17");
+    /* the warm-up ends at max_steps: no decay left (cosine stays at lr) */
+    tc.schedule = 1;
+    tc.max_steps = tc.warmup_steps;
+    EXPECT(eos_optim_lr_at(&tc, tc.max_steps) == lr, "cosine with no steps after the warm-up");
+    /* constant without warm-up: train.lr itself, bitwise, at every step */
+    tc = tc_for("gd", 0.1);
+    for (long t = 0; t < 2000; t += 37)
+        EXPECT(eos_optim_lr_at(&tc, t) == 0.1, "constant at step %ld", t);
+}
+
+/* The optimizers step with the lr in force (o->lr), and the threshold follows it: one GD step per
+ * schedule step on L = w^2/2 multiplies w by 1 - lr_t; adam's threshold at lr_t is its own formula
+ * at lr_t, and infinite at the warm-up's lr 0. */
+static void test_schedule_reaches_optimizers(void)
+{
+    eos_train_cfg tc = tc_for("gd", 0.5);
+    tc.max_steps = 40;
+    tc.schedule = 1; /* cosine */
+    tc.warmup_steps = 10;
+    tc.lr_min = 0.05;
+    tc.warmup_init = 0.2;
+    eos_optim o;
+    EXPECT(eos_optim_init(&o, &tc, 1) == 0, "init");
+    quadratic q = {.lambda = 1, .n = 1};
+    real w[1] = {1}, g[1];
+    double want = 1;
+    for (long t = 0; t < 40; t++) {
+        quadratic_grad(&q, w, g);
+        EXPECT(eos_optim_step(&o, w, g, NULL) == 0, "step");
+        EXPECT(o.lr == eos_optim_lr_at(&tc, t), "step %ld used lr %g", t, o.lr);
+        want *= 1 - eos_optim_lr_at(&tc, t);
+        EXPECT_REL(w[0], want, 1e-13);
+        EXPECT_REL(eos_optim_threshold_at(&tc, t), 2 / eos_optim_lr_at(&tc, t), 1e-15);
+    }
+    eos_optim_free(&o);
+    tc = tc_for("adam", 0.01);
+    tc.max_steps = 100;
+    tc.warmup_steps = 50;
+    EXPECT(eos_optim_threshold_at(&tc, 0) == INFINITY, "lr 0: %g", eos_optim_threshold_at(&tc, 0));
+    EXPECT_REL(eos_optim_threshold_at(&tc, 25), 38 / 0.005, 1e-12);
+    EXPECT(eos_optim_threshold_at(&tc, 60) == eos_optim_threshold(&tc), "after the warm-up");
+    tc = tc_for("sam", 0.01);
+    tc.warmup_steps = 50;
+    EXPECT(isnan(eos_optim_threshold_at(&tc, 0)), "sam defines none at any lr");
+}
+
+/* Warm-up into instability: GD on L = lambda/2 w^2 with a peak lr above 2/lambda. w shrinks
+ * while lr_t lambda < 2 and grows from the first step whose lr crosses 2/lambda, which the warm-up's
+ * closed form gives: lr (init + (1 - init) t/W) > 2/lambda for t > W (2/(lambda lr) - init)/(1 -
+ * init); the run then diverges. */
+static void test_warmup_crossing(void)
+{
+    const double lambda = 10, lr = 0.3;
+    const double inits[] = {0, 0.1, 0.5};
+    for (int k = 0; k < 3; k++) {
+        eos_train_cfg tc = tc_for("gd", lr);
+        tc.max_steps = 400;
+        tc.warmup_steps = 100;
+        tc.warmup_init = inits[k];
+        const double edge = 100 * (2 / (lambda * lr) - inits[k]) / (1 - inits[k]);
+        EXPECT(edge != floor(edge), "the crossing is not at a step boundary");
+        const long cross = (long)floor(edge) + 1; /* first step with lr_t > 2/lambda */
+        eos_optim o;
+        EXPECT(eos_optim_init(&o, &tc, 1) == 0, "init");
+        quadratic q = {.lambda = lambda, .n = 1};
+        real w[1] = {1}, g[1];
+        long first_growth = -1;
+        for (long t = 0; t < 400 && isfinite(w[0]); t++) {
+            const double before = fabs(w[0]);
+            quadratic_grad(&q, w, g);
+            eos_optim_step(&o, w, g, NULL);
+            if (first_growth < 0 && fabs(w[0]) > before) first_growth = t;
+            if (t < cross)
+                EXPECT(fabs(w[0]) <= before, "init %g: |w| grew at step %ld, before the crossing "
+                       "at %ld", inits[k], t, cross);
+        }
+        EXPECT(first_growth == cross, "init %g: |w| first grew at step %ld, the lr crosses 2/lambda "
+               "at step %ld", inits[k], first_growth, cross);
+        EXPECT(!isfinite(w[0]) || fabs(w[0]) > 1e30, "init %g: diverged (|w| = %g)", inits[k],
+               fabs(w[0]));
+        eos_optim_free(&o);
+    }
+}
+
+/* Gradient of L = sum_i lambda_i w_i^2 / 2 (a diagonal quadratic, H = diag(lambda)). */
+typedef struct {
+    const double *lambda;
+    size_t n;
+    int calls;
+} diag_quadratic;
+
+static int diag_grad(void *ctx, const real *w, real *g)
+{
+    diag_quadratic *q = ctx;
+    for (size_t i = 0; i < q->n; i++) g[i] = (real)(q->lambda[i] * w[i]);
+    q->calls++;
+    return 0;
+}
+
+/* max_i |w_i(t) - exp(-lambda_i t) w0_i| after `steps` flow steps of time lr each on the diagonal
+ * quadratic, with the sharpness set to lambda_max; *m = the sub-steps per step. */
+static double flow_error(double lr, double alpha, int steps, long *m)
+{
+    static const double lambda[4] = {20, 5, 1, 0.1}, w0[4] = {1, -0.5, 0.8, 2};
+    eos_train_cfg tc = tc_for("flow", lr);
+    tc.flow_alpha = alpha;
+    eos_optim o;
+    EXPECT(eos_optim_init(&o, &tc, 4) == 0, "init flow");
+    eos_optim_set_sharpness(&o, lambda[0]);
+    diag_quadratic q = {lambda, 4, 0};
+    const eos_optim_grad grad = {diag_grad, &q};
+    real w[4], g[4];
+    for (int i = 0; i < 4; i++) w[i] = (real)w0[i];
+    for (int s = 0; s < steps; s++) {
+        diag_grad(&q, w, g);
+        EXPECT(eos_optim_step(&o, w, g, &grad) == 0, "flow step");
+    }
+    *m = o.substeps;
+    EXPECT(q.calls == 4 * steps * (int)o.substeps,
+           "%d gradient calls: 4 per sub-step (the first given by the caller)", q.calls);
+    double err = 0, t = lr * steps;
+    for (int i = 0; i < 4; i++) err = fmax(err, fabs(w[i] - exp(-lambda[i] * t) * w0[i]));
+    eos_optim_free(&o);
+    return err;
+}
+
+/* Gradient flow on a quadratic is w(t) = exp(-tH) w0: RK4 with sub-steps of at most
+ * alpha / lambda_max (alpha = 1: h lambda_max <= 1, where RK4's factor 1 - z + z^2/2 - z^3/6 +
+ * z^4/24 is within 0.008 of e^-z and the stiff modes have decayed to ~1e-9 by t = 1) matches it
+ * to 1e-6 at t = 1 and t = 10 (float64: test_optim links the float64 core); halving alpha
+ * divides the error by about 2^4 = 16 (fourth order); a step's sub-steps are
+ * ceil(lr / min(alpha / lambda_max, lr)). */
+static void test_flow_quadratic(void)
+{
+    long m;
+    double e1 = flow_error(0.1, 1.0, 10, &m);
+    EXPECT(m == 2, "lr 0.1, alpha/sharpness 0.05: %ld sub-steps", m);
+    EXPECT(e1 < 1e-6, "flow at t = 1: error %g", e1);
+    EXPECT(flow_error(0.1, 1.0, 100, &m) < 1e-6, "flow at t = 10");
+    double e2 = flow_error(0.1, 0.5, 10, &m);
+    EXPECT(m == 4, "alpha 0.5: %ld sub-steps", m);
+    EXPECT(e1 / e2 > 12 && e1 / e2 < 20, "fourth order: error ratio %g at half the sub-step",
+           e1 / e2);
+    EXPECT(flow_error(0.01, 1.0, 100, &m) < 1e-6 && m == 1, "lr below alpha/sharpness: one "
+           "sub-step (%ld)", m);
+    flow_error(0.0999, 1.0, 1, &m);
+    EXPECT(m == 2, "0.0999 / 0.05: %ld sub-steps", m);
+    eos_train_cfg tc = tc_for("flow", 0.1);
+    EXPECT(isnan(eos_optim_threshold(&tc)), "the flow has no step-size threshold");
+    EXPECT(eos_optim_needs_sharpness(tc.optimizer) && !eos_optim_needs_sharpness(0),
+           "flow steps with the sharpness");
+    EXPECT(eos_optim_check(&tc, NULL) == 0 && (tc.batch_size = 8, eos_optim_check(&tc, NULL)) != 0,
+           "flow is full-batch");
+}
+
 int main(void)
 {
     TEST_RUN(test_adam_closed_form);
@@ -358,5 +570,9 @@ int main(void)
     TEST_RUN(test_pgd);
     TEST_RUN(test_ngd_clip_nesterov_rmsprop);
     TEST_RUN(test_check);
+    TEST_RUN(test_schedule_closed_forms);
+    TEST_RUN(test_schedule_reaches_optimizers);
+    TEST_RUN(test_warmup_crossing);
+    TEST_RUN(test_flow_quadratic);
     return TEST_SUMMARY();
 }

@@ -332,7 +332,7 @@ static void test_enum_errors(void)
 {
     EXPECT_PARSE_ERR("train: {optimizer: adamx}\n",
                      "t.yaml:1:20: train.optimizer: unknown value 'adamx' (expected one of: gd, "
-                     "sgd, momentum, nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip)");
+                     "sgd, momentum, nesterov, adam, adamw, rmsprop, sam, usam, pgd, ngd, clip, flow)");
     {
         eos_sweep sw;
         EXPECT(parse(&sw, SYN "grid:\n  model.activation: [tanh, sigmoid]\n") == EOS_ERR_CONFIG, " ");

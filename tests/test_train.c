@@ -1,6 +1,7 @@
 /* test_train.c: the training loop: determinism across thread counts, stopping rules, divergence at
  * the closed-form stability threshold of linear regression, adaptive preconditioned sharpness. */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,36 +122,45 @@ static void test_loss_goal_stops(void)
     eos_run_result_free(&r);
 }
 
-/* GD on linear regression with MSE is stable iff lr < 2/lambda_max(C), C the covariance with the
- * bias column: just below converges, just above diverges and the step is recorded. */
-static void test_linear_regression_threshold(void)
+/* Linear regression (a linear model on synthetic-linear, 8 inputs, 200 examples, MSE, 3000
+ * steps, sharpness off) in *c with its data loaded into *d; returns 2/lambda_max(C), GD's edge,
+ * C the inputs' second-moment matrix with the bias column (the model's Hessian). */
+static double linear_regression(eos_config *c, eos_data *d, int record_every, double noise)
 {
-    eos_config c;
-    eos_config_default(&c);
-    c.seed = 2;
-    EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
-    c.data.dim = 8;
-    c.data.n_train = 200;
-    c.data.standardize = 0;
-    c.data.center = 0;
-    c.model.n_hidden = 0;
-    c.train.max_steps = 3000;
-    c.train.record_every = 100;
-    c.train.diverge_loss = 1e6;
-    c.sharpness.every = 0;
-    eos_data d;
-    memset(&d, 0, sizeof d);
-    EXPECT(eos_data_load(&d, &c) == 0, "data");
-    int n = d.train.n, p = d.train.d + 1;
+    eos_config_default(c);
+    c->seed = 2;
+    EXPECT(eos_config_set(c, "data.source", "synthetic-linear") == 0, "%s", eos_error_msg());
+    c->data.dim = 8;
+    c->data.n_train = 200;
+    c->data.standardize = 0;
+    c->data.center = 0;
+    c->data.noise = noise;
+    c->model.n_hidden = 0;
+    c->train.max_steps = 3000;
+    c->train.record_every = record_every;
+    c->train.diverge_loss = 1e6;
+    c->sharpness.every = 0;
+    memset(d, 0, sizeof *d);
+    EXPECT(eos_data_load(d, c) == 0, "data");
+    int n = d->train.n, p = d->train.d + 1;
     double C[81] = {0}, ev[9], work[9 * 64];
     int lw = 9 * 64, info;
     for (int i = 0; i < n; i++)
         for (int a = 0; a < p; a++)
             for (int b = 0; b < p; b++)
-                C[a * p + b] += (a < p - 1 ? d.train.X[i * (p - 1) + a] : 1.0) *
-                                (b < p - 1 ? d.train.X[i * (p - 1) + b] : 1.0) / n;
+                C[a * p + b] += (a < p - 1 ? d->train.X[i * (p - 1) + a] : 1.0) *
+                                (b < p - 1 ? d->train.X[i * (p - 1) + b] : 1.0) / n;
     dsyev_("N", "U", &p, C, &p, ev, work, &lw, &info);
-    double thr = 2.0 / ev[p - 1];
+    return 2.0 / ev[p - 1];
+}
+
+/* GD on linear regression with MSE is stable iff lr < 2/lambda_max(C), C the covariance with the
+ * bias column: just below converges, just above diverges and the step is recorded. */
+static void test_linear_regression_threshold(void)
+{
+    eos_config c;
+    eos_data d;
+    double thr = linear_regression(&c, &d, 100, 0.0);
     eos_run_result r;
     c.train.lr = 0.97 * thr;
     eos_run_result_alloc(&r, &c);
@@ -166,6 +176,95 @@ static void test_linear_regression_threshold(void)
     EXPECT(isnan(r.loss[r.cap_rec - 1]), "slots after divergence stay NaN");
     eos_run_result_free(&r);
     eos_data_free(&d);
+}
+
+/* Warm-up into instability on linear regression (Hessian C, top eigenvalue lambda): the peak lr
+ * is 1.5 x 2/lambda, reached by a linear warm-up from 0 over W = 1000 steps, so lr_t crosses
+ * 2/lambda at t* = floor(W (2/lambda) / lr) + 1. The loss falls at every record before t*
+ * (every mode contracts; 1e-5 relative for float32 rounding at the noise floor), grows only
+ * after it, and the run diverges after it; /traj/lr and
+ * /traj/threshold hold the lr in force and 2/lr_t at every record step. */
+static void test_warmup_linear_regression(void)
+{
+    eos_config c;
+    eos_data d;
+    /* label noise: a loss floor far above float32 rounding, so growth is the mode's */
+    const double edge = linear_regression(&c, &d, 10, 0.5);
+    c.train.warmup_steps = 1000;
+    c.train.lr = 1.5 * edge;
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+    const long cross = (long)floor(1000 * edge / c.train.lr) + 1;
+    EXPECT(eos_optim_lr_at(&c.train, cross - 1) < edge && eos_optim_lr_at(&c.train, cross) > edge,
+           "closed-form crossing at step %ld", cross);
+    eos_run_result r;
+    eos_run_result_alloc(&r, &c);
+    eos_train_run(&c, &d, &r, NULL);
+    EXPECT(r.status == EOS_RUN_DIVERGED && r.diverged_step > cross,
+           "status %d, diverged at step %ld, the lr crosses 2/lambda at %ld", r.status,
+           r.diverged_step, cross);
+    long first_growth = -1;
+    for (int j = 0; j + 1 < r.n_rec; j++) {
+        const long t = (long)j * c.train.record_every;
+        EXPECT(r.lr[j] == (float)eos_optim_lr_at(&c.train, t), "lr at step %ld: %g", t, r.lr[j]);
+        EXPECT(j == 0 ? r.threshold[j] == INFINITY
+                      : r.threshold[j] == (float)(2.0 / eos_optim_lr_at(&c.train, t)),
+               "threshold at step %ld: %g", t, r.threshold[j]);
+        if (first_growth < 0 && r.loss[j + 1] > r.loss[j] * (1 + 1e-5)) first_growth = t;
+    }
+    EXPECT(first_growth >= 0 && first_growth + c.train.record_every > cross,
+           "the loss first grew between records %ld and %ld, before the crossing at %ld",
+           first_growth, first_growth + c.train.record_every, cross);
+    fprintf(stderr, "  (lr crosses 2/lambda at step %ld; the loss first grew after record %ld; "
+            "diverged at step %ld)\n", cross, first_growth, r.diverged_step);
+    eos_run_result_free(&r);
+    eos_data_free(&d);
+}
+
+/* Gradient flow (RK4, time lr per step) against GD: at a small lr GD tracks the flow in loss
+ * (Cohen et al. 2021: until the sharpness reaches 2/lr, which it is far below here), closer the
+ * smaller the lr (GD is the flow's Euler discretisation, O(lr) apart); the flow records its
+ * sub-steps ceil(lr / min(1/sharpness, lr)) at every record, from the latest measurement. */
+static void test_flow_tracks_gd(void)
+{
+    double gap[2];
+    const double lrs[2] = {0.02, 0.005};
+    for (int k = 0; k < 2; k++) {
+        eos_config c;
+        base_cfg(&c);
+        c.train.lr = lrs[k];
+        c.train.max_steps = (long)(0.6 / lrs[k]); /* time 0.6 */
+        c.train.record_every = (int)(0.05 / lrs[k] + 0.5);
+        c.sharpness.every = 2 * c.train.record_every;
+        eos_run_result gd, fl;
+        EXPECT(run(&c, &gd) == 0, "gd");
+        c.train.optimizer = eos_optim_find("flow");
+        EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "%s", eos_error_msg());
+        EXPECT(run(&c, &fl) == 0, "flow");
+        EXPECT(fl.status == EOS_RUN_DONE && gd.status == EOS_RUN_DONE, "flow %d: %s", fl.status,
+               fl.message);
+        gap[k] = 0;
+        for (int j = 0; j < fl.n_rec; j++)
+            gap[k] = fmax(gap[k], fabs(gd.loss[j] - fl.loss[j]) / fl.loss[j]);
+        EXPECT(fl.loss[fl.n_rec - 1] < 0.9 * fl.loss[0], "the flow descends: %g -> %g", fl.loss[0],
+               fl.loss[fl.n_rec - 1]);
+        const float *eig = test_sharp(&fl, "eig", NULL);
+        int k_ = c.sharpness.k;
+        for (int j = 0; j + 1 < fl.n_rec; j++) {
+            const int m_slot = (j * c.train.record_every) / c.sharpness.every; /* latest one */
+            const double h = fmin(1.0 / eig[m_slot * k_], lrs[k]);
+            EXPECT(fl.flow_substeps[j] == (float)ceil(lrs[k] / h - 1e-12),
+                   "lr %g record %d: %g sub-steps, sharpness %g", lrs[k], j, fl.flow_substeps[j],
+                   eig[m_slot * k_]);
+            EXPECT(isnan(gd.flow_substeps[j]), "gd has no sub-steps");
+        }
+        EXPECT(isnan(fl.threshold[0]), "no threshold for the flow");
+        eos_run_result_free(&gd);
+        eos_run_result_free(&fl);
+    }
+    fprintf(stderr, "  (max relative loss gap GD vs flow over time 0.6: %.3g at lr 0.02, %.3g at "
+            "lr 0.005)\n", gap[0], gap[1]);
+    EXPECT(gap[0] < 0.01 && gap[1] < gap[0] / 2, "GD tracks the flow: gaps %g, %g", gap[0],
+           gap[1]);
 }
 
 /* In-context regression with fresh prompts every step (data.online): the run is reproducible and
@@ -255,6 +354,8 @@ int main(void)
     TEST_RUN(test_threads_sam);
     TEST_RUN(test_loss_goal_stops);
     TEST_RUN(test_linear_regression_threshold);
+    TEST_RUN(test_warmup_linear_regression);
+    TEST_RUN(test_flow_tracks_gd);
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
     return TEST_SUMMARY();

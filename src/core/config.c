@@ -140,6 +140,20 @@ static const struct {
       "p-GD potential exponent (> 1)")                                                             \
     X("train.clip", EOS_KEY_DOUBLE, OFF(train.clip), SZ(train.clip), NULL, 0, NOMAX, XMIN,         \
       "coordinate clipping threshold (> 0)")                                                       \
+    X("train.schedule", EOS_KEY_ENUM, OFF(train.schedule), SZ(train.schedule),                     \
+      eos_optim_schedule_name, 0, 0, 0, "learning-rate schedule after the warm-up")                \
+    X("train.warmup_steps", EOS_KEY_LONG, OFF(train.warmup_steps), SZ(train.warmup_steps), NULL,   \
+      0, 1e12, 0, "linear warm-up steps from warmup_init x lr to lr, 0 = none (>= 0)")             \
+    X("train.warmup_init", EOS_KEY_DOUBLE, OFF(train.warmup_init), SZ(train.warmup_init), NULL, 0, \
+      1, 0, "the warm-up's first lr as a fraction of train.lr (in [0, 1])")                        \
+    X("train.lr_min", EOS_KEY_DOUBLE, OFF(train.lr_min), SZ(train.lr_min), NULL, 0, NOMAX, 0,      \
+      "cosine/linear schedule: the lr at max_steps (>= 0, at most train.lr)")                      \
+    X("train.step_every", EOS_KEY_LONG, OFF(train.step_every), SZ(train.step_every), NULL, 0,      \
+      1e12, 0, "step schedule: steps between decays (>= 1 with schedule step)")                    \
+    X("train.step_gamma", EOS_KEY_DOUBLE, OFF(train.step_gamma), SZ(train.step_gamma), NULL, 0, 1, \
+      XMIN, "step schedule: lr factor per decay (in (0, 1])")                                      \
+    X("train.flow_alpha", EOS_KEY_DOUBLE, OFF(train.flow_alpha), SZ(train.flow_alpha), NULL, 0,    \
+      NOMAX, XMIN, "flow: RK4 sub-step at most flow_alpha / sharpness (> 0)")                      \
     X("sharpness.every", EOS_KEY_INT, OFF(sharpness.every), SZ(sharpness.every), NULL, 0, INT_MAX, \
       NOSWEEP, "steps between sharpness measurements, 0 = off (>= 0; not sweepable)")              \
     X("sharpness.k", EOS_KEY_INT, OFF(sharpness.k), SZ(sharpness.k), NULL, 1, 20, 0,               \
@@ -241,6 +255,13 @@ void eos_config_default(eos_config *cfg)
     t->sam_rho = 0.05;
     t->p = 3.0;
     t->clip = 1.0;
+    t->schedule = 0; /* constant */
+    t->warmup_steps = 0;
+    t->warmup_init = 0.0;
+    t->lr_min = 0.0;
+    t->step_every = 0;
+    t->step_gamma = 0.1;
+    t->flow_alpha = 1.0;
     eos_sharp_cfg *s = &cfg->sharpness;
     s->every = 50;
     s->k = 2;
@@ -708,6 +729,9 @@ static int validate_across_keys(const eos_config *cfg, const eos_data_info *info
     *at = "train.optimizer";
     *with = "train.optimizer";
     EOS_TRY(eos_optim_check(t, at));
+    /* The learning-rate schedule's keys among themselves and with lr and max_steps. */
+    *at = "train.schedule";
+    EOS_TRY(eos_optim_schedule_check(t, at, with));
     /* Batches and the sharpness set fit in the training set. */
     long n_eff = info->n_train; /* -1: only the files tell */
     *at = "train.batch_size";
@@ -742,6 +766,27 @@ static int validate_across_keys(const eos_config *cfg, const eos_data_info *info
                  "sharpness.trace_probes: %d with trace_method hutchpp, at most %d (its scratch "
                  "holds trace_probes / 3 parameter vectors)",
                  s->trace_probes, EOS_HUTCHPP_MAX_PROBES);
+
+    /* Gradient flow sizes its sub-steps by the latest measured sharpness (step 0's measurement
+     * precedes the first update). */
+    *at = "sharpness.every";
+    *with = "train.optimizer";
+    if (s->every == 0 && eos_optim_needs_sharpness(t->optimizer))
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.every: train.optimizer %s sizes its steps by the measured sharpness, "
+                 "so sharpness.every must be > 0",
+                 eos_optim_name(t->optimizer));
+
+    /* A schedule's lr in force is recorded at record steps (/traj/lr, /traj/threshold), where
+     * analysis takes each measurement's threshold from. */
+    *at = "sharpness.every";
+    *with = "train.schedule";
+    if (s->every > 0 && !eos_optim_schedule_is_constant(t) && s->every % t->record_every != 0)
+        EOS_FAIL(EOS_ERR_CONFIG,
+                 "sharpness.every: %d is not a multiple of train.record_every = %d, which a "
+                 "learning-rate schedule or warm-up needs (the lr in force is recorded at record "
+                 "steps)",
+                 s->every, t->record_every);
 
     /* Slot counts must fit the result arrays. */
     *at = "train.record_every";

@@ -63,6 +63,7 @@ void eos_sha256_init(eos_sha256 *c)
 void eos_sha256_update(eos_sha256 *c, const void *data, size_t len)
 {
     const unsigned char *p = data;
+    if (len == 0) return; /* data may be NULL then (an empty checkpoint part): no memcpy from it */
     c->len += len;
     if (c->fill) {
         size_t take = 64 - c->fill < len ? 64 - c->fill : len;

@@ -10,7 +10,7 @@ static void adam_update(eos_optim *o, real *w, const real *g, real decay)
 {
     const eos_train_cfg *tc = &o->tc;
     const size_t n = o->n;
-    const real lr = (real)tc->lr;
+    const real lr = (real)o->lr;
     const real b1 = (real)tc->beta1, b2 = (real)tc->beta2, eps = (real)tc->eps;
     const real bc1 = (real)(1.0 - pow(tc->beta1, (double)o->t));
     const real bc2 = (real)(1.0 - pow(tc->beta2, (double)o->t));
@@ -35,7 +35,7 @@ static int eos_optim_adam_step(eos_optim *o, real *w, real *g, const eos_optim_g
 static int eos_optim_adamw_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
     (void)grad;
-    const real lr = (real)o->tc.lr, wd = (real)o->tc.weight_decay;
+    const real lr = (real)o->lr, wd = (real)o->tc.weight_decay;
     adam_update(o, w, g, 1 - lr * wd);
     return 0;
 }
@@ -46,7 +46,7 @@ static int eos_optim_rmsprop_step(eos_optim *o, real *w, real *g, const eos_opti
     (void)grad;
     eos_optim_l2(o, g, w);
     const size_t n = o->n;
-    const real lr = (real)o->tc.lr, a = (real)o->tc.beta2, eps = (real)o->tc.eps;
+    const real lr = (real)o->lr, a = (real)o->tc.beta2, eps = (real)o->tc.eps;
     real *v = o->state;
 #pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
     for (size_t i = 0; i < n; i++) {
@@ -85,7 +85,7 @@ static double eos_optim_adam_threshold(const eos_train_cfg *tc)
 static double eos_optim_rmsprop_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_adam = {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, NULL};
-const eos_optim_method eos_optim_method_adamw = {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, NULL};
-const eos_optim_method eos_optim_method_rmsprop = {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt, eos_optim_rmsprop_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_adam = {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_adamw = {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_rmsprop = {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt, eos_optim_rmsprop_threshold, 0, NULL};

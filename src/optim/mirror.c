@@ -14,7 +14,7 @@ static int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
     (void)grad;
     eos_optim_l2(o, g, w);
     const size_t n = o->n;
-    const double p = o->tc.p, lr = o->tc.lr;
+    const double p = o->tc.p, lr = o->lr;
 #pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
     for (size_t i = 0; i < n; i++) w[i] = (real)pgd_primal(pgd_dual(w[i], p) - lr * g[i], p);
     return 0;
@@ -25,5 +25,5 @@ static int eos_optim_pgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
 static double eos_optim_pgd_threshold(const eos_train_cfg *tc) { return tc->p == 2.0 ? 2.0 / tc->lr : NAN; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold, 0, NULL};

@@ -6,7 +6,7 @@ static void momentum_update(eos_optim *o, real *w, real *g, int nesterov)
 {
     eos_optim_l2(o, g, w);
     const size_t n = o->n;
-    const real lr = (real)o->tc.lr, beta = (real)o->tc.momentum;
+    const real lr = (real)o->lr, beta = (real)o->tc.momentum;
     real *v = o->state;
 #pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
     for (size_t i = 0; i < n; i++) {
@@ -50,6 +50,6 @@ static const real *eos_optim_heavy_ball_velocity(const eos_optim *o, double *mu)
 }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, eos_optim_heavy_ball_velocity};
-const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, 0, eos_optim_heavy_ball_velocity};
+const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, 0, NULL};

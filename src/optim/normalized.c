@@ -9,7 +9,7 @@ static int eos_optim_ngd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
     (void)grad;
     eos_optim_l2(o, g, w);
     double gn = eos_nrm2(g, o->n);
-    if (gn > 0) eos_axpy(w, -o->tc.lr / gn, g, o->n);
+    if (gn > 0) eos_axpy(w, -o->lr / gn, g, o->n);
     return 0;
 }
 
@@ -18,7 +18,7 @@ static int eos_optim_clip_step(eos_optim *o, real *w, real *g, const eos_optim_g
     (void)grad;
     eos_optim_l2(o, g, w);
     const size_t n = o->n;
-    const real lr = (real)o->tc.lr, c = (real)o->tc.clip;
+    const real lr = (real)o->lr, c = (real)o->tc.clip;
 #pragma omp parallel for schedule(static) if (n > EOS_OPTIM_PAR_MIN) /* split over coordinates */
     for (size_t i = 0; i < n; i++) {
         real gi = g[i] > c ? c : (g[i] < -c ? -c : g[i]);
@@ -39,6 +39,6 @@ static double eos_optim_ngd_threshold(const eos_train_cfg *tc)
 static double clip_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_ngd = {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold, NULL};
-const eos_optim_method eos_optim_method_clip = {"clip", 0, 0, eos_optim_clip_step, NULL, clip_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_ngd = {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_clip = {"clip", 0, 0, eos_optim_clip_step, NULL, clip_threshold, 0, NULL};

@@ -21,7 +21,8 @@
     X(T, eos_optim_method_usam)     /* sam.c */                                                    \
     X(T, eos_optim_method_pgd)      /* mirror.c */                                                 \
     X(T, eos_optim_method_ngd)      /* normalized.c */                                             \
-    X(T, eos_optim_method_clip)     /* normalized.c */
+    X(T, eos_optim_method_clip)     /* normalized.c */                                             \
+    X(T, eos_optim_method_flow)     /* flow.c */
 EOS_TABLE(eos_optim_method, methods, METHODS);
 #define N_METHODS ((int)(sizeof methods / sizeof *methods))
 
@@ -37,6 +38,8 @@ int eos_optim_find(const char *name)
 }
 
 int eos_optim_is_adaptive(int i) { return method(i) && method(i)->precond_isqrt; }
+
+int eos_optim_needs_sharpness(int i) { return method(i) && method(i)->needs_sharpness; }
 
 double eos_optim_threshold(const eos_train_cfg *tc)
 {
@@ -64,7 +67,7 @@ fail:
 int eos_optim_init(eos_optim *o, const eos_train_cfg *tc, size_t n)
 {
     int rc = 0;
-    *o = (eos_optim){.method = method(tc->optimizer), .tc = *tc, .n = n};
+    *o = (eos_optim){.method = method(tc->optimizer), .tc = *tc, .n = n, .sharpness = NAN};
     EOS_CHECK(o->method, EOS_ERR_CONFIG, "train.optimizer: no optimizer %d", tc->optimizer);
     if (o->method->n_state) EOS_ALLOC(o->state, (size_t)o->method->n_state * n);
     return 0;
@@ -74,11 +77,14 @@ fail:
 
 int eos_optim_state(eos_optim *o, eos_part *parts, int max)
 {
-    if (max < 2) return -1;
+    if (max < 3) return -1;
     parts[0] = (eos_part){&o->t, sizeof o->t};
-    parts[1] = (eos_part){o->state, sizeof(real) * (size_t)o->method->n_state * o->n};
-    return 2;
+    parts[1] = (eos_part){&o->sharpness, sizeof o->sharpness};
+    parts[2] = (eos_part){o->state, sizeof(real) * (size_t)o->method->n_state * o->n};
+    return 3;
 }
+
+void eos_optim_set_sharpness(eos_optim *o, double sharpness) { o->sharpness = sharpness; }
 
 void eos_optim_free(eos_optim *o)
 {
@@ -88,6 +94,8 @@ void eos_optim_free(eos_optim *o)
 
 int eos_optim_step(eos_optim *o, real *w, real *g, const eos_optim_grad *grad)
 {
+    o->lr = eos_optim_lr_at(&o->tc, o->t);
+    o->substeps = 0;
     o->t++;
     return o->method->step(o, w, g, grad);
 }

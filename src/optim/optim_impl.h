@@ -16,13 +16,17 @@ struct eos_optim_method {
     const char *name;
     int n_state;    /* parameter-sized state vectors in o->state (zeroed at init) */
     int full_batch; /* full-batch only: train.batch_size must be full */
-    /* w [n] -= update from g [n] (the gradient at w; may be overwritten); o->t already counts
-     * this step. grad: further gradients on the same batch. */
+    /* w [n] -= update from g [n] (the gradient at w; may be overwritten) at the lr in force,
+     * o->lr (never o->tc.lr: the schedule sets o->lr); o->t already counts this step.
+     * grad: further gradients on the same batch. */
     int (*step)(eos_optim *o, real *w, real *g, const eos_optim_grad *grad);
     /* Adaptive methods: d [n] = P^-1/2 of the diagonal preconditioner (o->t >= 1); else NULL. */
     void (*precond_isqrt)(const eos_optim *o, real *d);
     /* See eos_optim_threshold (on the preconditioned sharpness when precond_isqrt is set). */
     double (*threshold)(const eos_train_cfg *tc);
+    /* 1: the step uses o->sharpness, the latest measurement's top Hessian eigenvalue (flow's
+     * sub-step), so the run must measure it (sharpness.every > 0). */
+    int needs_sharpness;
     /* Heavy-ball methods: see eos_optim_velocity; else NULL. */
     const real *(*velocity)(const eos_optim *o, double *mu);
 };

@@ -21,7 +21,7 @@ static int sam_update(eos_optim *o, real *w, real *g, const eos_optim_grad *grad
     for (size_t i = 0; i < n; i++) w_adv[i] = w[i] + s * g[i];
     EOS_TRY(grad->at(grad->ctx, w_adv, g));
     eos_optim_l2(o, g, w);
-    eos_axpy(w, -o->tc.lr, g, n);
+    eos_axpy(w, -o->lr, g, n);
 fail:
     return rc;
 }
@@ -53,6 +53,6 @@ static double eos_optim_usam_threshold(const eos_train_cfg *tc)
 }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold, NULL};
-const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold, 0, NULL};

@@ -5,7 +5,7 @@ static int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
 {
     (void)grad;
     eos_optim_l2(o, g, w);
-    eos_axpy(w, -o->tc.lr, g, o->n);
+    eos_axpy(w, -o->lr, g, o->n);
     return 0;
 }
 
@@ -13,6 +13,6 @@ static int eos_optim_sgd_step(eos_optim *o, real *w, real *g, const eos_optim_gr
 static double eos_optim_sgd_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
- * preconditioner, stability threshold, velocity. */
-const eos_optim_method eos_optim_method_gd = {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, NULL};
-const eos_optim_method eos_optim_method_sgd = {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, NULL};
+ * preconditioner, stability threshold, needs the latest sharpness, velocity. */
+const eos_optim_method eos_optim_method_gd = {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_sgd = {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL};

@@ -905,6 +905,13 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     EOS_TRY(open_ds(f, r->path, "traj/step", 1, &R, NULL, NULL));
     for (int t = 0; t < EOS_TRAJ_N; t++) {
         snprintf(name, sizeof name, "traj/%s", eos_traj_names[t]);
+        /* /traj/lr and the columns after it came later: a file without them was made from a
+         * sweep that cannot have set a schedule nor used flow (the older binary refuses unknown
+         * keys and values), so it resumes without them and they are not written there */
+        if (t >= EOS_TRAJ_FIRST_OPTIONAL) {
+            EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
+            if (!ex) continue;
+        }
         EOS_TRY(open_ds(f, r->path, name, 2, d2r, keep ? &r->traj[t] : NULL,
                         keep ? &r->traj_space[t] : NULL));
     }
@@ -1169,6 +1176,7 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
     const hsize_t R = (hsize_t)r->rec_slots, S = (hsize_t)r->sharp_slots;
     if (R > 0) {
         for (int t = 0; t < EOS_TRAJ_N; t++) {
+            if (r->traj[t] == H5I_INVALID_HID) continue; /* absent from an older file */
             fill_row(r->row, r->rec_slots, res->traj[t], res->cap_rec);
             EOS_TRY(write_row(r, r->traj[t], r->traj_space[t], r->mem_rec, H5T_NATIVE_FLOAT,
                               r->row, i, 1, &R));

@@ -181,9 +181,12 @@ static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
     return rc;
 }
 
-static void record(trainer *T, eos_run_result *res, int slot, double loss, double acc, double gn)
+static void record(trainer *T, eos_run_result *res, long t, int slot, double loss, double acc,
+                   double gn)
 {
     res->loss[slot] = (float)loss;
+    res->lr[slot] = (float)eos_optim_lr_at(&T->cfg->train, t);
+    res->threshold[slot] = (float)eos_optim_threshold_at(&T->cfg->train, t);
     res->acc[slot] = (float)acc;
     res->grad_norm[slot] = (float)gn;
     res->n_rec = slot + 1;
@@ -328,7 +331,7 @@ static int evaluate(trainer *T, const eos_train_hooks *hooks, eos_run_result *re
     const int rec = tc->record_every;
     EOS_TRY(full_eval(T, T->tr, T->w, T->g, loss, acc));
     if (t % rec == 0) {
-        record(T, res, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
+        record(T, res, t, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
         if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, t, res, (int)(t / rec));
     }
     if (!isfinite(*loss) || *loss > tc->diverge_loss) {
@@ -383,6 +386,9 @@ static int update(trainer *T, eos_run_result *res, long t, int full_batch, int a
     const int slot = at_sharp ? (int)(t / T->cfg->sharpness.every) : 0;
     if (at_sharp) EOS_TRY(eos_curv_before_step(&T->curv, T->w));
     EOS_TRY(eos_optim_step(&T->opt, T->w, T->g, &(eos_optim_grad){batch_grad_at, &sb}));
+    const int rec = T->cfg->train.record_every;
+    if (T->opt.substeps > 0 && t % rec == 0)
+        res->flow_substeps[t / rec] = (float)T->opt.substeps;
     if (at_sharp) EOS_TRY(eos_curv_after_step(&T->curv, T->w, &res->sharp, slot));
 fail:
     return rc;
@@ -430,6 +436,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
         if (at_sharp) {
             int slot = (int)(t / sev);
             EOS_TRY(measure_sharpness(&T, res, slot));
+            eos_optim_set_sharpness(&T.opt, T.curv.sharpness);
             res->n_sharp = slot + 1;
             if (hooks && hooks->on_sharp) hooks->on_sharp(hooks->ctx, t, res, slot);
         }

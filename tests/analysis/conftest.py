@@ -134,13 +134,16 @@ def config_yaml(optimizer, lr, beta1=0.9, momentum=0.9):
 
 
 def write_fake(path, runs, status, eig, precond=None, record_steps=None, loss=None,
-               sharp_every=10, threshold=None, threshold_preconditioned=None):
+               sharp_every=10, threshold=None, threshold_preconditioned=None, lr_traj=None,
+               threshold_traj=None):
     """Write a results file by the documented layout (format_version 1).
 
     runs: list of dicts with 'train.optimizer', 'train.lr' (the grid axes) and 'config';
     status: ints (0 pending, 1 done, 2 diverged, 3 failed); eig: [N, S, K]; precond: [N, S];
     threshold [N] float, threshold_preconditioned [N] 0/1: written when given (without them the
-    file looks like one from before eosweep wrote them)."""
+    file looks like one from before eosweep wrote them); lr_traj, threshold_traj [N, R]: /traj/lr
+    and /traj/threshold, written (and listed) when given (without them: a file from before
+    learning-rate schedules)."""
     n = len(runs)
     eig = np.asarray(eig, dtype=np.float32)
     s = eig.shape[1]
@@ -185,8 +188,14 @@ def write_fake(path, runs, status, eig, precond=None, record_steps=None, loss=No
         t = f.create_group("traj")
         t["step"] = steps_r.astype("<i8")
         t["loss"] = loss
-        for c in ("acc", "grad_norm", "test_loss", "test_acc"):
+        names = ["loss", "acc", "grad_norm", "test_loss", "test_acc"]
+        for c in names[1:]:
             t[c] = np.full((n, r), np.nan, np.float32)
+        if lr_traj is not None:
+            t["lr"] = np.asarray(lr_traj, np.float32)
+            t["threshold"] = np.asarray(threshold_traj, np.float32)
+            names += ["lr", "threshold"]
+            t.attrs.create("datasets", names, dtype=vstr)
         sh = f.create_group("sharp")
         sh["step"] = (np.arange(s) * sharp_every).astype("<i8")
         sh["eig"] = eig

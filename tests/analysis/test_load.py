@@ -141,7 +141,7 @@ def test_sharp_listed_not_named(sweep_file, tmp_path):
         assert set(listed) | {"step"} == set(f["sharp"])
         assert {"eig", "precond_eig", "trace", "batch_sharp", "dir_sharp", "hvps"} <= set(listed)
         assert list(f["traj"].attrs["datasets"]) == ["loss", "acc", "grad_norm", "test_loss",
-                                                    "test_acc"]
+                                                    "test_acc", "lr", "threshold", "flow_substeps"]
     path = str(tmp_path / "newprobe.h5")
     import shutil
     shutil.copyfile(sweep_file, path)
@@ -178,7 +178,8 @@ def test_hvps_and_tables(sweep_file):
     np.testing.assert_array_equal(m["hvps"].to_numpy(), hvps.reshape(-1))
     rec = analysis.records(sweep_file)
     _, loss = analysis.traj(sweep_file, "loss")
-    assert list(rec.columns) == ["run", "step", "loss", "acc", "grad_norm", "test_loss", "test_acc"]
+    assert list(rec.columns) == ["run", "step", "loss", "acc", "grad_norm", "test_loss", "test_acc",
+                                 "lr", "threshold", "flow_substeps"]
     np.testing.assert_array_equal(rec["loss"].to_numpy(), loss.reshape(-1))
     assert len(rec) == len(df) * loss.shape[1]
 

@@ -82,6 +82,8 @@ KEYS = [
     "train.sam_rho", "train.p", "sharpness.every", "sharpness.k", "sharpness.tol",
     "sharpness.max_iter", "sharpness.n", "sharpness.chunk", "sharpness.trace_probes",
     "sharpness.batch_sharpness", "grid", "zip", "trian", "train.lrr", "data", "model",
+    "train.schedule", "train.warmup_steps", "train.warmup_init", "train.lr_min",
+    "train.step_every", "train.step_gamma", "train.flow_alpha",
 ]
 
 

@@ -20,12 +20,15 @@
 /* model.hidden is stored as a count followed by the widths; the INT_LIST code relies on it. */
 _Static_assert(offsetof(eos_model_cfg, hidden) == offsetof(eos_model_cfg, n_hidden) + sizeof(int),
                "model.hidden must follow model.n_hidden");
+_Static_assert(offsetof(eos_model_cfg, channels) == offsetof(eos_model_cfg, n_channels) + sizeof(int),
+               "model.channels must follow model.n_channels");
 
 static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", NULL};
 static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
+static const char *const pool_names[] = {"max", "avg", "none", NULL};
 
 #define NAMES_FN(fn, arr)                                                                          \
     static const char *fn(int v)                                                                   \
@@ -36,6 +39,7 @@ NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
 NAMES_FN(trace_method_name, trace_method_names)
+NAMES_FN(pool_name, pool_names)
 
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
@@ -106,6 +110,12 @@ static const struct {
       "linear transformer layers (1..64)")                                                         \
     X("model.sparse", EOS_KEY_BOOL, OFF(model.sparse), SZ(model.sparse), NULL, 0, 1, 0,            \
       "linear transformer: sparse P/Q parametrisation")                                            \
+    X("model.channels", EOS_KEY_INT_LIST, OFF(model.n_channels), SZ(model.channels), NULL, 1, 1e6, \
+      0, "cnn: output channels of each conv layer, e.g. [32, 32] (each >= 1)")                     \
+    X("model.kernel", EOS_KEY_INT, OFF(model.kernel), SZ(model.kernel), NULL, 1, 31, 0,            \
+      "cnn: kernel side, odd (stride 1, same padding; 1..31)")                                      \
+    X("model.pool", EOS_KEY_ENUM, OFF(model.pool), SZ(model.pool), pool_name, 0, 0, 0,             \
+      "cnn: 2x2 pooling after each conv activation: max, avg or none (odd sizes: floor)")          \
     X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
       "mse (0.5 sum of squares) or xent (alias cross-entropy)")                                    \
     X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), eos_optim_name,  \
@@ -213,6 +223,11 @@ void eos_config_default(eos_config *cfg)
     m->init_scale = 1.0;
     m->layers = 1;
     m->sparse = 0;
+    m->n_channels = 2;
+    m->channels[0] = 32;
+    m->channels[1] = 32;
+    m->kernel = 3;
+    m->pool = EOS_POOL_MAX;
     cfg->loss = EOS_LOSS_MSE;
     eos_train_cfg *t = &cfg->train;
     t->optimizer = eos_optim_find("gd");

@@ -130,4 +130,15 @@ int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params,
 int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X,
                                    const real *Y, const int *idx, int n, double scale,
                                    const real *v, real *hv);
+/* Naive references for the CNN (plain loops, double, one example at a time, no BLAS, no OpenMP,
+ * allocate per call; the layer layout recomputed from the configuration): same semantics as
+ * eos_model_loss_grad / eos_model_hvp / eos_model_gnvp. For tests only. */
+int eos_cnn_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                          const int *idx, int n, double scale, double *loss_sum,
+                          double *n_correct, real *grad);
+int eos_cnn_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                    const int *idx, int n, double scale, const real *v, real *hv);
+int eos_cnn_gnvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                     const int *idx, int n, double scale, const real *v, real *gv);
+
 #endif

@@ -28,6 +28,8 @@ typedef enum {
 } eos_activation;
 
 typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
+/* data.normalize_per: statistics per input feature, or per image channel (over its pixels) */
+typedef enum { EOS_NORM_FEATURE = 0, EOS_NORM_CHANNEL } eos_norm_per;
 /* cnn: the 2x2 stride-2 pooling after each conv layer's activation (odd sizes: floor) */
 typedef enum { EOS_POOL_MAX = 0, EOS_POOL_AVG, EOS_POOL_NONE } eos_pool;
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
@@ -45,6 +47,7 @@ typedef struct {
     int n_test;       /* held-out examples; 0 = no test set */
     int center;       /* subtract the training mean per feature */
     int standardize;  /* and divide by the training std per feature (implies center) */
+    eos_norm_per normalize_per; /* center/standardize per feature, or per image channel */
     int dim;          /* synthetic: input dimension */
     int n_out;        /* synthetic: output dimension (teacher-student) */
     int teacher_hidden; /* teacher-student: hidden width of the tanh teacher */

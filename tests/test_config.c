@@ -82,6 +82,7 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, data.x), offsetof(eos_config, data.y),
         offsetof(eos_config, data.n_train), offsetof(eos_config, data.n_test),
         offsetof(eos_config, data.center), offsetof(eos_config, data.standardize),
+        offsetof(eos_config, data.normalize_per),
         offsetof(eos_config, data.dim), offsetof(eos_config, data.n_out),
         offsetof(eos_config, data.teacher_hidden), offsetof(eos_config, data.noise),
         offsetof(eos_config, data.n_context), offsetof(eos_config, data.online),

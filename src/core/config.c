@@ -29,6 +29,7 @@ static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", NULL};
 static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
 static const char *const pool_names[] = {"max", "avg", "none", NULL};
+static const char *const norm_per_names[] = {"feature", "channel", NULL};
 
 #define NAMES_FN(fn, arr)                                                                          \
     static const char *fn(int v)                                                                   \
@@ -40,6 +41,7 @@ NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
 NAMES_FN(trace_method_name, trace_method_names)
 NAMES_FN(pool_name, pool_names)
+NAMES_FN(norm_per_name, norm_per_names)
 
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
@@ -81,6 +83,8 @@ static const struct {
       0, "divide each feature by its training std (implies center)")                               \
     X("data.center", EOS_KEY_BOOL, OFF(data.center), SZ(data.center), NULL, 0, 1, 0,               \
       "subtract the training mean per feature")                                                    \
+    X("data.normalize_per", EOS_KEY_ENUM, OFF(data.normalize_per), SZ(data.normalize_per),         \
+      norm_per_name, 0, 0, 0, "center/standardize statistics per feature or per image channel")    \
     X("data.dim", EOS_KEY_INT, OFF(data.dim), SZ(data.dim), NULL, 1, 1e6, 0,                       \
       "synthetic input dimension (>= 1)")                                                          \
     X("data.n_out", EOS_KEY_INT, OFF(data.n_out), SZ(data.n_out), NULL, 1, 1e6, 0,                 \
@@ -203,6 +207,7 @@ void eos_config_default(eos_config *cfg)
     d->n_test = 0;
     d->standardize = 1;
     d->center = 1;
+    d->normalize_per = EOS_NORM_FEATURE;
     d->dim = 10;
     d->n_out = 1;
     d->teacher_hidden = 20;
@@ -652,6 +657,11 @@ static int validate_data_model(const eos_config *cfg, eos_data_info *info, const
     *at = "data.source";
     *with = "data.source"; /* the source decides which data keys it needs */
     EOS_TRY(eos_data_check(cfg, info, at));
+    *at = "data.normalize_per";
+    if (d->normalize_per == EOS_NORM_CHANNEL && (d->center || d->standardize) &&
+        info->shape.layout != EOS_LAYOUT_UNKNOWN && info->shape.layout != EOS_LAYOUT_IMAGE)
+        EOS_FAIL(EOS_ERR_CONFIG, "data.normalize_per: channel needs image data, but data.source "
+                 "%s gives none", eos_data_source_name(d->source));
     *at = "loss";
     if (cfg->loss == EOS_LOSS_XENT && info->regression)
         EOS_FAIL(EOS_ERR_CONFIG,

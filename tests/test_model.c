@@ -531,6 +531,12 @@ static void test_cost_ordering(void)
     /* files whose size only they know: the documented MNIST-sized assumption */
     EXPECT(cost_of("hdf5", "mlp", 1) == fashion && cost_of("mnist-idx", "mlp", 1) == fashion,
            "hdf5 %g, mnist-idx %g", cost_of("hdf5", "mlp", 1), cost_of("mnist-idx", "mlp", 1));
+    /* a cnn (default channels [32, 32]) costs its conv layers on the assumed 1 x 28 x 28 image */
+    double cnn = cost_of("fashion-mnist", "cnn", 1);
+    EXPECT(cnn == 784.0 * 32 * 9 + 196.0 * 32 * 288 + 1568.0 * 200 + 200 * 200 + 200 * 10 &&
+               cost_of("hdf5", "cnn", 1) == cnn && cost_of("mnist-idx", "cnn", 1) == cnn,
+           "cnn: fashion %g, hdf5 %g, mnist-idx %g", cnn, cost_of("hdf5", "cnn", 1),
+           cost_of("mnist-idx", "cnn", 1));
     /* the default prompts (n_context 20, dim 10): tokens [21, 11] */
     double lt1 = cost_of("icl-regression", "linear-transformer", 1);
     double lt2 = cost_of("icl-regression", "linear-transformer", 2);

@@ -268,9 +268,9 @@ int eos_data_estimate(const eos_config *cfg, eos_data_info *info)
     int rc = eos_data_check(cfg, info, &key);
     if (rc) return rc;
     if (eos_shape_size(&info->shape) == 0)
-        info->shape = info->shape.layout == EOS_LAYOUT_IMAGE
-                          ? (eos_shape){EOS_LAYOUT_IMAGE, {1, GUESS_SIDE, GUESS_SIDE}}
-                          : (eos_shape){EOS_LAYOUT_FLAT, {GUESS_SIDE * GUESS_SIDE}};
+        info->shape = info->shape.layout == EOS_LAYOUT_FLAT
+                          ? (eos_shape){EOS_LAYOUT_FLAT, {GUESS_SIDE * GUESS_SIDE}}
+                          : (eos_shape){EOS_LAYOUT_IMAGE, {1, GUESS_SIDE, GUESS_SIDE}};
     if (info->n_out <= 0) info->n_out = GUESS_OUTPUTS;
     if (info->n_train < 0) info->n_train = GUESS_N_TRAIN;
     return 0;

@@ -11,6 +11,11 @@
  *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
  *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
  *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second.
+ *   bench_core cnn DIR    cnn-relu (Cohen et al.'s convnet: channels [32, 32], kernel 3, max
+ *                         pooling, one linear layer) on the first 1,000 images: writes
+ *                         DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at init,
+ *                         the gradient there) for bench_cnn_torch.py's cross-check, then times the
+ *                         GD step and one HVP (medians).
  * Threads: OMP_NUM_THREADS (the library runs OpenBLAS single-threaded under its own tiling; the
  * pure-sgemm baseline uses OpenBLAS's threads, set to the same count).
  * Output: one "key value" per line, keys as bench/run_core.sh reads them. */
@@ -33,6 +38,7 @@
 #endif
 
 #define N_TRAIN 5000
+#define CNN_N_TRAIN 1000
 #define CHUNK 1000 /* train.c's HVP/eval chunk (sharpness.chunk default) */
 #define LR 0.04
 
@@ -98,12 +104,20 @@ typedef struct {
     eos_lanczos lz;
 } bench;
 
-static int bench_setup(bench *B)
+/* fc-tanh on N_TRAIN examples, or (cnn) cnn-relu on CNN_N_TRAIN. */
+static int bench_setup(bench *B, int cnn)
 {
     int rc = 0;
     eos_config_default(&B->cfg); /* fashion-mnist, standardize, fc-tanh 200-200, biases, mse, gd */
-    B->cfg.data.n_train = N_TRAIN;
+    B->cfg.data.n_train = cnn ? CNN_N_TRAIN : N_TRAIN;
     B->cfg.train.lr = LR;
+    if (cnn) {
+        const char *kv[][2] = {{"model.arch", "cnn"},      {"model.channels", "[32, 32]"},
+                               {"model.kernel", "3"},       {"model.pool", "max"},
+                               {"model.activation", "relu"}, {"model.hidden", "[]"}};
+        for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+            EOS_TRY(eos_config_set(&B->cfg, kv[i][0], kv[i][1]));
+    }
     EOS_TRY(eos_data_load(&B->data, &B->cfg));
     const eos_dataset *tr = &B->data.train;
     EOS_TRY(eos_model_create(&B->model, &B->cfg.model, B->cfg.loss, &tr->shape, tr->n_out, CHUNK));
@@ -147,7 +161,7 @@ static int do_prep(const char *dir)
 {
     int rc = 0;
     bench B = {0};
-    EOS_TRY(bench_setup(&B));
+    EOS_TRY(bench_setup(&B, 0));
     const eos_dataset *tr = &B.data.train;
     char meta[256];
     int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\n", tr->n, tr->d,
@@ -328,7 +342,7 @@ static int do_run(const char *dir, const char *parts)
     real *p0 = NULL, *p450 = NULL, *p500 = NULL, *xbin = NULL, *v450 = NULL;
     double *t = NULL;
     int threads = omp_get_max_threads();
-    EOS_TRY(bench_setup(&B));
+    EOS_TRY(bench_setup(&B, 0));
     const eos_dataset *tr = &B.data.train;
     size_t np = B.np;
     printf("threads %d\nnparams %zu\n", threads, np);
@@ -441,15 +455,66 @@ fail:
     return rc;
 }
 
+/* ---- cnn-relu: data, init and gradient for the cross-check, then the GD step and HVP times ---- */
+static int do_cnn(const char *dir)
+{
+    int rc = 0;
+    bench B = {0};
+    double *t = NULL;
+    real *w0 = NULL, *hv = NULL;
+    EOS_TRY(bench_setup(&B, 1));
+    const eos_dataset *tr = &B.data.train;
+    EOS_ALLOC(w0, B.np);
+    EOS_ALLOC(hv, B.np);
+    memcpy(w0, B.w, B.np * sizeof(real));
+    double ls = 0;
+    EOS_TRY(eos_model_loss_grad(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls, NULL,
+                                B.g));
+    char meta[256];
+    int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\nloss0 %.9g\n", tr->n,
+                       tr->d, tr->n_out, B.np, LR, ls / tr->n);
+    EOS_TRY(write_bin(dir, "cnn_meta.txt", meta, (size_t)len));
+    EOS_TRY(write_bin(dir, "cnn_X.bin", tr->X, (size_t)tr->n * tr->d * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_Y.bin", tr->Y, (size_t)tr->n * tr->n_out * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_p0.bin", w0, B.np * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_g0.bin", B.g, B.np * sizeof(real)));
+    printf("cnn_params %zu\ncnn_loss0 %.9g\n", B.np, ls / tr->n);
+    const int reps = 5;
+    EOS_ALLOC(t, reps);
+    double loss;
+    for (int r = -1; r < reps; r++) { /* one warm-up step */
+        double t0 = omp_get_wtime();
+        EOS_TRY(gd_step(&B, &loss));
+        if (r >= 0) t[r] = omp_get_wtime() - t0;
+    }
+    printf("cnn_gd_step_sec %.6f\n", median(t, reps));
+    for (int r = -1; r < reps; r++) { /* the HVP in direction w0 at the current point */
+        eos_zero(hv, B.np);
+        double t0 = omp_get_wtime();
+        EOS_TRY(eos_model_hvp(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, w0, hv));
+        if (r >= 0) t[r] = omp_get_wtime() - t0;
+    }
+    printf("cnn_hvp_sec %.6f\n", median(t, reps));
+fail:
+    free(t);
+    free(w0);
+    free(hv);
+    bench_free(&B);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 4 || (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0)) {
-        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abc]\n");
+    if (argc < 3 || argc > 4 ||
+        (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 && strcmp(argv[1], "cnn") != 0)) {
+        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abc] | "
+                        "bench_core cnn DIR\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int rc = strcmp(argv[1], "prep") == 0 ? do_prep(argv[2])
-                                            : do_run(argv[2], argc > 3 ? argv[3] : "abc");
-    if (rc && strcmp(argv[1], "prep") == 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
+    int rc = strcmp(argv[1], "prep") == 0  ? do_prep(argv[2])
+             : strcmp(argv[1], "cnn") == 0 ? do_cnn(argv[2])
+                                           : do_run(argv[2], argc > 3 ? argv[3] : "abc");
+    if (rc && strcmp(argv[1], "run") != 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
     return rc ? 1 : 0;
 }

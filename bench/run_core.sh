@@ -14,6 +14,9 @@
 #     DATA_DIR=/tmp/eos_bench_core   data, parameters and references shared by both sides
 #     LVA=1           also run lanczos_vs_arpack compare (slow: ~2,000 float64 HVPs)
 #     LVA_N=1000      examples in the Lanczos-vs-ARPACK operator
+#     CNN=1           instead: cnn-relu on 1,000 examples (bench_core cnn, bench_cnn_torch.py), the
+#                     GD step and one HVP, after checking that PyTorch's loss and gradient at the
+#                     same parameters equal eosweep's
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,12 +45,45 @@ BIN="$BUILD/bench"
 mkdir -p "$BIN" "$DATA_DIR"
 # shellcheck disable=SC2086
 gcc $CFLAGS "$SRC/bench/bench_core.c" "$BUILD/libeoscore.a" $LIBS -o "$BIN/bench_core"
-# shellcheck disable=SC2086
-gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.a" -larpack $LIBS \
-    -o "$BIN/lanczos_vs_arpack"
+if [ "${CNN:-0}" != 1 ]; then # (the cnn comparison needs no ARPACK)
+    # shellcheck disable=SC2086
+    gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.a" -larpack \
+        $LIBS -o "$BIN/lanczos_vs_arpack"
+fi
 
 echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# load before: $(uptime)"
+if [ "${CNN:-0}" = 1 ]; then
+    LOGS="$DATA_DIR/cnn_logs"
+    mkdir -p "$LOGS"
+    rm -f "$LOGS"/*.txt
+    for t in $THREADS; do
+        for r in $(seq 1 "$REPEATS"); do # alternate the sides, as below
+            OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$BIN/bench_core" cnn "$DATA_DIR" \
+                >"$LOGS/ours_t${t}_r${r}.txt"
+            OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t \
+                $PY "$SRC/bench/bench_cnn_torch.py" "$DATA_DIR" "$t" >"$LOGS/torch_t${t}_r${r}.txt"
+        done
+    done
+    echo "# load after: $(uptime)"
+    $PY - "$LOGS" "$THREADS" <<'EOF'
+import glob, os, statistics, sys
+logs, threads = sys.argv[1], sys.argv[2].split()
+def med(side, t, key):
+    v = [float(l.split()[1]) for f in glob.glob(os.path.join(logs, "%s_t%s_r*.txt" % (side, t)))
+         for l in open(f) if l.split()[0] == key]
+    return (statistics.median(v) if v else float("nan")), v
+for t in threads:
+    print("\nT=%s threads: cnn-relu [32, 32] on 1,000 Fashion-MNIST images (medians)" % t)
+    for key in ("cnn_gd_step_sec", "cnn_hvp_sec"):
+        (a, va), (b, vb) = med("ours", t, key), med("torch", t, key)
+        print("%-16s eosweep %.3f s  PyTorch %.3f s  ours/torch %.2f   (runs: %s | %s)"
+              % (key, a, b, a / b, " ".join("%.3f" % x for x in va), " ".join("%.3f" % x for x in vb)))
+    for key in ("cnn_torch_loss_rel_err", "cnn_torch_grad_rel_err"):
+        print("%s (worst) %.3g" % (key, max(med("torch", t, key)[1] or [float("nan")])))
+EOF
+    exit 0
+fi
 if [ ! -f "$DATA_DIR/p500.bin" ]; then
     echo "# prep: data + 500 GD steps (lr 0.04) -> $DATA_DIR"
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/bench_core" prep "$DATA_DIR"

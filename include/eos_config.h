@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #define EOS_MAX_HIDDEN 16
+#define EOS_MAX_CHANNELS 8 /* model.channels entries (cnn conv layers) */
 #define EOS_PATH_MAX 512
 #define EOS_NAME_MAX 64
 #define EOS_HUTCHPP_MAX_PROBES 300 /* sharpness.trace_probes bound of trace_method hutchpp */
@@ -27,6 +28,10 @@ typedef enum {
 } eos_activation;
 
 typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
+/* data.normalize_per: statistics per input feature, or per image channel (over its pixels) */
+typedef enum { EOS_NORM_FEATURE = 0, EOS_NORM_CHANNEL } eos_norm_per;
+/* cnn: the 2x2 stride-2 pooling after each conv layer's activation (odd sizes: floor) */
+typedef enum { EOS_POOL_MAX = 0, EOS_POOL_AVG, EOS_POOL_NONE } eos_pool;
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
 typedef enum { EOS_TRACE_HUTCHINSON = 0, EOS_TRACE_HUTCHPP } eos_trace_method;
 
@@ -42,6 +47,7 @@ typedef struct {
     int n_test;       /* held-out examples; 0 = no test set */
     int center;       /* subtract the training mean per feature */
     int standardize;  /* and divide by the training std per feature (implies center) */
+    eos_norm_per normalize_per; /* center/standardize per feature, or per image channel */
     int dim;          /* synthetic: input dimension */
     int n_out;        /* synthetic: output dimension (teacher-student) */
     int teacher_hidden; /* teacher-student: hidden width of the tanh teacher */
@@ -62,6 +68,10 @@ typedef struct {
     double init_scale;         /* gaussian: std = init_scale / sqrt(fan_in); pytorch: multiplies bound */
     int layers;                /* linear transformer: number of layers */
     int sparse;                /* linear transformer: P/Q sparse parametrisation */
+    int n_channels;            /* cnn: number of conv layers */
+    int channels[EOS_MAX_CHANNELS]; /* cnn: output channels of each conv layer */
+    int kernel;                /* cnn: odd kernel side (stride 1, "same" padding) */
+    eos_pool pool;             /* cnn: pooling after each conv layer */
 } eos_model_cfg;
 
 typedef struct {

@@ -68,7 +68,8 @@ typedef struct {
  * failure returns EOS_ERR_CONFIG with a message "key: ..." and points *key at that key's path. */
 int eos_data_check(const eos_config *cfg, eos_data_info *info, const char **key);
 /* eos_data_check's info with every unknown replaced by an assumption, for ordering runs by
- * expected cost only: 784 features (flat, or a 1 x 28 x 28 image), 10 outputs and 60,000
+ * expected cost only: 784 features (flat if the source says flat, else a 1 x 28 x 28 image, so
+ * that a convolutional network on an HDF5 file of unknown rank has a cost), 10 outputs and 60,000
  * training examples, an MNIST-sized file (a source reading files of any size knows its size only
  * once it has read them). */
 int eos_data_estimate(const eos_config *cfg, eos_data_info *info);

@@ -114,4 +114,31 @@ sharpness: {every: 10, k: 1}
 YAML
 "$EOSWEEP" one.yaml -o one.h5 --verbose --quiet >/dev/null 2>verbose.txt
 check "--verbose prints every record and measurement" test "$(grep -c '^  step' verbose.txt)" -eq 6
+
+# A convolutional network on images (a 4-D HDF5 X [N, C, H, W], odd height) with every pooling:
+# finite losses, Hessian and Gauss-Newton sharpness, the same bits at 1 and 2 threads.
+$PY -c "
+import h5py, numpy as np
+r = np.random.default_rng(0); x = r.standard_normal((64, 2, 9, 8)).astype('f4')
+y = (x[:, 0, :4, :4].mean(axis=(1, 2)) > 0).astype('i8')
+with h5py.File('img.h5', 'w') as f: f['X'] = x; f['y'] = y"
+cat > cnn.yaml <<YAML
+name: cnn
+data:      {source: hdf5, path: img.h5, n_train: 64, standardize: false}
+model:     {arch: cnn, channels: [4, 3], kernel: 3, activation: relu, hidden: []}
+loss: xent
+train:     {optimizer: gd, lr: 0.1, max_steps: 12, record_every: 3}
+sharpness: {every: 4, k: 2, gauss_newton: true}
+grid:
+  model.pool: [max, avg, none]
+YAML
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$EOSWEEP" cnn.yaml -o cnn1.h5 --quiet >/dev/null 2>&1
+check "cnn on HDF5 images: exit 0" test $? -eq 0
+OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$EOSWEEP" cnn.yaml -o cnn2.h5 --quiet >/dev/null 2>&1
+check "cnn at 1 vs 2 threads identical" $PY "$SRC/tests/h5compare.py" cnn1.h5 cnn2.h5
+check "cnn: every run done, finite losses, positive sharpness and Gauss-Newton sharpness" $PY -c "
+import h5py, numpy as np, sys
+f = h5py.File('cnn1.h5'); e, g = f['sharp/eig'][()], f['sharp/gn_eig'][()]
+ok = (f['runs/status'][()] == 1).all() and np.isfinite(f['traj/loss'][()]).all()
+sys.exit(0 if ok and (e[..., 0] > 0).all() and (g[..., 0] > 0).all() and np.isfinite(e).all() else 1)"
 summary

@@ -82,6 +82,7 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, data.x), offsetof(eos_config, data.y),
         offsetof(eos_config, data.n_train), offsetof(eos_config, data.n_test),
         offsetof(eos_config, data.center), offsetof(eos_config, data.standardize),
+        offsetof(eos_config, data.normalize_per),
         offsetof(eos_config, data.dim), offsetof(eos_config, data.n_out),
         offsetof(eos_config, data.teacher_hidden), offsetof(eos_config, data.noise),
         offsetof(eos_config, data.n_context), offsetof(eos_config, data.online),
@@ -89,7 +90,9 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, model.n_hidden), offsetof(eos_config, model.activation),
         offsetof(eos_config, model.bias), offsetof(eos_config, model.init),
         offsetof(eos_config, model.init_scale), offsetof(eos_config, model.layers),
-        offsetof(eos_config, model.sparse), offsetof(eos_config, loss),
+        offsetof(eos_config, model.sparse), offsetof(eos_config, model.n_channels),
+        offsetof(eos_config, model.kernel), offsetof(eos_config, model.pool),
+        offsetof(eos_config, loss),
         offsetof(eos_config, train.optimizer), offsetof(eos_config, train.lr),
         offsetof(eos_config, train.batch_size), offsetof(eos_config, train.max_steps),
         offsetof(eos_config, train.loss_goal), offsetof(eos_config, train.acc_goal),
@@ -395,7 +398,7 @@ static void test_table_names(void)
 {
     static const char *const sources[] = {"fashion-mnist", "mnist-idx", "cifar10", "hdf5",
                                           "synthetic-linear", "teacher-student", "icl-regression"};
-    static const char *const archs[] = {"mlp", "linear-transformer"};
+    static const char *const archs[] = {"mlp", "linear-transformer", "cnn"};
     int n = 0;
     while (eos_data_source_name(n)) n++;
     EXPECT(n == 7, "%d data sources", n);
@@ -404,8 +407,8 @@ static void test_table_names(void)
                eos_data_source_name(i));
     EXPECT(eos_data_source_name(-1) == NULL, " ");
     for (n = 0; eos_model_arch_name(n);) n++;
-    EXPECT(n == 2 && eos_model_arch_name(-1) == NULL, "%d architectures", n);
-    for (int i = 0; i < n && i < 2; i++)
+    EXPECT(n == 3 && eos_model_arch_name(-1) == NULL, "%d architectures", n);
+    for (int i = 0; i < n && i < 3; i++)
         EXPECT(strcmp(eos_model_arch_name(i), archs[i]) == 0, "arch %d: %s", i,
                eos_model_arch_name(i));
     /* the key table reads and writes them by name */
@@ -415,8 +418,9 @@ static void test_table_names(void)
     EXPECT(eos_config_set(&c, "data.source", "cifar10") == 0 && c.data.source == 2, " ");
     EXPECT(eos_config_get(&c, "data.source", buf, sizeof buf) == 0 && strcmp(buf, "cifar10") == 0,
            "%s", buf);
-    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.arch", "cnn"),
-                      "model.arch: unknown value 'cnn' (expected one of: mlp, linear-transformer)");
+    EXPECT_ERR_PREFIX(eos_config_set(&c, "model.arch", "resnet"),
+                      "model.arch: unknown value 'resnet' (expected one of: mlp, "
+                      "linear-transformer, cnn)");
     c.data.source = 7;
     EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.source:");
 }

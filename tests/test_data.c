@@ -564,6 +564,43 @@ static void test_cifar(void)
     expect_info_matches(&c, &d);
     eos_data_free(&d);
 
+    /* per-channel standardisation (Cohen et al.'s CIFAR preprocessing): each channel's training
+     * mean and population std over all its pixels, computed here from the raw values, applied to
+     * both sets; per-feature statistics are something else */
+    for (int per = 0; per < 2; per++) {
+        c.data.standardize = 1;
+        c.data.normalize_per = per ? EOS_NORM_CHANNEL : EOS_NORM_FEATURE;
+        rc = eos_data_load(&d, &c);
+        EXPECT(rc == 0, "%s", eos_error_msg());
+        if (rc) break;
+        double worst = 0;
+        for (int ch = 0; ch < 3; ch++) {
+            double m = 0, v = 0;
+            for (int i = 0; i < 5; i++)
+                for (int p = 0; p < 1024; p++) m += ((5 * i + ch * 1024 + p) % 256) / 255.0;
+            m /= 5 * 1024;
+            for (int i = 0; i < 5; i++)
+                for (int p = 0; p < 1024; p++) {
+                    double e = ((5 * i + ch * 1024 + p) % 256) / 255.0 - m;
+                    v += e * e;
+                }
+            double sd = sqrt(v / (5 * 1024));
+            for (int i = 0; i < 7; i++) { /* 5 training, then 2 test examples (records 100, 101) */
+                int rec = i < 5 ? i : 95 + i;
+                const real *x = i < 5 ? d.train.X + i * 3072 : d.test.X + (i - 5) * 3072;
+                for (int p = 0; p < 1024; p++) {
+                    double want = (((5 * rec + ch * 1024 + p) % 256) / 255.0 - m) / sd;
+                    worst = fmax(worst, fabs(x[ch * 1024 + p] - want));
+                }
+            }
+        }
+        if (per) EXPECT(worst < 1e-5, "per-channel standardisation off by %g", worst);
+        else EXPECT(worst > 0.1, "per-feature standardisation looks per-channel (%g)", worst);
+        eos_data_free(&d);
+    }
+    c.data.standardize = 0;
+    c.data.normalize_per = EOS_NORM_FEATURE;
+
     /* all of a directory needs every batch file */
     c.data.n_train = 0;
     c.data.n_test = 0;

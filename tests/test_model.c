@@ -8,6 +8,7 @@
 #include "eos_model.h"
 #include "../src/model/model_impl.h"
 #include "eos_test.h"
+#include "model_test_util.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -19,9 +20,6 @@
 #define TOL_REF 1e-5
 #endif
 
-static const eos_activation all_acts[] = {EOS_ACT_TANH, EOS_ACT_RELU,  EOS_ACT_ELU,
-                                          EOS_ACT_SOFTPLUS, EOS_ACT_GELU, EOS_ACT_IDENTITY};
-static const char *act_names[] = {"tanh", "relu", "elu", "softplus", "gelu", "identity"};
 
 typedef struct {
     const char *name;
@@ -37,13 +35,6 @@ static const shape shapes[] = {
 };
 #endif
 
-/* Row of the architecture table called name (-1 if none). */
-static int arch_index(const char *name)
-{
-    for (int i = 0; eos_model_arch_name(i); i++)
-        if (strcmp(eos_model_arch_name(i), name) == 0) return i;
-    return -1;
-}
 
 /* d features without structure. */
 static eos_shape flat(int d) { return (eos_shape){EOS_LAYOUT_FLAT, {d}}; }
@@ -64,38 +55,6 @@ static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape
     int rc = eos_model_create(&m, &mc, loss, &in, s->k, chunk);
     EXPECT(rc == 0, "create failed: %s", eos_error_msg());
     return rc == 0 ? m : NULL;
-}
-
-/* X ~ N(0,1); MSE targets ~ N(0,1); xent targets positive soft labels with random total mass
- * (exercises S = sum y != 1), rows where j == i % k get the largest mass. */
-static void make_data(real *X, real *Y, int n, int d, int k, eos_loss_kind loss, uint64_t seed)
-{
-    eos_rng r;
-    eos_rng_init(&r, seed, EOS_RNG_STREAM_TEST);
-    for (int i = 0; i < n * d; i++) X[i] = (real)eos_rng_normal(&r);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < k; j++) {
-            if (loss == EOS_LOSS_MSE) Y[i * k + j] = (real)eos_rng_normal(&r);
-            else Y[i * k + j] = (real)(eos_rng_uniform(&r) + (j == i % k ? 1.0 : 0.0));
-        }
-}
-
-static void rand_vec(real *v, size_t n, uint64_t seed)
-{
-    eos_rng r;
-    eos_rng_init(&r, seed, EOS_RNG_STREAM_SHARP);
-    for (size_t i = 0; i < n; i++) v[i] = (real)eos_rng_normal(&r);
-}
-
-static double rel_err(const real *a, const real *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = (double)a[i] - (double)b[i];
-        num += e * e;
-        den += (double)b[i] * (double)b[i];
-    }
-    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
 }
 
 #ifdef EOS_FLOAT64
@@ -572,6 +531,12 @@ static void test_cost_ordering(void)
     /* files whose size only they know: the documented MNIST-sized assumption */
     EXPECT(cost_of("hdf5", "mlp", 1) == fashion && cost_of("mnist-idx", "mlp", 1) == fashion,
            "hdf5 %g, mnist-idx %g", cost_of("hdf5", "mlp", 1), cost_of("mnist-idx", "mlp", 1));
+    /* a cnn (default channels [32, 32]) costs its conv layers on the assumed 1 x 28 x 28 image */
+    double cnn = cost_of("fashion-mnist", "cnn", 1);
+    EXPECT(cnn == 784.0 * 32 * 9 + 196.0 * 32 * 288 + 1568.0 * 200 + 200 * 200 + 200 * 10 &&
+               cost_of("hdf5", "cnn", 1) == cnn && cost_of("mnist-idx", "cnn", 1) == cnn,
+           "cnn: fashion %g, hdf5 %g, mnist-idx %g", cnn, cost_of("hdf5", "cnn", 1),
+           cost_of("mnist-idx", "cnn", 1));
     /* the default prompts (n_context 20, dim 10): tokens [21, 11] */
     double lt1 = cost_of("icl-regression", "linear-transformer", 1);
     double lt2 = cost_of("icl-regression", "linear-transformer", 2);

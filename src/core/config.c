@@ -20,12 +20,16 @@
 /* model.hidden is stored as a count followed by the widths; the INT_LIST code relies on it. */
 _Static_assert(offsetof(eos_model_cfg, hidden) == offsetof(eos_model_cfg, n_hidden) + sizeof(int),
                "model.hidden must follow model.n_hidden");
+_Static_assert(offsetof(eos_model_cfg, channels) == offsetof(eos_model_cfg, n_channels) + sizeof(int),
+               "model.channels must follow model.n_channels");
 
 static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", NULL};
 static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
+static const char *const pool_names[] = {"max", "avg", "none", NULL};
+static const char *const norm_per_names[] = {"feature", "channel", NULL};
 
 #define NAMES_FN(fn, arr)                                                                          \
     static const char *fn(int v)                                                                   \
@@ -36,6 +40,8 @@ NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
 NAMES_FN(trace_method_name, trace_method_names)
+NAMES_FN(pool_name, pool_names)
+NAMES_FN(norm_per_name, norm_per_names)
 
 /* Extra spellings accepted on input; output always uses the canonical name. */
 static const struct {
@@ -77,6 +83,8 @@ static const struct {
       0, "divide each feature by its training std (implies center)")                               \
     X("data.center", EOS_KEY_BOOL, OFF(data.center), SZ(data.center), NULL, 0, 1, 0,               \
       "subtract the training mean per feature")                                                    \
+    X("data.normalize_per", EOS_KEY_ENUM, OFF(data.normalize_per), SZ(data.normalize_per),         \
+      norm_per_name, 0, 0, 0, "center/standardize statistics per feature or per image channel")    \
     X("data.dim", EOS_KEY_INT, OFF(data.dim), SZ(data.dim), NULL, 1, 1e6, 0,                       \
       "synthetic input dimension (>= 1)")                                                          \
     X("data.n_out", EOS_KEY_INT, OFF(data.n_out), SZ(data.n_out), NULL, 1, 1e6, 0,                 \
@@ -106,6 +114,12 @@ static const struct {
       "linear transformer layers (1..64)")                                                         \
     X("model.sparse", EOS_KEY_BOOL, OFF(model.sparse), SZ(model.sparse), NULL, 0, 1, 0,            \
       "linear transformer: sparse P/Q parametrisation")                                            \
+    X("model.channels", EOS_KEY_INT_LIST, OFF(model.n_channels), SZ(model.channels), NULL, 1, 1e6, \
+      0, "cnn: output channels of each conv layer, e.g. [32, 32] (each >= 1)")                     \
+    X("model.kernel", EOS_KEY_INT, OFF(model.kernel), SZ(model.kernel), NULL, 1, 31, 0,            \
+      "cnn: kernel side, odd (stride 1, same padding; 1..31)")                                      \
+    X("model.pool", EOS_KEY_ENUM, OFF(model.pool), SZ(model.pool), pool_name, 0, 0, 0,             \
+      "cnn: 2x2 pooling after each conv activation: max, avg or none (odd sizes: floor)")          \
     X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
       "mse (0.5 sum of squares) or xent (alias cross-entropy)")                                    \
     X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), eos_optim_name,  \
@@ -217,6 +231,7 @@ void eos_config_default(eos_config *cfg)
     d->n_test = 0;
     d->standardize = 1;
     d->center = 1;
+    d->normalize_per = EOS_NORM_FEATURE;
     d->dim = 10;
     d->n_out = 1;
     d->teacher_hidden = 20;
@@ -237,6 +252,11 @@ void eos_config_default(eos_config *cfg)
     m->init_scale = 1.0;
     m->layers = 1;
     m->sparse = 0;
+    m->n_channels = 2;
+    m->channels[0] = 32;
+    m->channels[1] = 32;
+    m->kernel = 3;
+    m->pool = EOS_POOL_MAX;
     cfg->loss = EOS_LOSS_MSE;
     eos_train_cfg *t = &cfg->train;
     t->optimizer = eos_optim_find("gd");
@@ -672,6 +692,11 @@ static int validate_data_model(const eos_config *cfg, eos_data_info *info, const
     *at = "data.source";
     *with = "data.source"; /* the source decides which data keys it needs */
     EOS_TRY(eos_data_check(cfg, info, at));
+    *at = "data.normalize_per";
+    if (d->normalize_per == EOS_NORM_CHANNEL && (d->center || d->standardize) &&
+        info->shape.layout != EOS_LAYOUT_UNKNOWN && info->shape.layout != EOS_LAYOUT_IMAGE)
+        EOS_FAIL(EOS_ERR_CONFIG, "data.normalize_per: channel needs image data, but data.source "
+                 "%s gives none", eos_data_source_name(d->source));
     *at = "loss";
     if (cfg->loss == EOS_LOSS_XENT && info->regression)
         EOS_FAIL(EOS_ERR_CONFIG,

@@ -151,15 +151,42 @@ fail:
 
 #define STAT_BLOCK 64
 
-static int normalise(eos_data *data, int scale)
+/* Per image channel (per_channel): one mean and std over all the training examples' pixels of
+ * each channel, summed in index order per channel, spread to the channel's features. */
+static void channel_stats(const eos_dataset *tr, int scale, double *mean, double *sd)
+{
+    const int n = tr->n, d = tr->d, C = tr->shape.dim[0], hw = d / C;
+    const double cnt = (double)n * hw;
+#pragma omp parallel for schedule(static) /* one channel per iteration */
+    for (int c = 0; c < C; c++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < hw; p++) m += tr->X[(size_t)i * d + (size_t)c * hw + p];
+        m /= cnt;
+        for (int i = 0; scale && i < n; i++)
+            for (int p = 0; p < hw; p++) {
+                double e = tr->X[(size_t)i * d + (size_t)c * hw + p] - m;
+                v += e * e;
+            }
+        double s = sqrt(v / cnt);
+        if (!(s > 0)) s = 1.0; /* constant channel: centre only */
+        for (int p = 0; p < hw; p++) mean[(size_t)c * hw + p] = m, sd[(size_t)c * hw + p] = s;
+    }
+}
+
+static int normalise(eos_data *data, int scale, int per_channel)
 {
     int rc = 0;
     eos_dataset *tr = &data->train;
     int n = tr->n, d = tr->d;
     double *mean = NULL, *sd = NULL;
+    EOS_CHECK(!per_channel || tr->shape.layout == EOS_LAYOUT_IMAGE, EOS_ERR_CONFIG,
+              "data.normalize_per: channel needs image data, but the file gives %s",
+              tr->shape.layout == EOS_LAYOUT_TOKENS ? "tokens" : "flat features");
     EOS_ALLOC(mean, d);
     EOS_ALLOC(sd, d);
-    int nblk = (d + STAT_BLOCK - 1) / STAT_BLOCK;
+    if (per_channel) channel_stats(tr, scale, mean, sd);
+    int nblk = per_channel ? 0 : (d + STAT_BLOCK - 1) / STAT_BLOCK;
     /* each thread owns whole feature blocks and sums their rows in index order, so the statistics
      * do not depend on the thread count */
 #pragma omp parallel for schedule(static)
@@ -241,9 +268,9 @@ int eos_data_estimate(const eos_config *cfg, eos_data_info *info)
     int rc = eos_data_check(cfg, info, &key);
     if (rc) return rc;
     if (eos_shape_size(&info->shape) == 0)
-        info->shape = info->shape.layout == EOS_LAYOUT_IMAGE
-                          ? (eos_shape){EOS_LAYOUT_IMAGE, {1, GUESS_SIDE, GUESS_SIDE}}
-                          : (eos_shape){EOS_LAYOUT_FLAT, {GUESS_SIDE * GUESS_SIDE}};
+        info->shape = info->shape.layout == EOS_LAYOUT_FLAT
+                          ? (eos_shape){EOS_LAYOUT_FLAT, {GUESS_SIDE * GUESS_SIDE}}
+                          : (eos_shape){EOS_LAYOUT_IMAGE, {1, GUESS_SIDE, GUESS_SIDE}};
     if (info->n_out <= 0) info->n_out = GUESS_OUTPUTS;
     if (info->n_train < 0) info->n_train = GUESS_N_TRAIN;
     return 0;
@@ -274,7 +301,8 @@ int eos_data_load(eos_data *data, const eos_config *cfg)
     EOS_CHECK(src, EOS_ERR_CONFIG, "data.source = %d is not a known source", dc->source);
     EOS_TRY(src->check(cfg, &info, &key));
     EOS_TRY(src->load(data, cfg));
-    if (src->normalise && (dc->center || dc->standardize)) EOS_TRY(normalise(data, dc->standardize));
+    if (src->normalise && (dc->center || dc->standardize))
+        EOS_TRY(normalise(data, dc->standardize, dc->normalize_per == EOS_NORM_CHANNEL));
     return 0;
 fail:
     eos_data_free(data);
@@ -293,6 +321,7 @@ int eos_data_same(const eos_config *a, const eos_config *b)
            strcmp(x->test_path, y->test_path) == 0 && strcmp(x->test_labels, y->test_labels) == 0 &&
            strcmp(x->x, y->x) == 0 && strcmp(x->y, y->y) == 0 && x->n_train == y->n_train &&
            x->n_test == y->n_test && cx == cy && !x->standardize == !y->standardize &&
+           (!cx || x->normalize_per == y->normalize_per) &&
            x->dim == y->dim && x->n_out == y->n_out && x->teacher_hidden == y->teacher_hidden &&
            x->noise == y->noise && x->n_context == y->n_context && x->online == y->online &&
            x->sigma_decay == y->sigma_decay;

@@ -42,8 +42,9 @@
 #define MLP_MAXL (EOS_MAX_HIDDEN + 1) /* dense layers */
 #define RB 32                         /* rows per block of the fused column sums */
 
-typedef struct {
+typedef struct eos_dense {
     int L;                          /* dense layers */
+    int chunk;                      /* rows per pass the workspaces hold */
     int dims[MLP_MAXL + 1];         /* dims[0] = d_in, dims[l] = width of layer l, dims[L] = n_out */
     size_t woff[MLP_MAXL + 1];      /* offset of W_l in params (l = 1..L) */
     size_t boff[MLP_MAXL + 1];      /* offset of b_l (bias on) */
@@ -542,6 +543,36 @@ static void blas_single_thread(void)
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
+/* The kernels other architectures share (model_impl.h), as they are used here. */
+void eos_act_forward(real *a, real *d1, real *d2, const real *b, int n, int w, eos_activation act)
+{
+    act_forward(a, d1, d2, b, n, w, act);
+}
+
+void eos_act_tangent(real *ra, real *q, const real *s, const real *vb, int n, int w, int tanh_a)
+{
+    act_tangent(ra, q, s, vb, n, w, tanh_a);
+}
+
+void eos_act_backward(real *dx, const real *s, int n, int w, int tanh_a)
+{
+    act_backward(dx, NULL, s, n, w, tanh_a);
+}
+
+void eos_act_backward_hvp(real *dx, real *rdx, const real *s, const real *q, int n, int w,
+                          int tanh_a)
+{
+    act_backward_hvp(dx, rdx, NULL, s, q, n, w, tanh_a);
+}
+
+void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                    const real *B, int ldb, real beta, real *C, int ldc)
+{
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void eos_model_blas_single_thread(void) { blas_single_thread(); }
+
 static const real *bias_of(const mlp *p, const real *params, int l)
 {
     return p->bias ? params + p->boff[l] : p->zeros;
@@ -549,17 +580,21 @@ static const real *bias_of(const mlp *p, const real *params, int l)
 
 /* The plain backward pass of a chunk of nr rows whose forward pass is in the workspaces (input x):
  * D [nr, n_out] = dloss/df on entry (the output bias's share already reduced), Dn a second
- * [chunk, maxw] buffer; grad += scale * the parameter gradient. Shared by the gradient and the
- * Gauss-Newton product, which differ only in the output vector they send back. */
+ * [chunk, maxw] buffer; grad += scale * the parameter gradient; dx [nr, dims[0]] (NULL: skip) =
+ * dloss/dx, unscaled. Shared by the gradient and the Gauss-Newton product, which differ only in
+ * the output vector they send back. */
 static void backward(mlp *p, const real *params, const real *x, real *D, real *Dn, double *part,
-                     int nr, double scale, real *grad)
+                     int nr, double scale, real *grad, real *dx)
 {
     const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
     for (int l = L; l >= 1; l--) {
         const real *W = params + p->woff[l];
         dense_backward_w(grad + p->woff[l], D, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l],
                          (real)scale);
-        if (l == 1) break;
+        if (l == 1) {
+            if (dx) dense_backward_x(dx, D, W, nr, dm[0], dm[1], 0);
+            break;
+        }
         dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
         act_backward(Dn, part, p->s[l - 1], nr, dm[l - 1], p->tanh_a);
         if (part) part_reduce(grad + p->boff[l - 1], part, nb, dm[l - 1], scale);
@@ -569,13 +604,14 @@ static void backward(mlp *p, const real *params, const real *x, real *D, real *D
     }
 }
 
-/* Forward pass with tangents of a chunk of nr rows (input x) in direction v: a[l], ra[l]
- * [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until the fused passes add the biases and apply
- * sigma; the output layer's biases are left to the loss pass. */
-static void forward_tangents(mlp *p, const real *params, const real *v, const real *x, int nr)
+/* Forward pass with tangents of a chunk of nr rows (input x, its tangent rx [nr, dims[0]] or NULL
+ * for none) in direction v: a[l], ra[l] [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until the fused
+ * passes add the biases and apply sigma; the output layer's biases are left to the loss pass. */
+static void forward_tangents(mlp *p, const real *params, const real *v, const real *x,
+                             const real *rx, int nr)
 {
     const int L = p->L, *dm = p->dims;
-    const real *ain = x, *rain = NULL;
+    const real *ain = x, *rain = rx;
     for (int l = 1; l <= L; l++) {
         const real *W = params + p->woff[l], *V = v + p->woff[l];
         dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
@@ -590,61 +626,73 @@ static void forward_tangents(mlp *p, const real *params, const real *v, const re
     }
 }
 
+void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
+                         const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
+                         double *lsum, double *csum, real *grad, real *dx)
+{
+    const int L = p->L, *dm = p->dims, k = dm[L], nb = (nr + RB - 1) / RB;
+    double *lrow = p->rowv, *crow = csum ? p->rowv + p->chunk : NULL;
+    /* forward: z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
+    const real *ain = x;
+    for (int l = 1; l <= L; l++) {
+        dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
+        if (l < L)
+            act_forward(p->a[l], grad ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr, dm[l],
+                        p->act);
+        ain = p->a[l];
+    }
+    real *D = p->dl[0], *Dn = p->dl[1];
+    double *part = (grad && p->bias) ? p->part : NULL;
+    loss_forward(lrow, crow, grad ? D : NULL, part, p->a[L], bias_of(p, params, L), Y, idx, r0,
+                 nr, k, loss);
+    for (int i = 0; i < nr; i++) *lsum += lrow[i]; /* fixed order */
+    if (crow)
+        for (int i = 0; i < nr; i++) *csum += crow[i];
+    if (!grad) return;
+    /* backward: D = dloss/dz_l [nr, dims[l]] */
+    if (part) part_reduce(grad + p->boff[L], part, nb, dm[L], scale);
+    backward(p, params, x, D, Dn, part, nr, scale, grad, dx);
+}
+
 static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const real *Y,
                          const int *idx, int n, double scale, double *loss_sum, double *n_correct,
                          real *grad)
 {
     mlp *p = m->impl;
-    const int L = p->L, *dm = p->dims, k = m->n_out;
-    double *lrow = p->rowv, *crow = (n_correct && k > 1) ? p->rowv + m->chunk : NULL;
+    int want_c = n_correct && m->n_out > 1;
     double lsum = 0.0, csum = 0.0;
     blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
-        int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
-        const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
-        /* forward: z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
-        const real *ain = x;
-        for (int l = 1; l <= L; l++) {
-            dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
-            if (l < L)
-                act_forward(p->a[l], grad ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr,
-                            dm[l], p->act);
-            ain = p->a[l];
-        }
-        real *D = p->dl[0], *Dn = p->dl[1];
-        double *part = (grad && p->bias) ? p->part : NULL;
-        loss_forward(lrow, crow, grad ? D : NULL, part, p->a[L], bias_of(p, params, L), Y, idx,
-                     r0, nr, k, m->loss);
-        for (int i = 0; i < nr; i++) lsum += lrow[i]; /* fixed order */
-        if (crow)
-            for (int i = 0; i < nr; i++) csum += crow[i];
-        if (!grad) continue;
-        /* backward: D = dloss/dz_l [nr, dims[l]] */
-        if (part) part_reduce(grad + p->boff[L], part, nb, dm[L], scale);
-        backward(p, params, x, D, Dn, part, nr, scale, grad);
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
+        const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
+        eos_dense_loss_grad(p, params, x, Y, idx, r0, nr, m->loss, scale, &lsum,
+                            want_c ? &csum : NULL, grad, NULL);
     }
     if (loss_sum) *loss_sum += lsum;
-    if (crow) *n_correct += csum;
+    if (want_c) *n_correct += csum;
     return 0;
 }
 
-/* The HVP's backward pass with R-terms over a chunk of nr rows (input x) whose forward pass with
- * tangents is in the workspaces: D, RD [nr, n_out] = dloss/df and its R-derivative on entry (the
- * output bias's share already reduced), Dn, RDn second buffers; hv += scale * H v. */
-static void backward_hvp(mlp *p, const real *params, const real *v, const real *x, real *D,
-                         real *Dn, real *RD, real *RDn, double *part, int nr, double scale,
-                         real *hv)
+/* The HVP's backward pass with R-terms over a chunk of nr rows (input x, its tangent rx or NULL)
+ * whose forward pass with tangents is in the workspaces: D, RD [nr, n_out] = dloss/df and its
+ * R-derivative on entry (the output bias's share already reduced), Dn, RDn second buffers;
+ * hv += scale * H v; dx, rdx [nr, dims[0]] (NULL: skip) = dloss/dx and its R-derivative. */
+static void backward_hvp(mlp *p, const real *params, const real *v, const real *x,
+                         const real *rx, real *D, real *Dn, real *RD, real *RDn, double *part,
+                         int nr, double scale, real *hv, real *dx, real *rdx)
 {
     const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
     for (int l = L; l >= 1; l--) {
         const real *W = params + p->woff[l], *V = v + p->woff[l];
-        real *hW = hv + p->woff[l];
+        const real *rain = l == 1 ? rx : p->ra[l - 1];
+        real *hW = hv + p->woff[l], *Do = l == 1 ? dx : Dn, *RDo = l == 1 ? rdx : RDn;
         dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
+        if (rain) dense_backward_w(hW, D, rain, nr, dm[l - 1], dm[l], (real)scale);
+        if (!Do) break;
+        dense_backward_x(Do, D, W, nr, dm[l - 1], dm[l], 0);
+        dense_backward_x(RDo, RD, W, nr, dm[l - 1], dm[l], 0);
+        dense_backward_x(RDo, D, V, nr, dm[l - 1], dm[l], 1);
         if (l == 1) break;
-        dense_backward_w(hW, D, p->ra[l - 1], nr, dm[l - 1], dm[l], (real)scale);
-        dense_backward_x(Dn, D, W, nr, dm[l - 1], dm[l], 0);
-        dense_backward_x(RDn, RD, W, nr, dm[l - 1], dm[l], 0);
-        dense_backward_x(RDn, D, V, nr, dm[l - 1], dm[l], 1);
         act_backward_hvp(Dn, RDn, part, p->s[l - 1], p->d2[l - 1], nr, dm[l - 1], p->tanh_a);
         if (part) part_reduce(hv + p->boff[l - 1], part, nb, dm[l - 1], scale);
         real *t = D;
@@ -660,26 +708,34 @@ static void backward_hvp(mlp *p, const real *params, const real *v, const real *
  * the HVP's output layer, whose R delta = H_loss Rf is exactly the Gauss-Newton output vector;
  * the Gauss-Newton product then sends it back through the gradient's plain backward pass (no
  * sigma'' and no V terms: those are the network's second-order part). */
+void eos_dense_product(eos_dense *p, const real *params, const real *v, const real *x,
+                       const real *rx, const real *Y, const int *idx, int r0, int nr,
+                       eos_loss_kind loss, double scale, real *out, int gn, real *dx, real *rdx)
+{
+    const int L = p->L, *dm = p->dims, k = dm[L], nb = (nr + RB - 1) / RB;
+    double *part = p->bias ? p->part : NULL;
+    forward_tangents(p, params, v, x, rx, nr);
+    /* D, RD [nr, dims[l]]: dloss/dz_l and its R-derivative (Dn, RDn: the next ones) */
+    real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
+    loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx, r0,
+             nr, k, loss);
+    if (part) part_reduce(out + p->boff[L], part, nb, dm[L], scale);
+    if (gn)
+        backward(p, params, x, RD, RDn, part, nr, scale, out, dx);
+    else
+        backward_hvp(p, params, v, x, rx, D, Dn, RD, RDn, part, nr, scale, out, dx, rdx);
+}
+
 static int mlp_product(eos_model *m, const real *params, const real *X, const real *Y,
                        const int *idx, int n, double scale, const real *v, real *out, int gn)
 {
     mlp *p = m->impl;
-    const int L = p->L, *dm = p->dims, k = m->n_out;
-    double *part = p->bias ? p->part : NULL;
     blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
-        int nr = n - r0 < m->chunk ? n - r0 : m->chunk, nb = (nr + RB - 1) / RB;
-        const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
-        forward_tangents(p, params, v, x, nr);
-        /* D, RD [nr, dims[l]]: dloss/dz_l and its R-derivative (Dn, RDn: the next ones) */
-        real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
-        loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx,
-                 r0, nr, k, m->loss);
-        if (part) part_reduce(out + p->boff[L], part, nb, dm[L], scale);
-        if (gn)
-            backward(p, params, x, RD, RDn, part, nr, scale, out);
-        else
-            backward_hvp(p, params, v, x, D, Dn, RD, RDn, part, nr, scale, out);
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
+        const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
+        eos_dense_product(p, params, v, x, NULL, Y, idx, r0, nr, m->loss, scale, out, gn, NULL,
+                          NULL);
     }
     return 0;
 }
@@ -698,35 +754,46 @@ static int mlp_gnvp(eos_model *m, const real *params, const real *X, const real 
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void mlp_init(const eos_model *m, real *params, eos_rng *rng)
+void eos_model_init_layer(real *W, size_t nw, real *b, size_t nb, double fan_in,
+                          const eos_model_cfg *mc, eos_rng *rng)
 {
-    const mlp *p = m->impl;
-    for (int l = 1; l <= p->L; l++) {
-        size_t nw = (size_t)p->dims[l] * (size_t)p->dims[l - 1];
-        double bound = m->cfg.init_scale / sqrt((double)p->dims[l - 1]);
-        real *W = params + p->woff[l];
-        if (m->cfg.init == EOS_INIT_GAUSSIAN) {
-            for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * eos_rng_normal(rng));
-            if (p->bias) memset(params + p->boff[l], 0, (size_t)p->dims[l] * sizeof(real));
-        } else {
-            for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
-            if (p->bias)
-                for (int i = 0; i < p->dims[l]; i++)
-                    params[p->boff[l] + (size_t)i] =
-                        (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
-        }
+    double bound = mc->init_scale / sqrt(fan_in);
+    if (mc->init == EOS_INIT_GAUSSIAN) {
+        for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * eos_rng_normal(rng));
+        if (b) memset(b, 0, nb * sizeof(real));
+    } else {
+        for (size_t i = 0; i < nw; i++) W[i] = (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
+        if (b)
+            for (size_t i = 0; i < nb; i++) b[i] = (real)(bound * (2.0 * eos_rng_uniform(rng) - 1.0));
     }
 }
 
-static void mlp_free(eos_model *m)
+void eos_dense_init(const eos_dense *p, const eos_model_cfg *mc, real *params, eos_rng *rng)
 {
-    mlp *p = m->impl;
+    for (int l = 1; l <= p->L; l++)
+        eos_model_init_layer(params + p->woff[l], (size_t)p->dims[l] * (size_t)p->dims[l - 1],
+                             p->bias ? params + p->boff[l] : NULL, (size_t)p->dims[l],
+                             (double)p->dims[l - 1], mc, rng);
+}
+
+static void mlp_init(const eos_model *m, real *params, eos_rng *rng)
+{
+    eos_dense_init(m->impl, &m->cfg, params, rng);
+}
+
+void eos_dense_free(eos_dense *p)
+{
     if (!p) return;
     free(p->acts);
     free(p->rowv);
     free(p->bwd);
     free(p->tang);
     free(p);
+}
+
+static void mlp_free(eos_model *m)
+{
+    eos_dense_free(m->impl);
     m->impl = NULL;
 }
 
@@ -769,19 +836,21 @@ static double mlp_cost(const eos_model_cfg *mc, const eos_shape *in, int n_out)
     return per_ex + prev * n_out;
 }
 
-static int mlp_setup(eos_model *m)
+int eos_dense_create(eos_dense **out, const eos_model_cfg *mc, int d_in, int n_out, int chunk,
+                     size_t *nparams)
 {
     int rc = 0;
     mlp *p = NULL;
-    const eos_model_cfg *mc = &m->cfg;
+    *out = NULL;
     EOS_ALLOC(p, 1);
     p->L = mc->n_hidden + 1;
+    p->chunk = chunk;
     p->bias = mc->bias != 0;
     p->act = mc->activation;
     p->tanh_a = mc->activation == EOS_ACT_TANH;
-    p->dims[0] = m->d_in;
+    p->dims[0] = d_in;
     for (int l = 1; l < p->L; l++) p->dims[l] = mc->hidden[l - 1];
-    p->dims[p->L] = m->n_out;
+    p->dims[p->L] = n_out;
     size_t np = 0;
     p->maxw = 0;
     for (int l = 1; l <= p->L; l++) {
@@ -791,10 +860,10 @@ static int mlp_setup(eos_model *m)
         if (p->bias) np += (size_t)p->dims[l];
         if (p->dims[l] > p->maxw) p->maxw = p->dims[l];
     }
-    m->nparams = np;
+    *nparams = np;
 
-    size_t c = (size_t)m->chunk, maxw = (size_t)p->maxw, nb = (c + RB - 1) / RB;
-    size_t nacts = maxw + c * (size_t)m->d_in + c * (size_t)m->n_out, ntang = 2 * c * maxw;
+    size_t c = (size_t)chunk, maxw = (size_t)p->maxw, nb = (c + RB - 1) / RB;
+    size_t nacts = maxw + c * (size_t)d_in + c * (size_t)n_out, ntang = 2 * c * maxw;
     int per = p->tanh_a ? 2 : 3; /* a, d1 (not for tanh), d2 per hidden layer */
     for (int l = 1; l < p->L; l++) nacts += (size_t)per * c * (size_t)p->dims[l];
     for (int l = 1; l <= p->L; l++) ntang += c * (size_t)p->dims[l];
@@ -806,7 +875,7 @@ static int mlp_setup(eos_model *m)
     p->zeros = q;
     q += maxw;
     p->x0 = q;
-    q += c * (size_t)m->d_in;
+    q += c * (size_t)d_in;
     for (int l = 1; l < p->L; l++) {
         size_t sz = c * (size_t)p->dims[l];
         p->a[l] = q;
@@ -826,17 +895,21 @@ static int mlp_setup(eos_model *m)
     p->rdl[0] = q;
     p->rdl[1] = q + c * maxw;
     p->part = p->rowv + 2 * c;
-    m->impl = p;
-    m->ops = &mlp_ops;
+    *out = p;
     return 0;
 fail:
-    if (p) {
-        free(p->acts);
-        free(p->bwd);
-        free(p->tang);
-        free(p->rowv);
-        free(p);
-    }
+    eos_dense_free(p); /* p is zeroed: the buffers not reached are NULL */
+    return rc;
+}
+
+static int mlp_setup(eos_model *m)
+{
+    int rc = 0;
+    mlp *p = NULL;
+    EOS_TRY(eos_dense_create(&p, &m->cfg, m->d_in, m->n_out, m->chunk, &m->nparams));
+    m->impl = p;
+    m->ops = &mlp_ops;
+fail:
     return rc;
 }
 
@@ -866,7 +939,7 @@ const eos_model_arch eos_model_arch_mlp = {
 /* ------------------------------------------------------------------------------------------ */
 /* naive references: one example at a time, plain loops, double accumulation                 */
 
-static void act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2)
+void eos_act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2)
 {
     switch (act) {
     case EOS_ACT_TANH: {
@@ -936,7 +1009,7 @@ static void ref_forward(ref_ws *w, const mlp *p, const real *params, const real 
             w->z[l][o] = s;
             w->rz[l][o] = rs;
             if (l < p->L) {
-                act_eval_ref(p->act, s, &w->a[l][o], &w->d1[l][o], &w->d2[l][o]);
+                eos_act_eval_ref(p->act, s, &w->a[l][o], &w->d1[l][o], &w->d2[l][o]);
                 w->ra[l][o] = w->d1[l][o] * rs;
             } else {
                 w->a[l][o] = s;
@@ -946,30 +1019,27 @@ static void ref_forward(ref_ws *w, const mlp *p, const real *params, const real 
     }
 }
 
-/* Loss of one example, dL/df into dz[L] and (when rop) R(dL/df) into rdz[L]. */
-static double ref_loss(ref_ws *w, const mlp *p, eos_loss_kind loss, const real *y, int rop)
+double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf, const real *y,
+                    double *g, double *rg)
 {
-    int k = p->dims[p->L];
-    double *f = w->a[p->L], *rf = w->ra[p->L], *g = w->dz[p->L], *rg = w->rdz[p->L], li = 0;
+    double li = 0;
     if (loss == EOS_LOSS_MSE) {
         for (int j = 0; j < k; j++) {
             li += 0.5 * (f[j] - y[j]) * (f[j] - y[j]);
             g[j] = f[j] - y[j];
-            rg[j] = rf[j];
+            if (rg) rg[j] = rf[j];
         }
         return li;
     }
     double mx = f[0], se = 0, sy = 0;
     for (int j = 0; j < k; j++) mx = f[j] > mx ? f[j] : mx;
     for (int j = 0; j < k; j++) se += exp(f[j] - mx), sy += y[j];
-    double prf = 0;
     for (int j = 0; j < k; j++) {
         double logp = f[j] - mx - log(se);
         li -= y[j] * logp;
         g[j] = sy * exp(logp) - y[j];
-        prf += exp(logp) * rf[j];
     }
-    if (rop) /* Hessian of the loss in f: S (diag(p) - p p') */
+    if (rg) /* Hessian of the loss in f: S (diag(p) - p p') */
         for (int j = 0; j < k; j++) {
             double pj = exp(f[j] - mx - log(se));
             rg[j] = 0;
@@ -977,6 +1047,13 @@ static double ref_loss(ref_ws *w, const mlp *p, eos_loss_kind loss, const real *
                 rg[j] += sy * ((i == j ? pj : 0) - pj * exp(f[i] - mx - log(se))) * rf[i];
         }
     return li;
+}
+
+/* Loss of one example, dL/df into dz[L] and (when rop) R(dL/df) into rdz[L]. */
+static double ref_loss(ref_ws *w, const mlp *p, eos_loss_kind loss, const real *y, int rop)
+{
+    return eos_loss_ref(loss, p->dims[p->L], w->a[p->L], w->ra[p->L], y, w->dz[p->L],
+                        rop ? w->rdz[p->L] : NULL);
 }
 
 /* Backward for one example from dz[L] (and rdz[L] when v != NULL), accumulating into g. */

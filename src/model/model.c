@@ -11,7 +11,8 @@
  * Adding an architecture is its file and one line here (EOS_TABLE: eos_common.h). */
 #define ARCHS(X, T)                                                                                \
     X(T, eos_model_arch_mlp)                /* mlp.c */                                            \
-    X(T, eos_model_arch_linear_transformer) /* linear_transformer.c */
+    X(T, eos_model_arch_linear_transformer) /* linear_transformer.c */                             \
+    X(T, eos_model_arch_cnn)                /* cnn.c */
 EOS_TABLE(eos_model_arch, archs, ARCHS);
 #define N_ARCHS ((int)(sizeof archs / sizeof *archs))
 

@@ -65,6 +65,54 @@ void eos_model_row_blocks(int n, int rb, double *part, size_t width,
 void eos_model_part_reduce(real *g, const double *part, int nb, size_t width, size_t n,
                            const size_t *map, double scale);
 
+/* ---- what mlp.c shares with the architectures that end in dense layers (cnn.c) ---- */
+
+/* A stack of dense layers (the MLP): n_hidden hidden layers of mc's widths and activation, then
+ * n_out linear outputs and the loss; parameters W_l [out, in] then b_l [out] (mc->bias) layer by
+ * layer; workspaces for `chunk` rows. */
+typedef struct eos_dense eos_dense;
+int eos_dense_create(eos_dense **out, const eos_model_cfg *mc, int d_in, int n_out, int chunk,
+                     size_t *nparams);
+void eos_dense_free(eos_dense *p);
+/* mc's initialisation of every layer, in order (eos_model_init_layer). */
+void eos_dense_init(const eos_dense *p, const eos_model_cfg *mc, real *params, eos_rng *rng);
+/* One pass over nr <= chunk rows x [nr, d_in] whose targets are Y rows (idx-selected from r0):
+ * *lsum += the losses, *csum (NULL: skip) += correct argmax predictions, grad (NULL: loss only)
+ * += scale * the gradient, dx [nr, d_in] (NULL: skip) = dloss/dx (unscaled). */
+void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
+                         const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
+                         double *lsum, double *csum, real *grad, real *dx);
+/* One pass of the HVP (gn: the Gauss-Newton product) in direction v, the input's tangent rx
+ * [nr, d_in] (NULL: 0): out += scale * (H v or G v); dx, rdx [nr, d_in] (NULL: skip) = dloss/dx
+ * and its R-derivative (gn: the Gauss-Newton output vector sent back to x; rdx unused). */
+void eos_dense_product(eos_dense *p, const real *params, const real *v, const real *x,
+                       const real *rx, const real *Y, const int *idx, int r0, int nr,
+                       eos_loss_kind loss, double scale, real *out, int gn, real *dx, real *rdx);
+/* W [nw] and b [nb] (NULL: no bias) of one layer with fan_in inputs per output: PyTorch's
+ * U(-bound, bound) for both, or N(0, bound^2) and zero bias, bound = init_scale / sqrt(fan_in);
+ * W drawn first, in order. */
+void eos_model_init_layer(real *W, size_t nw, real *b, size_t nb, double fan_in,
+                          const eos_model_cfg *mc, eos_rng *rng);
+/* The activation kernels, on [n, w] rows (mlp.c documents each): forward a = sigma(a + b) with
+ * sigma', sigma'' into d1, d2 (NULL: skip; tanh keeps neither, s = a); tangent ra = sigma' (ra + vb),
+ * q = sigma'' (ra + vb); backward dx *= sigma'; its R-op rdx = rdx sigma' + dx q, dx *= sigma'.
+ * s is sigma' (d1), or a for tanh (tanh_a). */
+void eos_act_forward(real *a, real *d1, real *d2, const real *b, int n, int w, eos_activation act);
+void eos_act_tangent(real *ra, real *q, const real *s, const real *vb, int n, int w, int tanh_a);
+void eos_act_backward(real *dx, const real *s, int n, int w, int tanh_a);
+void eos_act_backward_hvp(real *dx, real *rdx, const real *s, const real *q, int n, int w,
+                          int tanh_a);
+/* C [M, N] = alpha op(A) op(B) + beta C, row-major, tiled over OpenMP threads so that the result
+ * does not depend on their number (call eos_model_blas_single_thread first in each entry point). */
+void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                    const real *B, int ldb, real beta, real *C, int ldc);
+void eos_model_blas_single_thread(void);
+/* References (double): sigma, sigma', sigma'' at z; the loss of one example with outputs f, its
+ * gradient g = dL/df and (rg != NULL) R g = H_loss rf. */
+void eos_act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2);
+double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf, const real *y,
+                    double *g, double *rg);
+
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same
  * semantics as eos_model_loss_grad / eos_model_hvp. For tests only. */
 int eos_mlp_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
@@ -84,5 +132,15 @@ int eos_linear_transformer_loss_grad_ref(const eos_model *m, const real *params,
 int eos_linear_transformer_hvp_ref(const eos_model *m, const real *params, const real *X,
                                    const real *Y, const int *idx, int n, double scale,
                                    const real *v, real *hv);
+/* Naive references for the CNN (plain loops, double, one example at a time, no BLAS, no OpenMP,
+ * allocate per call; the layer layout recomputed from the configuration): same semantics as
+ * eos_model_loss_grad / eos_model_hvp / eos_model_gnvp. For tests only. */
+int eos_cnn_loss_grad_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                          const int *idx, int n, double scale, double *loss_sum,
+                          double *n_correct, real *grad);
+int eos_cnn_hvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                    const int *idx, int n, double scale, const real *v, real *hv);
+int eos_cnn_gnvp_ref(const eos_model *m, const real *params, const real *X, const real *Y,
+                     const int *idx, int n, double scale, const real *v, real *gv);
 
 #endif

@@ -1,0 +1,56 @@
+/* model_test_util.h: the data, directions and error measure shared by the model tests
+ * (test_model.c, test_cnn.c). Include after eos_test.h and eos_model.h. */
+#ifndef EOS_MODEL_TEST_UTIL_H
+#define EOS_MODEL_TEST_UTIL_H
+
+#include "eos_model.h"
+#include "eos_rng.h"
+
+#include <math.h>
+#include <string.h>
+
+static const eos_activation all_acts[] = {EOS_ACT_TANH, EOS_ACT_RELU,  EOS_ACT_ELU,
+                                          EOS_ACT_SOFTPLUS, EOS_ACT_GELU, EOS_ACT_IDENTITY};
+static const char *act_names[] = {"tanh", "relu", "elu", "softplus", "gelu", "identity"};
+
+/* Row of the architecture table called name (-1 if none). */
+static int arch_index(const char *name)
+{
+    for (int i = 0; eos_model_arch_name(i); i++)
+        if (strcmp(eos_model_arch_name(i), name) == 0) return i;
+    return -1;
+}
+
+/* X ~ N(0,1); MSE targets ~ N(0,1); xent targets positive soft labels with random total mass
+ * (exercises S = sum y != 1), rows where j == i % k get the largest mass. */
+static void make_data(real *X, real *Y, int n, int d, int k, eos_loss_kind loss, uint64_t seed)
+{
+    eos_rng r;
+    eos_rng_init(&r, seed, EOS_RNG_STREAM_TEST);
+    for (int i = 0; i < n * d; i++) X[i] = (real)eos_rng_normal(&r);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) {
+            if (loss == EOS_LOSS_MSE) Y[i * k + j] = (real)eos_rng_normal(&r);
+            else Y[i * k + j] = (real)(eos_rng_uniform(&r) + (j == i % k ? 1.0 : 0.0));
+        }
+}
+
+static void rand_vec(real *v, size_t n, uint64_t seed)
+{
+    eos_rng r;
+    eos_rng_init(&r, seed, EOS_RNG_STREAM_SHARP);
+    for (size_t i = 0; i < n; i++) v[i] = (real)eos_rng_normal(&r);
+}
+
+static double rel_err(const real *a, const real *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - (double)b[i];
+        num += e * e;
+        den += (double)b[i] * (double)b[i];
+    }
+    return sqrt(num) / (den > 0 ? sqrt(den) : 1.0);
+}
+
+#endif

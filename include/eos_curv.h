@@ -49,6 +49,9 @@ typedef struct {
     int sampler;                               /* wants a batch sampler (eos_curv_sample) */
     int keeps_scratch;                         /* its scratch carries over from one measurement
                                                   to the next (a warm start): checkpoints save it */
+    /* With keeps_scratch: the reals at the start of the scratch that carry over, when the rest is
+     * per-measurement work space a checkpoint need not save (NULL: all of it). */
+    size_t (*kept)(const eos_curv_ctx *c);
     /* Order of a private eigensolver workspace (c->solver) for operators on a subspace, e.g. a
      * diagonal block of H (NULL or 0: none); its Lanczos steps are capped by sharpness.max_iter. */
     size_t (*solver_n)(const eos_curv_ctx *c);

@@ -34,6 +34,8 @@ static int layer_labels(const eos_config *cfg, char (*names)[EOS_CURV_LABEL], in
  * vector [np] (zero outside the group being measured) and its product [np]. */
 static size_t layer_scratch(const eos_curv_ctx *c) { return 3 * c->np; }
 
+static size_t layer_kept(const eos_curv_ctx *c) { return c->np; } /* the warm starts */
+
 static size_t layer_solver_n(const eos_curv_ctx *c)
 {
     eos_param_group g[EOS_MAX_GROUPS];
@@ -91,6 +93,7 @@ const eos_curv_probe eos_curv_probe_layer_eig = {
     .enabled = layer_enabled,
     .scratch = layer_scratch,
     .keeps_scratch = 1, /* the warm starts */
+    .kept = layer_kept,
     .solver_n = layer_solver_n,
     .stream = LAYER_STREAM,
     .measure = layer_measure,

@@ -24,6 +24,10 @@ static void ovl_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; 
 /* u_1 (the warm start) [np], w_t [np], g [np], u_i [np] */
 static size_t ovl_scratch(const eos_curv_ctx *c) { return 4 * c->np; }
 
+/* Only u_1 carries over: w_t lives from before_step to after_step of one step, and no
+ * checkpoint is taken inside a step. */
+static size_t ovl_kept(const eos_curv_ctx *c) { return c->np; }
+
 static void orient(real *u, size_t n)
 {
     size_t arg = 0;
@@ -79,6 +83,7 @@ const eos_curv_probe eos_curv_probe_overlap = {
     .enabled = ovl_enabled,
     .scratch = ovl_scratch,
     .keeps_scratch = 1, /* the warm start */
+    .kept = ovl_kept,
     .stream = OVL_STREAM,
     .measure = ovl_measure,
     .before_step = ovl_before_step,

@@ -147,7 +147,8 @@ int eos_curv_state(eos_curv_ctx *c, eos_part *parts, int max)
         const eos_curv_probe *pr = eos_curv_probes[p];
         if (!c->on[p]) continue;
         if (pr->sampler) PART(c->perm_of[p], sizeof(int) * (size_t)c->train->n);
-        if (pr->keeps_scratch && pr->scratch) PART(c->scratch_of[p], sizeof(real) * pr->scratch(c));
+        if (pr->keeps_scratch && pr->scratch)
+            PART(c->scratch_of[p], sizeof(real) * (pr->kept ? pr->kept(c) : pr->scratch(c)));
     }
 #undef PART
     return n;

@@ -45,7 +45,8 @@ def _irrelevant(df, keys):
         others = [k for k in keys if k != a] + ([LR] if LR in df.columns else []) + \
             (["seed"] if "seed" in df.columns else [])
         runs = set()
-        groups = df.groupby(others, sort=False, observed=True, dropna=False) if others else \
+        by = others[0] if len(others) == 1 else others  # a one-key list warns in pandas
+        groups = df.groupby(by, sort=False, observed=True, dropna=False) if others else \
             [(None, df)]
         for _, sub in groups:
             if len(sub) < 2 or sub[a].nunique(dropna=False) < 2:
@@ -324,13 +325,9 @@ def _display(df):
     out = df.copy()
     for col in ("train.batch_size",):
         if col in out.columns:
-            out[col] = [("full" if int(v) == 0 else int(v)) if not _is_nan(v) else v
+            out[col] = [v if eos._missing(v) else ("full" if int(v) == 0 else int(v))
                         for v in out[col]]
     return out
-
-
-def _is_nan(v):
-    return isinstance(v, float) and math.isnan(v)
 
 
 def loss_figures(res, df, lrs, out):

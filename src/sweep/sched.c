@@ -426,6 +426,9 @@ static int sched_do_run(sched *S, long i, int *status, eos_run_result *res)
         if (res->resumed_from > 0 && !S->opts->quiet)
             fprintf(stderr, "eosweep: run %ld continued from its checkpoint at step %ld%s\n", i,
                     res->resumed_from, rc == EOS_ERR_INTERRUPT ? " (and was stopped again)" : "");
+        /* with the line above, the steps each job trained (tests/cli_slurm.sh adds them up) */
+        if (rc == EOS_ERR_INTERRUPT && !S->opts->quiet)
+            fprintf(stderr, "eosweep: run %ld stopped at step %ld\n", i, res->steps);
         if (rc) goto fail;
     }
     res->rank = S->rank;

@@ -423,6 +423,7 @@ int eos_train_run(const eos_config *cfg, const eos_data *data, eos_run_result *r
             (stopping || (hooks->ckpt_every > 0 && eos_now() - ck.last_save >= hooks->ckpt_every)))
             ckpt_save(&ck, t, t0, wall_before);
         if (stopping) {
+            res->steps = t; /* where the next continuation starts (the checkpoint's step) */
             rc = eos_error_set(EOS_ERR_INTERRUPT, __FILE__, __LINE__, "interrupted at step %ld", t);
             goto out;
         }

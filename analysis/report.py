@@ -110,6 +110,14 @@ def _panel_figures(groups, name):
         yield (f"{name}.png" if len(chunks) == 1 else f"{name}_{c + 1}.png"), _titles(chunk)
 
 
+def _save(fig, out, fname):
+    """Lay out, write OUT/FNAME and close the figure; returns FNAME."""
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, fname), dpi=110)
+    plt.close(fig)
+    return fname
+
+
 def _subplots(n):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -182,10 +190,7 @@ def sharpness_figures(res, df, lrs, thr, qty, out, gn=None):
             ax.set_xlabel("step")
             ax.set_title(title, fontsize=9)
             ax.legend(fontsize=7, title=legend, title_fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, fname), dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(_save(fig, out, fname))
     return files, None
 
 
@@ -225,10 +230,7 @@ def per_run_figures(res, df, thr, name, out, draw, ylabel):
             ax.set_ylabel(ylabel)
             ax.set_title(_run_title(df, res.axes, i), fontsize=9)
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, fname), dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(_save(fig, out, fname))
     return files
 
 
@@ -309,15 +311,45 @@ def measure_figures(res, df, lrs, thr, out):
                 ax.set_title(title, fontsize=9)
                 ax.legend(fontsize=7, title="dashed: threshold; dotted: sharpness" if with_thr
                           else None, title_fontsize=7)
-            fig.tight_layout()
-            fig.savefig(os.path.join(out, fname), dpi=110)
-            plt.close(fig)
-            files.append(fname)
+            files.append(_save(fig, out, fname))
         note = f"{what} (/sharp/{name})" + (
             "; dashed: the run's stability threshold, dotted: its full-batch sharpness."
             if with_thr else ".")
         sections.append((what[0].upper() + what[1:], files, note))
     return sections
+
+
+def projection_figures(res, df, lrs, out):
+    """The iterate in the plane of the first two random directions (/traj/proj, Cohen et al.'s
+    nproj): one path per run from its start (circle), coloured by lr, one panel per group."""
+    if "proj" not in res.traj_names or "traj/proj" not in res.f:
+        return []
+    p = res.traj("proj")[1]
+    if p.ndim != 3 or p.shape[2] < 2:
+        return []
+    runs = [i for i in range(p.shape[0]) if np.isfinite(p[i, :, :2]).all(axis=1).any()]
+    colours = _lr_colours(lrs)
+    groups = [(t, [i for i in idx if i in runs]) for t, idx in _groups(df, res.axes)]
+    files = []
+    for fname, chunk in _panel_figures([g for g in groups if g[1]], "proj"):
+        fig, axs = _subplots(len(chunk))
+        for ax, (title, idx) in zip(axs, chunk):
+            seen = set()
+            for i in idx:
+                ok = np.isfinite(p[i, :, :2]).all(axis=1)
+                x, y = p[i, ok, 0], p[i, ok, 1]
+                c = colours[float(lrs[i])]
+                lab = f"lr={_fmt(float(lrs[i]))}"
+                ax.plot(x, y, color=c, lw=1, marker=".", ms=2,
+                        label=None if lab in seen else lab)
+                ax.plot(x[:1], y[:1], "o", color=c, ms=5, mfc="none")
+                seen.add(lab)
+            ax.set_xlabel("projection 1")
+            ax.set_ylabel("projection 2")
+            ax.set_title(title, fontsize=9)
+            ax.legend(fontsize=7)
+        files.append(_save(fig, out, fname))
+    return files
 
 
 def _display(df):
@@ -361,10 +393,7 @@ def loss_figures(res, df, lrs, out):
             ax.set_xlabel("step")
             ax.set_ylabel("loss")
             ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, fname), dpi=110)
-        plt.close(fig)
-        files.append(fname)
+        files.append(_save(fig, out, fname))
     return files
 
 
@@ -456,11 +485,7 @@ def heatmap(df, xname, yname, metric, out):
     ax.set_ylabel(yname or "")
     ax.set_title(f"{metric} (median of done runs; X diverged, F failed, blank pending)",
                  fontsize=9)
-    fig.tight_layout()
-    fname = "heatmap.png"
-    fig.savefig(os.path.join(out, fname), dpi=110)
-    plt.close(fig)
-    return fname
+    return _save(fig, out, "heatmap.png")
 
 
 def _sort_key(v):
@@ -496,6 +521,7 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         layer_files = layer_figures(res, df, thr, out)
         measure_sections = measure_figures(res, df, lrs, thr, out)
         overlap_files = overlap_figures(res, df, thr, out)
+        proj_files = projection_figures(res, df, lrs, out)
         heat = heatmap(df, xname, yname, metric, out)
         table = eos.eos_table(res, df)
         table = _display(table)
@@ -522,6 +548,9 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
                 ("Gradient overlap", overlap_files,
                  "Cosine of the full-batch gradient with each top Hessian eigenvector "
                  "(/sharp/grad_overlap; each eigenvector's largest entry is positive)."),
+                ("Random projections", proj_files,
+                 "The parameters along the first two of `record.projections` fixed random unit "
+                 "directions at every record (/traj/proj), from each run's start (circle)."),
                 ("Heatmap", [heat] if heat else [],
                  f"{metric} over {xname} x {yname}" if heat else "no grid axes: no heatmap")]
     md = [f"# eosweep report: {attrs.get('name', '')}", "",

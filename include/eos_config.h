@@ -14,6 +14,7 @@
 #define EOS_MAX_CHANNELS 8 /* model.channels entries (cnn conv layers) */
 #define EOS_PATH_MAX 512
 #define EOS_NAME_MAX 64
+#define EOS_PROJ_MAX 64 /* record.projections: at most this many directions */
 #define EOS_HUTCHPP_MAX_PROBES 300 /* sharpness.trace_probes bound of trace_method hutchpp */
 #define EOS_DENSITY_MAX_STEPS 100  /* sharpness.density_steps range */
 #define EOS_K_MIN_MAX 32           /* sharpness.k_min range */
@@ -123,6 +124,10 @@ typedef struct {
 } eos_sharp_cfg;
 
 typedef struct {
+    int projections; /* P fixed random unit directions the iterate is projected on (/traj/proj) */
+} eos_record_cfg;
+
+typedef struct {
     char name[EOS_NAME_MAX];
     uint64_t seed;
     eos_data_cfg data;
@@ -130,6 +135,7 @@ typedef struct {
     eos_loss_kind loss;
     eos_train_cfg train;
     eos_sharp_cfg sharpness;
+    eos_record_cfg record;
 } eos_config;
 
 /* Defaults: fashion-mnist (n_train 1000, standardize), fc-tanh 200-200, mse, gd lr 0.04,

@@ -18,7 +18,8 @@ enum {
     EOS_RNG_STREAM_SHARP = 4,   /* Lanczos start vector, Hutchinson probes */
     EOS_RNG_STREAM_TEST = 5,    /* synthetic held-out data */
     EOS_RNG_STREAM_ONLINE = 6,  /* fresh prompts drawn during training */
-    EOS_RNG_STREAM_BATCH_SHARP = 7 /* batch sharpness: its minibatches and Lanczos starts */
+    EOS_RNG_STREAM_BATCH_SHARP = 7, /* batch sharpness: its minibatches and Lanczos starts */
+    EOS_RNG_STREAM_PROJ = 8         /* the directions of record.projections */
 };
 
 void eos_rng_init(eos_rng *r, uint64_t seed, uint64_t stream);

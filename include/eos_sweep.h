@@ -29,6 +29,7 @@ typedef struct {
     int rec_slots;            /* common trajectory length: max over runs */
     int sharp_slots;          /* common sharpness length: max over runs */
     int k;                    /* eigenvalues per measurement: max over runs */
+    int n_proj;               /* record.projections: max over runs (/traj/proj's last extent) */
     int record_every;         /* shared by all runs (not a grid axis) */
     int sharp_every;          /* shared by all runs (not a grid axis) */
 } eos_sweep;

@@ -76,6 +76,8 @@ typedef struct {
         struct { EOS_TRAJ_COLUMNS(EOS_TRAJ_FIELD) }; /* the same by name */
     };
 #undef EOS_TRAJ_FIELD
+    int n_proj;           /* record.projections */
+    float *proj;          /* [cap_rec, n_proj] the iterate along each direction (NULL if none) */
 
     int cap_sharp;        /* sharpness slots: max_steps/every + 1 (0 if off) */
     int n_sharp;

@@ -58,10 +58,10 @@ static int segment(const eos_config *c, const eos_data *data, eos_run_result *re
 
 static int same_run(const eos_run_result *a, const eos_run_result *b)
 {
-    size_t nr = (size_t)a->cap_rec, ns = (size_t)a->cap_sharp, n = EOS_TRAJ_N * nr;
-    for (int p = 0; p < eos_curv_n_probes; p++) n += ns * (size_t)a->sharp.width[p];
+    size_t ns = (size_t)a->cap_sharp, n = a->n_values; /* every trajectory: one buffer */
     return a->steps == b->steps && a->status == b->status && a->n_rec == b->n_rec &&
-           a->n_sharp == b->n_sharp && !memcmp(a->traj[0], b->traj[0], n * sizeof(float)) &&
+           a->n_values == b->n_values && a->n_sharp == b->n_sharp &&
+           !memcmp(a->traj[0], b->traj[0], n * sizeof(float)) &&
            !memcmp(a->sharp.hvps, b->sharp.hvps, ns * sizeof(int32_t)) &&
            !memcmp(&a->final_loss, &b->final_loss, sizeof(double)) &&
            !memcmp(&a->final_acc, &b->final_acc, sizeof(double)) &&
@@ -127,6 +127,7 @@ static void base_cfg(eos_config *c)
     c->sharpness.chunk = 64;
     c->sharpness.trace_probes = 3;
     c->sharpness.directional = 1;
+    c->record.projections = 2;
 }
 
 /* Every optimizer of the table (minibatches where allowed, so that the batch order, batch

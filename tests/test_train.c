@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "eos_data.h"
+#include "eos_model.h"
+#include "eos_rng.h"
 #include "eos_optim.h"
 #include "eos_train.h"
 #include "eos_test.h"
@@ -57,9 +59,8 @@ static int run(const eos_config *c, eos_run_result *res)
  * the HVP counts. */
 static int same_traj(const eos_run_result *a, const eos_run_result *b)
 {
-    size_t nr = (size_t)a->cap_rec, ns = (size_t)a->cap_sharp, n = EOS_TRAJ_N * nr;
-    for (int p = 0; p < eos_curv_n_probes; p++) n += ns * (size_t)a->sharp.width[p];
-    return a->steps == b->steps && a->status == b->status &&
+    size_t ns = (size_t)a->cap_sharp, n = a->n_values;
+    return a->steps == b->steps && a->status == b->status && a->n_values == b->n_values &&
            !memcmp(a->traj[0], b->traj[0], n * sizeof(float)) &&
            !memcmp(a->sharp.hvps, b->sharp.hvps, ns * sizeof(int32_t)) &&
            !memcmp(&a->final_loss, &b->final_loss, sizeof(double));
@@ -346,6 +347,79 @@ static void test_online_any_model(void)
     eos_run_result_free(&a);
 }
 
+/* record.projections: at the initialisation the projections equal the dot products with directions
+ * drawn here one by one from the stream's definition (docs/results-format.md); the parallel
+ * draw gives the same values at 1 and 2 threads; fewer directions are a prefix of more; and no
+ * other trajectory changes with the number of directions. */
+static void test_projections(void)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.model.hidden[0] = 200; /* 23,003 parameters: several blocks of the parallel draw */
+    c.model.hidden[1] = 100;
+    c.train.max_steps = 20;
+    c.sharpness.every = 0;
+    const int P = 4;
+    eos_run_result a, b, pre, none;
+    c.record.projections = P;
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    EXPECT(run(&c, &a) == 0 && a.status == EOS_RUN_DONE, "run with %d projections", P);
+    omp_set_num_threads(2);
+    openblas_set_num_threads(2);
+    EXPECT(run(&c, &b) == 0, "run at 2 threads");
+    EXPECT(same_traj(&a, &b), "projections differ between 1 and 2 threads");
+    c.record.projections = 2;
+    EXPECT(run(&c, &pre) == 0, "run with 2 projections");
+    c.record.projections = 0;
+    EXPECT(run(&c, &none) == 0, "run without projections");
+    int same_prefix = 1, moved = 0;
+    for (int s = 0; s < a.cap_rec; s++) {
+        for (int j = 0; j < 2; j++)
+            same_prefix &= !memcmp(&a.proj[s * P + j], &pre.proj[s * 2 + j], sizeof(float));
+        moved |= s > 0 && a.proj[s * P] != a.proj[0];
+    }
+    EXPECT(same_prefix, "the first 2 of 4 directions are not the 2 directions of a run with 2");
+    EXPECT(moved, "the projections did not change while training");
+    size_t nr = (size_t)a.cap_rec;
+    EXPECT(!memcmp(a.traj[0], none.traj[0], EOS_TRAJ_N * nr * sizeof(float)) &&
+               !memcmp(&a.final_loss, &none.final_loss, sizeof(double)),
+           "recording projections changed another trajectory");
+
+    /* the oracle at step 0: w_0 from the init stream, the directions drawn in sequence */
+    eos_data d;
+    eos_model *m = NULL;
+    memset(&d, 0, sizeof d);
+    EXPECT(eos_data_load(&d, &c) == 0, "data: %s", eos_error_msg());
+    EXPECT(eos_model_create(&m, &c.model, c.loss, &d.train.shape, d.train.n_out, 128) == 0,
+           "model: %s", eos_error_msg());
+    size_t np = eos_model_nparams(m);
+    real *w = malloc(np * sizeof *w);
+    double *dir = malloc(np * sizeof *dir);
+    eos_rng r;
+    eos_rng_init(&r, c.seed, EOS_RNG_STREAM_INIT);
+    eos_model_init(m, w, &r);
+    eos_rng_init(&r, c.seed, EOS_RNG_STREAM_PROJ);
+    double worst = 0;
+    for (int j = 0; j < P; j++) {
+        double nn = 0, dot = 0;
+        for (size_t i = 0; i < np; i++) dir[i] = eos_rng_normal(&r), nn += dir[i] * dir[i];
+        for (size_t i = 0; i < np; i++) dot += dir[i] * (double)w[i];
+        dot /= sqrt(nn);
+        double err = fabs(a.proj[j] - dot) / (fabs(dot) + 1e-3);
+        worst = err > worst ? err : worst;
+    }
+    EXPECT(worst < 1e-5, "projections at step 0 differ from the oracle by %.2e (relative)", worst);
+    free(w);
+    free(dir);
+    eos_model_free(m);
+    eos_data_free(&d);
+    eos_run_result_free(&a);
+    eos_run_result_free(&b);
+    eos_run_result_free(&pre);
+    eos_run_result_free(&none);
+}
+
 int main(void)
 {
     TEST_RUN(test_threads_gd);
@@ -358,5 +432,6 @@ int main(void)
     TEST_RUN(test_flow_tracks_gd);
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
+    TEST_RUN(test_projections);
     return TEST_SUMMARY();
 }

@@ -212,7 +212,9 @@ static const struct {
       "mean top eigenvalue of minibatch Hessians (minibatch runs)")                              \
     X("sharpness.batch_momentum", EOS_KEY_BOOL, OFF(sharpness.batch_momentum),                     \
       SZ(sharpness.batch_momentum), NULL, 0, 1, 0,                                                 \
-      "batch sharpness along the momentum step mu v + g_B (minibatch momentum runs)")
+      "batch sharpness along the momentum step mu v + g_B (minibatch momentum runs)")            \
+    X("record.projections", EOS_KEY_INT, OFF(record.projections), SZ(record.projections), NULL, 0, \
+      EOS_PROJ_MAX, 0, "random directions the iterate is projected on at every record, 0 = off")
 
 #define AS_KEY(p, t, o, s, e, mn, mx, fl, h) {p, t, o, s, e, mn, mx, fl, h},
 
@@ -303,6 +305,7 @@ void eos_config_default(eos_config *cfg)
     s->overlap = 0;
     s->batch_hessian = 0;
     s->batch_momentum = 0;
+    cfg->record.projections = 0;
 }
 
 const eos_key *eos_config_key_find(const char *path)

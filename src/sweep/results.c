@@ -62,6 +62,7 @@ typedef int32_t MEM_I32;
 /* /sharp holds, beside its step scale, one dataset per output of every curvature probe (in
  * table order) and the HVPs each measurement spent. */
 #define HVPS_NAME "hvps"
+#define PROJ_NAME "proj" /* /traj/proj: record.projections */
 #define MAX_SHARP_COLS (EOS_CURV_MAX_PROBES * EOS_CURV_MAX_OUTPUTS)
 typedef struct {
     const char *name;               /* /sharp/<name> */
@@ -87,6 +88,8 @@ struct eos_results {
     hid_t status_type, msg_type;  /* memory types */
     hid_t col[N_COLS], col_space[N_COLS];
     hid_t traj[EOS_TRAJ_N], traj_space[EOS_TRAJ_N];
+    int n_proj;                   /* /traj/proj [N, R, n_proj], absent when 0 */
+    hid_t proj, proj_space, mem_proj;
     hid_t sharp[MAX_SHARP_COLS], sharp_space[MAX_SHARP_COLS], mem_sharp[MAX_SHARP_COLS];
     hid_t hvps, hvps_space;
     hid_t mem_one, mem_rec, mem_slots;
@@ -540,18 +543,26 @@ fail:
     return rc;
 }
 
-/* /traj: the record trajectories of eos_train.h's list, float32 [N, R] each. */
+/* /traj: the record trajectories of eos_train.h's list, float32 [N, R] each, and /traj/proj
+ * [N, R, P] when a run records projections. */
 static int create_traj_group(hid_t grp, const eos_sweep *sw)
 {
     int rc = 0;
-    hsize_t dims[2] = {(hsize_t)sw->n_runs, (hsize_t)sw->rec_slots};
+    hsize_t dims[3] = {(hsize_t)sw->n_runs, (hsize_t)sw->rec_slots, (hsize_t)sw->n_proj};
     const float nan_f = NAN;
+    const char *names[EOS_TRAJ_N + 1];
     hid_t scale = H5I_INVALID_HID;
     EOS_TRY(create_step_scale(grp, sw->rec_slots, sw->record_every, &scale));
-    for (int t = 0; t < EOS_TRAJ_N; t++)
+    for (int t = 0; t < EOS_TRAJ_N; t++) {
         EOS_TRY(create_series(grp, scale, eos_traj_names[t], H5T_IEEE_F32LE, 2, dims,
                               H5T_NATIVE_FLOAT, &nan_f));
-    EOS_TRY(attr_str_list(grp, "datasets", EOS_TRAJ_N, eos_traj_names));
+        names[t] = eos_traj_names[t];
+    }
+    names[EOS_TRAJ_N] = PROJ_NAME;
+    if (sw->n_proj > 0)
+        EOS_TRY(create_series(grp, scale, PROJ_NAME, H5T_IEEE_F32LE, 3, dims, H5T_NATIVE_FLOAT,
+                              &nan_f));
+    EOS_TRY(attr_str_list(grp, "datasets", EOS_TRAJ_N + (sw->n_proj > 0), names));
 fail:
     eos_h5_close(&scale);
     return rc;
@@ -837,6 +848,9 @@ static void results_release(eos_results *r)
     }
     eos_h5_close(&r->hvps);
     eos_h5_close(&r->hvps_space);
+    eos_h5_close(&r->proj);
+    eos_h5_close(&r->proj_space);
+    eos_h5_close(&r->mem_proj);
     eos_h5_close(&r->mem_one);
     eos_h5_close(&r->mem_rec);
     eos_h5_close(&r->mem_slots);
@@ -854,8 +868,9 @@ static void results_release(eos_results *r)
 static void results_init(eos_results *r)
 {
     memset(r, 0, sizeof *r);
-    hid_t *ids[] = {&r->file,  &r->dxpl,    &r->status_type, &r->msg_type, &r->hvps,
-                    &r->hvps_space, &r->mem_one, &r->mem_rec, &r->mem_slots};
+    hid_t *ids[] = {&r->file,      &r->dxpl,    &r->status_type, &r->msg_type,
+                    &r->hvps,      &r->hvps_space, &r->mem_one,  &r->mem_rec,
+                    &r->mem_slots, &r->proj,    &r->proj_space,  &r->mem_proj};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) *ids[i] = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) r->col[c] = r->col_space[c] = H5I_INVALID_HID;
     for (int t = 0; t < EOS_TRAJ_N; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
@@ -914,6 +929,14 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
         }
         EOS_TRY(open_ds(f, r->path, name, 2, d2r, keep ? &r->traj[t] : NULL,
                         keep ? &r->traj_space[t] : NULL));
+    }
+    r->n_proj = sw->n_proj;
+    if (r->n_proj > 0) {
+        hsize_t d3[3] = {n, R, (hsize_t)r->n_proj}, len = R * (hsize_t)r->n_proj;
+        EOS_TRY(open_ds(f, r->path, "traj/" PROJ_NAME, 3, d3, keep ? &r->proj : NULL,
+                        keep ? &r->proj_space : NULL));
+        if (len > rowlen) rowlen = len;
+        if (keep && len > 0) EOS_CHECK_H5(r->mem_proj = H5Screate_simple(1, &len, NULL));
     }
     EOS_TRY(open_ds(f, r->path, "sharp/step", 1, &S, NULL, NULL));
     for (int j = 0; j < r->sl.n; j++) {
@@ -1152,6 +1175,9 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
               "%s: run index %ld out of range [0, %ld)", r->path, i, r->n_runs);
     EOS_CHECK(res->status >= EOS_RUN_PENDING && res->status <= EOS_RUN_FAILED, EOS_ERR_INTERNAL,
               "%s: run %ld: invalid status %d", r->path, i, res->status);
+    EOS_CHECK(res->n_proj <= r->n_proj, EOS_ERR_INTERNAL,
+              "%s: run %ld records %d projections; the file holds %d", r->path, i, res->n_proj,
+              r->n_proj);
     EOS_CHECK(res->cap_rec <= r->rec_slots && res->cap_sharp <= r->sharp_slots, EOS_ERR_INTERNAL,
               "%s: run %ld has %d record slots and %d sharpness slots; the file holds %d and %d",
               r->path, i, res->cap_rec, res->cap_sharp, r->rec_slots, r->sharp_slots);
@@ -1180,6 +1206,16 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
             fill_row(r->row, r->rec_slots, res->traj[t], res->cap_rec);
             EOS_TRY(write_row(r, r->traj[t], r->traj_space[t], r->mem_rec, H5T_NATIVE_FLOAT,
                               r->row, i, 1, &R));
+        }
+        if (r->n_proj > 0) { /* [R, P]: the run's [cap_rec, n_proj], NaN past them */
+            const hsize_t dims[2] = {R, (hsize_t)r->n_proj};
+            for (int j = 0; j < r->rec_slots; j++)
+                for (int p = 0; p < r->n_proj; p++)
+                    r->row[(size_t)j * r->n_proj + p] =
+                        j < res->cap_rec && p < res->n_proj ? res->proj[(size_t)j * res->n_proj + p]
+                                                            : NAN;
+            EOS_TRY(write_row(r, r->proj, r->proj_space, r->mem_proj, H5T_NATIVE_FLOAT, r->row,
+                              i, 2, dims));
         }
     }
     if (S > 0) {

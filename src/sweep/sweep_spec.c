@@ -520,6 +520,7 @@ static int store_run(eos_sweep *sw, char (*cur)[VAL_MAX], const eos_config *cfg)
     if (rec > sw->rec_slots) sw->rec_slots = rec;
     if (sh > sw->sharp_slots) sw->sharp_slots = sh;
     if (cfg->sharpness.k > sw->k) sw->k = cfg->sharpness.k;
+    if (cfg->record.projections > sw->n_proj) sw->n_proj = cfg->record.projections;
 fail:
     return rc;
 }

@@ -47,11 +47,14 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     size_t nr = (size_t)res->cap_rec;
     /* one buffer for every trajectory (res->traj[0] is its start): the record columns, then
      * every probe's [cap_sharp, width] block */
-    size_t n = EOS_TRAJ_N * nr + eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, NULL);
+    res->n_proj = cfg->record.projections;
+    size_t nrp = nr * (size_t)res->n_proj;
+    size_t n = EOS_TRAJ_N * nr + nrp + eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, NULL);
     float *buf;
     EOS_ALLOC(buf, n);
     for (int t = 0; t < EOS_TRAJ_N; t++) res->traj[t] = buf + t * nr;
-    eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, buf + EOS_TRAJ_N * nr);
+    res->proj = res->n_proj > 0 ? buf + EOS_TRAJ_N * nr : NULL;
+    eos_curv_traj_layout(&res->sharp, cfg, res->cap_sharp, buf + EOS_TRAJ_N * nr + nrp);
     fill_nan(buf, (int)n);
     res->n_values = n;
     EOS_ALLOC(res->sharp.hvps, res->cap_sharp);
@@ -88,6 +91,7 @@ typedef struct {
     int online;          /* the source draws fresh examples every step */
     eos_dataset fresh;   /* [batch] examples drawn for the current step (online only) */
     eos_rng online_rng;
+    real *proj_dirs;     /* [record.projections, np] unit directions of /traj/proj */
 } trainer;
 
 static void trainer_free(trainer *T)
@@ -97,8 +101,29 @@ static void trainer_free(trainer *T)
     free(T->perm);
     free(T->fresh.X);
     free(T->fresh.Y);
+    free(T->proj_dirs);
     eos_optim_free(&T->opt);
     eos_curv_free(&T->curv);
+}
+
+/* dirs [P, np]: P directions uniform on the unit sphere, from their own stream so that neither
+ * the other streams nor a direction depends on P (direction j is draws 2 j np .. 2 (j+1) np - 1;
+ * blocks of it are drawn in parallel by skipping ahead, the same values at any thread count). */
+static void proj_directions(real *dirs, int P, size_t np, uint64_t seed)
+{
+    const size_t blk = EOS_RED_BLOCK, nb = (np + blk - 1) / blk;
+    for (int j = 0; j < P; j++) {
+        real *d = dirs + (size_t)j * np;
+#pragma omp parallel for schedule(static) /* each block skips to its own draws */
+        for (size_t b = 0; b < nb; b++) {
+            eos_rng r;
+            eos_rng_init(&r, seed, EOS_RNG_STREAM_PROJ);
+            eos_rng_skip(&r, 2 * ((uint64_t)j * np + b * blk));
+            size_t hi = (b + 1) * blk < np ? (b + 1) * blk : np;
+            for (size_t i = b * blk; i < hi; i++) d[i] = (real)eos_rng_normal(&r);
+        }
+        eos_scal(d, 1.0 / eos_nrm2(d, np), np);
+    }
 }
 
 static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data)
@@ -133,6 +158,10 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     EOS_ALLOC(T->perm, T->tr->n);
     for (int i = 0; i < T->tr->n; i++) T->perm[i] = i;
     EOS_TRY(eos_optim_init(&T->opt, &cfg->train, np));
+    if (cfg->record.projections > 0) {
+        EOS_ALLOC(T->proj_dirs, (size_t)cfg->record.projections * np);
+        proj_directions(T->proj_dirs, cfg->record.projections, np, cfg->seed);
+    }
     if (sc->every > 0)
         EOS_TRY(eos_curv_setup(&T->curv, cfg, T->model, T->tr, T->sharp_n, T->batch, &T->opt));
     /* Streams depend on the seed only (not on the rank, nor on the run index): runs that differ
@@ -189,6 +218,9 @@ static void record(trainer *T, eos_run_result *res, long t, int slot, double los
     res->threshold[slot] = (float)eos_optim_threshold_at(&T->cfg->train, t);
     res->acc[slot] = (float)acc;
     res->grad_norm[slot] = (float)gn;
+    for (int j = 0; j < res->n_proj; j++)
+        res->proj[(size_t)slot * res->n_proj + j] =
+            (float)eos_dot(T->proj_dirs + (size_t)j * T->np, T->w, T->np);
     res->n_rec = slot + 1;
     if (T->te->n > 0) {
         double tl, ta;

@@ -121,6 +121,7 @@ typedef struct {
     int overlap;         /* gradient and update along the top-k eigenvectors (overlap) */
     int batch_hessian;   /* E_B[lambda_max(H_B)] over minibatches (batch_hess) */
     int batch_momentum;  /* momentum batch sharpness, s = mu v + g_B (batch_sharp_mom) */
+    int cache_mb;        /* MiB of cached linearisation the HVPs of a measurement may reuse */
 } eos_sharp_cfg;
 
 typedef struct {

@@ -62,6 +62,14 @@ int eos_model_loss_grad(eos_model *m, const real *params, const real *X, const r
 int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                   int n, double scale, const real *v, real *hv);
 
+/* Let eos_model_hvp (and eos_model_gnvp) keep up to `bytes` of the product's direction-free
+ * values (the linearisation at params: activations, outputs, plain backward deltas) from one call
+ * to the next while params (by value), X and Y (by address) and the rows stay the same, as in an
+ * eigen-solve; a call at another point recomputes them. Results are bitwise those without the
+ * cache. Callers must not change the contents of X or Y in place between products. 0 (the
+ * default) = off; architectures without a cache ignore it. */
+void eos_model_set_hvp_cache(eos_model *m, size_t bytes);
+
 /* Exact Gauss-Newton-vector product: R-forward to the outputs f, the loss's Hessian in f (MSE:
  * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j), then the plain backward pass of
  * that output vector, with no second-order terms of the network:

@@ -332,6 +332,88 @@ static void test_thread_invariance(void)
     openblas_set_num_threads(2);
 }
 
+/* The cached linearisation (eos_model_set_hvp_cache): HVPs and Gauss-Newton products with it equal
+ * those of a model without it bitwise, in every case a solve meets: the first (recording) and later
+ * (replaying) products at a point, a budget that holds only some chunks, a move of the point, new
+ * rows in the same index array. That it replays at all is shown by breaking the contract: X
+ * changed in place under a kept cache is not seen. */
+static void run_cache_case(const shape *s, eos_activation act, eos_loss_kind loss, int chunk)
+{
+    eos_model *ref = make_model(act, loss, s, chunk), *m = make_model(act, loss, s, chunk),
+              *part = make_model(act, loss, s, chunk);
+    if (!ref || !m || !part) return;
+    size_t P = eos_model_nparams(m);
+    int n = s->n;
+    real *X = malloc(sizeof(real) * n * s->d), *Y = malloc(sizeof(real) * n * s->k);
+    real *w = malloc(sizeof(real) * P), *v[3], *h = malloc(sizeof(real) * P),
+         *hr = malloc(sizeof(real) * P);
+    int *idx = malloc(sizeof(int) * n);
+    make_data(X, Y, n, s->d, s->k, loss, 5);
+    eos_rng r;
+    eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
+    eos_model_init(m, w, &r);
+    for (int j = 0; j < 3; j++) rand_vec(v[j] = malloc(sizeof(real) * P), P, 8 + j);
+    for (int i = 0; i < n; i++) idx[i] = (i * 7) % n;
+    eos_model_set_hvp_cache(m, (size_t)1 << 30);
+    eos_model_set_hvp_cache(part, (size_t)chunk * (size_t)(s->d + 5 * s->hidden[0]) * sizeof(real));
+    int bad = 0;
+#define SAME(call_m, call_ref, what)                                                               \
+    do {                                                                                           \
+        memset(h, 0, sizeof(real) * P);                                                            \
+        memset(hr, 0, sizeof(real) * P);                                                           \
+        EXPECT((call_m) == 0 && (call_ref) == 0, "%s: product failed", what);                     \
+        if (memcmp(h, hr, sizeof(real) * P)) {                                                     \
+            bad++;                                                                                 \
+            fprintf(stderr, "  %s %s: %s differs with the cache (rel %.3g)\n", s->name,            \
+                    act_names[act], what, rel_err(h, hr, P));                                      \
+        }                                                                                          \
+    } while (0)
+    for (int pass = 0; pass < 2; pass++) {
+        eos_model *c = pass ? part : m;
+        for (int j = 0; j < 3; j++) /* j = 0 records, then replays */
+            SAME(eos_model_hvp(c, w, X, Y, NULL, n, 0.5, v[j], h),
+                 eos_model_hvp(ref, w, X, Y, NULL, n, 0.5, v[j], hr), "HVP");
+        SAME(eos_model_gnvp(c, w, X, Y, NULL, n, 0.5, v[1], h),
+             eos_model_gnvp(ref, w, X, Y, NULL, n, 0.5, v[1], hr), "Gauss-Newton product");
+        for (int j = 0; j < 2; j++)
+            SAME(eos_model_hvp(c, w, X, Y, idx, n / 2, 1.0, v[j], h),
+                 eos_model_hvp(ref, w, X, Y, idx, n / 2, 1.0, v[j], hr), "HVP on rows idx");
+        for (int i = 0; i < n; i++) idx[i] = (i * 5 + 1) % n; /* same array, other rows */
+        SAME(eos_model_hvp(c, w, X, Y, idx, n / 2, 1.0, v[2], h),
+             eos_model_hvp(ref, w, X, Y, idx, n / 2, 1.0, v[2], hr), "HVP on new rows idx");
+        w[pass] += (real)1e-3; /* the point moves by one coordinate */
+        for (int j = 0; j < 2; j++)
+            SAME(eos_model_hvp(c, w, X, Y, NULL, n, 0.5, v[j], h),
+                 eos_model_hvp(ref, w, X, Y, NULL, n, 0.5, v[j], hr), "HVP after the point moved");
+    }
+    EXPECT(bad == 0, "%d products differ with the cache", bad);
+    /* the contract broken: a cache that replays does not see X change in place */
+    EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 0.5, v[1], h) == 0, "product at the last point");
+    for (int i = 0; i < s->d; i++) X[i] += 1;
+    memset(h, 0, sizeof(real) * P);
+    memset(hr, 0, sizeof(real) * P);
+    EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 0.5, v[0], h) == 0 &&
+               eos_model_hvp(ref, w, X, Y, NULL, n, 0.5, v[0], hr) == 0, "products");
+    EXPECT(memcmp(h, hr, sizeof(real) * P) != 0, "%s: the cache was not replayed", s->name);
+#undef SAME
+    free(X), free(Y), free(w), free(h), free(hr), free(idx);
+    for (int j = 0; j < 3; j++) free(v[j]);
+    eos_model_free(ref);
+    eos_model_free(m);
+    eos_model_free(part);
+}
+
+static void test_hvp_cache(void)
+{
+    const shape s1 = {"64-32-32-10 n=300", 64, 2, {32, 32}, 10, 1, 300};
+    const shape s2 = {"20-16-1 nobias n=90", 20, 1, {16}, 1, 0, 90};
+    run_cache_case(&s1, EOS_ACT_TANH, EOS_LOSS_MSE, 128);
+    run_cache_case(&s1, EOS_ACT_RELU, EOS_LOSS_XENT, 128);
+    run_cache_case(&s1, EOS_ACT_GELU, EOS_LOSS_MSE, 100);
+    run_cache_case(&s2, EOS_ACT_ELU, EOS_LOSS_MSE, 32);
+    run_cache_case(&s2, EOS_ACT_SOFTPLUS, EOS_LOSS_MSE, 90);
+}
+
 /* Init: draw order (layer by layer, W row-major then b) and bounds/std. */
 static void test_init(void)
 {
@@ -553,6 +635,7 @@ int main(void)
     TEST_RUN(test_loss_values_by_hand);
     TEST_RUN(test_activation_values);
     TEST_RUN(test_thread_invariance);
+    TEST_RUN(test_hvp_cache);
     TEST_RUN(test_init);
     TEST_RUN(test_config_errors);
     TEST_RUN(test_layouts);

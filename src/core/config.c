@@ -213,6 +213,8 @@ static const struct {
     X("sharpness.batch_momentum", EOS_KEY_BOOL, OFF(sharpness.batch_momentum),                     \
       SZ(sharpness.batch_momentum), NULL, 0, 1, 0,                                                 \
       "batch sharpness along the momentum step mu v + g_B (minibatch momentum runs)")            \
+    X("sharpness.cache_mb", EOS_KEY_INT, OFF(sharpness.cache_mb), SZ(sharpness.cache_mb), NULL, 0, \
+      1 << 20, 0, "MiB of the linearisation kept between the HVPs at one point, 0 = recompute")  \
     X("record.projections", EOS_KEY_INT, OFF(record.projections), SZ(record.projections), NULL, 0, \
       EOS_PROJ_MAX, 0, "random directions the iterate is projected on at every record, 0 = off")
 
@@ -305,6 +307,7 @@ void eos_config_default(eos_config *cfg)
     s->overlap = 0;
     s->batch_hessian = 0;
     s->batch_momentum = 0;
+    s->cache_mb = 256;
     cfg->record.projections = 0;
 }
 

@@ -42,6 +42,20 @@
 #define MLP_MAXL (EOS_MAX_HIDDEN + 1) /* dense layers */
 #define RB 32                         /* rows per block of the fused column sums */
 
+/* The key and the values of the cached linearisation (one per network). */
+typedef struct {
+    size_t budget;         /* bytes the values may take; 0 = off */
+    int valid;             /* the values are those at the key */
+    real *params;          /* [np] the key: parameters (by value), */
+    const real *X, *Y;     /* data (by address: the probes' fixed training set), */
+    int *idx, has_idx, n;  /* rows (by value; has_idx 0: the first n) */
+    int n_cached;          /* leading chunks whose values are kept */
+    size_t cap;            /* floats allocated in buf */
+    real *buf;             /* [n_cached, per_chunk] */
+} hvp_cache;
+
+typedef enum { CACHE_OFF = 0, CACHE_RECORD, CACHE_REPLAY } cache_mode;
+
 typedef struct eos_dense {
     int L;                          /* dense layers */
     int chunk;                      /* rows per pass the workspaces hold */
@@ -69,6 +83,15 @@ typedef struct eos_dense {
     real *tang;
     real *ra[MLP_MAXL + 1];         /* [chunk, dims[l]] Ra_l; ra[L] = Rf */
     real *rdl[2];                   /* [chunk, maxw] ping-pong R(dloss/dz) */
+    size_t np;                      /* parameters */
+    /* The cached linearisation (see "cached linearisation" below): per chunk of rows, floats at
+     * these offsets in one [n_cached, per_chunk] block. */
+    size_t c_a[MLP_MAXL + 1];       /* a[l] after the activation (l < L); a[L] = z_L - b_L */
+    size_t c_d1[MLP_MAXL + 1];      /* sigma'(z_l), sigma''(z_l) (not for tanh) */
+    size_t c_d2[MLP_MAXL + 1];
+    size_t c_da[MLP_MAXL + 1];      /* dloss/da_l of the plain backward pass (l < L) */
+    size_t per_chunk;
+    hvp_cache cache;
 } mlp;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -604,23 +627,48 @@ static void backward(mlp *p, const real *params, const real *x, real *D, real *D
     }
 }
 
+/* dst [n] = src [n] (RECORD: workspace to cache; REPLAY: cache to workspace). */
+static void cache_copy(real *dst, const real *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof(real));
+}
+
 /* Forward pass with tangents of a chunk of nr rows (input x, its tangent rx [nr, dims[0]] or NULL
  * for none) in direction v: a[l], ra[l] [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until the fused
- * passes add the biases and apply sigma; the output layer's biases are left to the loss pass. */
+ * passes add the biases and apply sigma; the output layer's biases are left to the loss pass.
+ * mode RECORD also keeps the direction-free values (a, sigma', sigma'') in the chunk's cache c,
+ * REPLAY takes them from it instead of computing them. */
 static void forward_tangents(mlp *p, const real *params, const real *v, const real *x,
-                             const real *rx, int nr)
+                             const real *rx, int nr, cache_mode mode, real *c)
 {
-    const int L = p->L, *dm = p->dims;
+    const int L = p->L, *dm = p->dims, cached_d = !p->tanh_a;
     const real *ain = x, *rain = rx;
     for (int l = 1; l <= L; l++) {
         const real *W = params + p->woff[l], *V = v + p->woff[l];
-        dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
+        const size_t sz = (size_t)nr * (size_t)dm[l];
+        if (mode == CACHE_REPLAY) {
+            cache_copy(p->a[l], c + p->c_a[l], sz);
+            if (l < L && cached_d) {
+                cache_copy(p->d1[l], c + p->c_d1[l], sz);
+                cache_copy(p->d2[l], c + p->c_d2[l], sz);
+            }
+        } else {
+            dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
+            if (l < L)
+                act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l],
+                            p->act);
+            if (mode == CACHE_RECORD) {
+                cache_copy(c + p->c_a[l], p->a[l], sz);
+                if (l < L && cached_d) {
+                    cache_copy(c + p->c_d1[l], p->d1[l], sz);
+                    cache_copy(c + p->c_d2[l], p->d2[l], sz);
+                }
+            }
+        }
         dense_forward(p->ra[l], ain, V, nr, dm[l - 1], dm[l], 0);
         if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
-        if (l < L) {
-            act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
+        if (l < L)
             act_tangent(p->ra[l], p->d2[l], p->s[l], bias_of(p, v, l), nr, dm[l], p->tanh_a);
-        }
         ain = p->a[l];
         rain = p->ra[l];
     }
@@ -679,7 +727,8 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
  * hv += scale * H v; dx, rdx [nr, dims[0]] (NULL: skip) = dloss/dx and its R-derivative. */
 static void backward_hvp(mlp *p, const real *params, const real *v, const real *x,
                          const real *rx, real *D, real *Dn, real *RD, real *RDn, double *part,
-                         int nr, double scale, real *hv, real *dx, real *rdx)
+                         int nr, double scale, real *hv, real *dx, real *rdx, cache_mode mode,
+                         real *c)
 {
     const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
     for (int l = L; l >= 1; l--) {
@@ -689,7 +738,14 @@ static void backward_hvp(mlp *p, const real *params, const real *v, const real *
         dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
         if (rain) dense_backward_w(hW, D, rain, nr, dm[l - 1], dm[l], (real)scale);
         if (!Do) break;
-        dense_backward_x(Do, D, W, nr, dm[l - 1], dm[l], 0);
+        /* dloss/da_{l-1} is direction-free: the cache keeps it for l >= 2 (dx is not cached) */
+        const size_t sz = (size_t)nr * (size_t)dm[l - 1];
+        if (mode == CACHE_REPLAY && l > 1) {
+            cache_copy(Do, c + p->c_da[l - 1], sz);
+        } else {
+            dense_backward_x(Do, D, W, nr, dm[l - 1], dm[l], 0);
+            if (mode == CACHE_RECORD && l > 1) cache_copy(c + p->c_da[l - 1], Do, sz);
+        }
         dense_backward_x(RDo, RD, W, nr, dm[l - 1], dm[l], 0);
         dense_backward_x(RDo, D, V, nr, dm[l - 1], dm[l], 1);
         if (l == 1) break;
@@ -708,13 +764,14 @@ static void backward_hvp(mlp *p, const real *params, const real *v, const real *
  * the HVP's output layer, whose R delta = H_loss Rf is exactly the Gauss-Newton output vector;
  * the Gauss-Newton product then sends it back through the gradient's plain backward pass (no
  * sigma'' and no V terms: those are the network's second-order part). */
-void eos_dense_product(eos_dense *p, const real *params, const real *v, const real *x,
-                       const real *rx, const real *Y, const int *idx, int r0, int nr,
-                       eos_loss_kind loss, double scale, real *out, int gn, real *dx, real *rdx)
+static void dense_product(eos_dense *p, const real *params, const real *v, const real *x,
+                          const real *rx, const real *Y, const int *idx, int r0, int nr,
+                          eos_loss_kind loss, double scale, real *out, int gn, real *dx, real *rdx,
+                          cache_mode mode, real *c)
 {
     const int L = p->L, *dm = p->dims, k = dm[L], nb = (nr + RB - 1) / RB;
     double *part = p->bias ? p->part : NULL;
-    forward_tangents(p, params, v, x, rx, nr);
+    forward_tangents(p, params, v, x, rx, nr, mode, c);
     /* D, RD [nr, dims[l]]: dloss/dz_l and its R-derivative (Dn, RDn: the next ones) */
     real *D = p->dl[0], *Dn = p->dl[1], *RD = p->rdl[0], *RDn = p->rdl[1];
     loss_hvp(D, RD, part, p->a[L], p->ra[L], bias_of(p, params, L), bias_of(p, v, L), Y, idx, r0,
@@ -723,21 +780,96 @@ void eos_dense_product(eos_dense *p, const real *params, const real *v, const re
     if (gn)
         backward(p, params, x, RD, RDn, part, nr, scale, out, dx);
     else
-        backward_hvp(p, params, v, x, rx, D, Dn, RD, RDn, part, nr, scale, out, dx, rdx);
+        backward_hvp(p, params, v, x, rx, D, Dn, RD, RDn, part, nr, scale, out, dx, rdx, mode,
+                     c);
 }
 
+void eos_dense_product(eos_dense *p, const real *params, const real *v, const real *x,
+                       const real *rx, const real *Y, const int *idx, int r0, int nr,
+                       eos_loss_kind loss, double scale, real *out, int gn, real *dx, real *rdx)
+{
+    dense_product(p, params, v, x, rx, Y, idx, r0, nr, loss, scale, out, gn, dx, rdx, CACHE_OFF,
+                  NULL);
+}
+
+/* ---- cached linearisation ------------------------------------------------------------------
+ * Within one eigen-solve the parameters, the data and the rows stay the same from product to
+ * product. Each chunk's direction-free values (the forward activations with sigma' and sigma'',
+ * the outputs, the plain backward pass's dloss/da) are kept from the first product and copied
+ * back for the next ones, so a product costs its tangent GEMMs only (fc-tanh: 2 of layer 1's 3
+ * GEMMs, 6 of every other layer's 8, and no tanh). The copies are the values the skipped kernels
+ * compute from the same inputs (deterministic kernels): cached products equal uncached ones
+ * bitwise. The key is compared on every call (parameters and rows by value, data by address),
+ * so no caller has to say when the point moves; chunks past the byte budget are recomputed. */
+
+static int cache_key_is(const mlp *p, const real *params, const real *X, const real *Y,
+                        const int *idx, int n)
+{
+    const hvp_cache *h = &p->cache;
+    return h->valid && h->X == X && h->Y == Y && h->n == n && h->has_idx == (idx != NULL) &&
+           !memcmp(h->params, params, p->np * sizeof(real)) &&
+           (!idx || !memcmp(h->idx, idx, (size_t)n * sizeof(int)));
+}
+
+/* The mode of the leading p->cache.n_cached chunks of a product at this key: REPLAY when the
+ * cache holds it, else RECORD (after taking the key) when recording is allowed and the budget
+ * holds a chunk, else OFF. */
+static cache_mode cache_prepare(mlp *p, const real *params, const real *X, const real *Y,
+                                const int *idx, int n, int may_record)
+{
+    hvp_cache *h = &p->cache;
+    if (h->budget == 0) return CACHE_OFF;
+    if (cache_key_is(p, params, X, Y, idx, n)) return CACHE_REPLAY;
+    if (!may_record) return CACHE_OFF;
+    h->valid = 0;
+    size_t fit = h->budget / (p->per_chunk * sizeof(real)), chunks = ((size_t)n + p->chunk - 1) / p->chunk;
+    size_t want = fit < chunks ? fit : chunks;
+    if (want == 0) return CACHE_OFF;
+    if (want * p->per_chunk > h->cap) {
+        real *nb = realloc(h->buf, want * p->per_chunk * sizeof(real));
+        if (!nb) return CACHE_OFF; /* no room: compute as without a cache */
+        h->buf = nb;
+        h->cap = want * p->per_chunk;
+    }
+    if (!h->params && !(h->params = malloc(p->np * sizeof(real)))) return CACHE_OFF;
+    int *ni = idx ? realloc(h->idx, (size_t)n * sizeof(int)) : h->idx;
+    if (idx && !ni) return CACHE_OFF;
+    h->idx = ni;
+    memcpy(h->params, params, p->np * sizeof(real));
+    if (idx) memcpy(h->idx, idx, (size_t)n * sizeof(int));
+    h->X = X;
+    h->Y = Y;
+    h->has_idx = idx != NULL;
+    h->n = n;
+    h->n_cached = (int)want;
+    return CACHE_RECORD;
+}
+
+/* Only the HVP records (its backward values are the cache's last part); the Gauss-Newton product
+ * replays the forward values of a cache the HVP made at the same point. */
 static int mlp_product(eos_model *m, const real *params, const real *X, const real *Y,
                        const int *idx, int n, double scale, const real *v, real *out, int gn)
 {
     mlp *p = m->impl;
     blas_single_thread();
-    for (int r0 = 0; r0 < n; r0 += m->chunk) {
+    const cache_mode mode = cache_prepare(p, params, X, Y, idx, n, !gn);
+    for (int r0 = 0, ci = 0; r0 < n; r0 += m->chunk, ci++) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
         const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
-        eos_dense_product(p, params, v, x, NULL, Y, idx, r0, nr, m->loss, scale, out, gn, NULL,
-                          NULL);
+        const int cached = mode != CACHE_OFF && ci < p->cache.n_cached;
+        dense_product(p, params, v, x, NULL, Y, idx, r0, nr, m->loss, scale, out, gn, NULL, NULL,
+                      cached ? mode : CACHE_OFF,
+                      cached ? p->cache.buf + (size_t)ci * p->per_chunk : NULL);
     }
+    if (mode == CACHE_RECORD) p->cache.valid = 1;
     return 0;
+}
+
+static void mlp_set_hvp_cache(eos_model *m, size_t bytes)
+{
+    mlp *p = m->impl;
+    p->cache.budget = bytes;
+    p->cache.valid = 0;
 }
 
 static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *Y,
@@ -784,6 +916,9 @@ static void mlp_init(const eos_model *m, real *params, eos_rng *rng)
 void eos_dense_free(eos_dense *p)
 {
     if (!p) return;
+    free(p->cache.buf);
+    free(p->cache.params);
+    free(p->cache.idx);
     free(p->acts);
     free(p->rowv);
     free(p->bwd);
@@ -802,6 +937,7 @@ static const eos_model_ops mlp_ops = {
     .loss_grad = mlp_loss_grad,
     .hvp = mlp_hvp,
     .gnvp = mlp_gnvp,
+    .set_hvp_cache = mlp_set_hvp_cache,
     .free = mlp_free,
 };
 
@@ -895,6 +1031,22 @@ int eos_dense_create(eos_dense **out, const eos_model_cfg *mc, int d_in, int n_o
     p->rdl[0] = q;
     p->rdl[1] = q + c * maxw;
     p->part = p->rowv + 2 * c;
+    p->np = np;
+    size_t off = 0; /* the cache's chunk layout */
+    for (int l = 1; l <= p->L; l++) {
+        p->c_a[l] = off;
+        off += c * (size_t)p->dims[l];
+        if (l < p->L && !p->tanh_a) {
+            p->c_d1[l] = off;
+            p->c_d2[l] = off + c * (size_t)p->dims[l];
+            off += 2 * c * (size_t)p->dims[l];
+        }
+    }
+    for (int l = 1; l < p->L; l++) {
+        p->c_da[l] = off;
+        off += c * (size_t)p->dims[l];
+    }
+    p->per_chunk = off;
     *out = p;
     return 0;
 fail:

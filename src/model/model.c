@@ -134,6 +134,11 @@ int eos_model_has_gnvp(const eos_model_cfg *mc)
     return arch && arch->ops && arch->ops->gnvp;
 }
 
+void eos_model_set_hvp_cache(eos_model *m, size_t bytes)
+{
+    if (m->ops->set_hvp_cache) m->ops->set_hvp_cache(m, bytes);
+}
+
 int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                    int n, double scale, const real *v, real *gv)
 {

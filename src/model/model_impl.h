@@ -20,6 +20,8 @@ typedef struct {
      * none, and then sharpness.gauss_newton is refused at validation (eos_model_has_gnvp). */
     int (*gnvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                 int n, double scale, const real *v, real *gv);
+    /* Optional: see eos_model_set_hvp_cache (NULL: the architecture caches nothing). */
+    void (*set_hvp_cache)(eos_model *m, size_t bytes);
     void (*free)(eos_model *m); /* frees m->impl and its workspaces, not m itself */
 } eos_model_ops;
 

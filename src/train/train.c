@@ -142,6 +142,7 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     if (T->batch < T->tr->n && T->batch > chunk) chunk = T->batch;
     EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, &T->tr->shape, T->tr->n_out,
                              chunk));
+    eos_model_set_hvp_cache(T->model, (size_t)sc->cache_mb << 20);
     T->online = eos_data_online(cfg);
     if (T->online) {
         /* the fixed pool stays the set that losses and sharpness are measured on */

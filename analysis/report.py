@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import eos  # noqa: E402
-from .results import Results  # noqa: E402
+from .results import Results, broadened_density  # noqa: E402
 
 METRICS = ("final_loss", "steps_to_goal", "final_sharpness")
 PANELS_PER_FIGURE = 12
@@ -212,7 +212,7 @@ def _run_title(df, axes, i):
         f"{k.split('.')[-1]}={_axis_label(k, eos.param(df.loc[i], k))}" for k in keys)
 
 
-def per_run_figures(res, df, thr, name, out, draw, ylabel):
+def per_run_figures(res, df, thr, name, out, draw, ylabel, xlabel="step"):
     """One panel per run that measured /sharp/NAME (PANELS_PER_FIGURE to a figure):
     draw(ax, steps, values [S, d], i) plots the run's values."""
     got = _measured_runs(res, name)
@@ -226,7 +226,7 @@ def per_run_figures(res, df, thr, name, out, draw, ylabel):
         fig, axs = _subplots(len(chunk))
         for ax, i in zip(axs, chunk):
             draw(ax, steps, v[i], i)
-            ax.set_xlabel("step")
+            ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.set_title(_run_title(df, res.axes, i), fontsize=9)
             ax.legend(fontsize=7)
@@ -266,6 +266,34 @@ def overlap_figures(res, df, thr, out):
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_ylim(-1.05, 1.05)
     return per_run_figures(res, df, thr, "grad_overlap", out, draw, "cos(gradient, u_i)")
+
+
+def density_figures(res, df, thr, out):
+    """The Hessian's spectral density (/sharp/density_nodes and density_weights, Gaussian-broadened
+    as analysis.broadened_density) at up to four measurement steps of each run that measured it
+    (first, last and two between; colour: step), log scale, with the run's threshold."""
+    if "density_weights" not in res.sharp_names or "sharp/density_weights" not in res.f:
+        return []
+    _, weights = res.sharp("density_weights")
+    cmap = plt.get_cmap("viridis")
+
+    def draw(ax, steps, v, i):
+        nodes = v.reshape(len(steps), weights.shape[2], weights.shape[3])
+        slots = [s for s in range(len(steps)) if np.isfinite(nodes[s]).any()]
+        pick = sorted({slots[round(j * (len(slots) - 1) / 3)] for j in range(4)})
+        ok = np.isfinite(nodes[pick])
+        lo, hi = nodes[pick][ok].min(), nodes[pick][ok].max()
+        width = 0.01 * (hi - lo) if hi > lo else 1e-3 * max(abs(hi), 1.0)
+        grid = np.linspace(lo - 5 * width, hi + 5 * width, 800)
+        for j, s in enumerate(pick):
+            d = broadened_density(nodes[s], weights[i, s], grid, width)
+            ax.semilogy(grid, np.maximum(d, 1e-12), color=cmap(0.85 * j / max(len(pick) - 1, 1)),
+                        lw=1.2, label=f"step {int(steps[s])}")
+        if np.isfinite(thr[i]) and thr[i] <= hi + 5 * width:
+            ax.axvline(thr[i], color="grey", ls="--", lw=1, label="threshold")
+        ax.set_ylim(bottom=1e-6)
+    return per_run_figures(res, df, thr, "density_nodes", out, draw, "density",
+                           xlabel="Hessian eigenvalue")
 
 
 # Scalar measures drawn like the sharpness, each in a figure of its own: dataset, what it is,
@@ -522,6 +550,7 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         measure_sections = measure_figures(res, df, lrs, thr, out)
         overlap_files = overlap_figures(res, df, thr, out)
         proj_files = projection_figures(res, df, lrs, out)
+        density_files = density_figures(res, df, thr, out)
         heat = heatmap(df, xname, yname, metric, out)
         table = eos.eos_table(res, df)
         table = _display(table)
@@ -548,6 +577,11 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
                 ("Gradient overlap", overlap_files,
                  "Cosine of the full-batch gradient with each top Hessian eigenvector "
                  "(/sharp/grad_overlap; each eigenvector's largest entry is positive)."),
+                ("Spectral density", density_files,
+                 "Gaussian-broadened stochastic Lanczos quadrature estimate of the Hessian's "
+                 "eigenvalue density (/sharp/density_nodes, density_weights; width 1 % of the "
+                 "span of the nodes drawn) at up to four measurement steps per run, log scale; "
+                 "dashed: the run's stability threshold."),
                 ("Random projections", proj_files,
                  "The parameters along the first two of `record.projections` fixed random unit "
                  "directions at every record (/traj/proj), from each run's start (circle)."),

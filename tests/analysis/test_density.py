@@ -65,3 +65,23 @@ def test_density_from_a_real_file(eosweep_bin, tmp_path):
         assert se < 0.3 * abs(trace[0, slot] / n_params), "test too weak"
         grid, dens = analysis.density(path, 0, slot)
         assert abs(np.trapz(dens, grid) - 1.0) < 1e-3
+
+
+def test_density_report_figure(eosweep_bin, tmp_path):
+    """The report draws the density over training (one panel per run that measured it) and no
+    such section for a file without it."""
+    import subprocess
+
+    from analysis.report import make_report
+
+    for name, text in (("d", DENSITY_SWEEP), ("n", DENSITY_SWEEP.replace(
+            ", density_probes: 20, density_steps: 25", ""))):
+        (tmp_path / f"{name}.yaml").write_text(text)
+        p = subprocess.run([eosweep_bin, f"{name}.yaml", "-o", f"{name}.h5", "--quiet"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+    md = open(make_report(str(tmp_path / "d.h5"), str(tmp_path / "rep"))).read()
+    assert "## Spectral density" in md and "![density_nodes.png](density_nodes.png)" in md
+    assert (tmp_path / "rep" / "density_nodes.png").stat().st_size > 10000
+    md = open(make_report(str(tmp_path / "n.h5"), str(tmp_path / "rep2"))).read()
+    assert "Spectral density" not in md

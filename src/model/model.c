@@ -29,8 +29,11 @@ int eos_model_validate(const eos_model_cfg *mc, eos_loss_kind loss, const eos_sh
     int rc = 0;
     const eos_model_arch *arch = arch_of(mc);
     if (!arch) EOS_FAIL_KEY("model.arch", "model.arch: unknown architecture %d", mc->arch);
-    if (loss != EOS_LOSS_MSE && loss != EOS_LOSS_XENT)
+    if (loss != EOS_LOSS_MSE && loss != EOS_LOSS_XENT && loss != EOS_LOSS_LOGISTIC)
         EOS_FAIL_KEY("loss", "loss: unknown loss kind %d", (int)loss);
+    if (loss == EOS_LOSS_LOGISTIC && n_out > 1) /* n_out 0: not known yet */
+        EOS_FAIL_KEY("loss", "loss: logistic needs one output (binary labels), the data give %d",
+                     n_out);
     if (!(isfinite(mc->init_scale) && mc->init_scale >= 0))
         EOS_FAIL_KEY("model.init_scale", "model.init_scale: must be finite and >= 0, got %g",
                      mc->init_scale);

@@ -108,10 +108,13 @@ void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real 
                     const real *B, int ldb, real beta, real *C, int ldc);
 void eos_model_blas_single_thread(void);
 /* References (double): sigma, sigma', sigma'' at z; the loss of one example with outputs f, its
- * gradient g = dL/df and (rg != NULL) R g = H_loss rf. */
+ * gradient g = dL/df and (rg != NULL) R g = H_loss rf (logistic: its own naive formulas). */
 void eos_act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2);
 double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf, const real *y,
                     double *g, double *rg);
+/* Reference: 1 if outputs f [k] predict target y: argmax f == argmax y, or for one output
+ * sign(f) == sign(y) (y > 0 positive; f == 0 wrong). */
+double eos_correct_ref(int k, const double *f, const real *y);
 
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same
  * semantics as eos_model_loss_grad / eos_model_hvp. For tests only. */

@@ -49,6 +49,19 @@ static void rand_vec(real *v, size_t n, uint64_t seed)
     for (size_t i = 0; i < n; i++) v[i] = (real)eos_rng_normal(&r);
 }
 
+/* 0.5 sum_i |f_i - y_i|^2 of outputs f [n, k] against the rows idx[i] of Y (idx NULL: i): with
+ * an MSE model's reference loss, the oracle of eos_model_outputs. */
+static double mse_of_outputs(const real *f, const real *Y, const int *idx, int n, int k)
+{
+    double l = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) {
+            double e = (double)f[(size_t)i * k + j] - Y[(size_t)(idx ? idx[i] : i) * k + j];
+            l += 0.5 * e * e;
+        }
+    return l;
+}
+
 static double rel_err(const real *a, const real *b, size_t n)
 {
     double num = 0, den = 0;

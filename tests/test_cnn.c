@@ -291,6 +291,12 @@ static void test_vs_reference(void)
                         EXPECT(fabs(l1 - l2) <= TOL_REF * fabs(l2), "%s: loss %.15g vs ref %.15g",
                                what, l1, l2);
                         EXPECT(c1 == c2, "%s: n_correct %g vs reference %g", what, c1, c2);
+                        if (loss == EOS_LOSS_MSE) { /* outputs: the reference's loss from them */
+                            real *f = malloc(sizeof(real) * nn * pb.k);
+                            EXPECT(eos_model_outputs(pb.m, pb.w, pb.X, ix, nn, f) == 0, "outputs");
+                            EXPECT_REL(mse_of_outputs(f, pb.Y, ix, nn, pb.k), l2 - 1.5, TOL_REF);
+                            free(f);
+                        }
                         double eg = rel_err(g1, g2, P);
                         EXPECT(eg < TOL_REF, "%s idx=%d: grad vs reference rel err %.3g", what,
                                pass, eg);

@@ -183,6 +183,12 @@ static void test_vs_reference(void)
                     EXPECT_REL(l1, l2, TOL_REF);
                     EXPECT(c1 == c2, "%s %s: n_correct %g vs reference %g", s->name, act_names[ai],
                            c1, c2);
+                    if (loss == EOS_LOSS_MSE) { /* outputs: the reference's loss from them */
+                        real *f = malloc(sizeof(real) * nn * s->k);
+                        EXPECT(eos_model_outputs(m, w, X, ix, nn, f) == 0, "outputs");
+                        EXPECT_REL(mse_of_outputs(f, Y, ix, nn, s->k), l2 - 1.5, TOL_REF);
+                        free(f);
+                    }
                     double eg = rel_err(g1, g2, P);
                     EXPECT(eg < TOL_REF, "%s %s %s idx=%d: grad vs reference rel err %.3g", s->name,
                            act_names[ai], loss_names[li], pass, eg);

@@ -341,6 +341,21 @@ static int cnn_loss_grad(eos_model *m, const real *params, const real *X, const 
     return 0;
 }
 
+static int cnn_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                       real *f)
+{
+    cnn *p = m->impl;
+    const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
+    eos_model_blas_single_thread();
+    for (int r0 = 0; r0 < n; r0 += p->cc) {
+        int nr = n - r0 < p->cc ? n - r0 : p->cc;
+        conv_forward(p, params, NULL, X, idx, r0, nr, 0);
+        flatten(p->feat, p->po[p->nc], nr, Cl, hw, 1);
+        eos_dense_outputs(p->head, params + p->hoff, p->feat, nr, f + (size_t)r0 * m->n_out);
+    }
+    return 0;
+}
+
 /* out += scale * (H v, or G v when gn). */
 static int cnn_product(eos_model *m, const real *params, const real *X, const real *Y,
                        const int *idx, int n, double scale, const real *v, real *out, int gn)
@@ -410,6 +425,7 @@ static const eos_model_ops cnn_ops = {
     .loss_grad = cnn_loss_grad,
     .hvp = cnn_hvp,
     .gnvp = cnn_gnvp,
+    .outputs = cnn_outputs,
     .free = cnn_free,
 };
 

@@ -656,21 +656,37 @@ static void forward_tangents(mlp *p, const real *params, const real *v, const re
     }
 }
 
+/* Forward pass of nr rows x [nr, dims[0]]: a[l] [nr, dims[l]] = sigma(z_l) (sigma' into d1[l]
+ * when keep_d1), and a[L] = z_L - b_L, the output layer's biases left to the caller. */
+static void forward(eos_dense *p, const real *params, const real *x, int nr, int keep_d1)
+{
+    const int L = p->L, *dm = p->dims;
+    /* z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
+    const real *ain = x;
+    for (int l = 1; l <= L; l++) {
+        dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
+        if (l < L)
+            act_forward(p->a[l], keep_d1 ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr,
+                        dm[l], p->act);
+        ain = p->a[l];
+    }
+}
+
+void eos_dense_outputs(eos_dense *p, const real *params, const real *x, int nr, real *f)
+{
+    const int L = p->L, k = p->dims[L];
+    const real *b = bias_of(p, params, L);
+    forward(p, params, x, nr, 0);
+    for (size_t q = 0; q < (size_t)nr * k; q++) f[q] = p->a[L][q] + b[q % k]; /* as the loss pass */
+}
+
 void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
                          const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
                          double *lsum, double *csum, real *grad, real *dx)
 {
     const int L = p->L, *dm = p->dims, k = dm[L], nb = (nr + RB - 1) / RB;
     double *lrow = p->rowv, *crow = csum ? p->rowv + p->chunk : NULL;
-    /* forward: z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
-    const real *ain = x;
-    for (int l = 1; l <= L; l++) {
-        dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
-        if (l < L)
-            act_forward(p->a[l], grad ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr, dm[l],
-                        p->act);
-        ain = p->a[l];
-    }
+    forward(p, params, x, nr, grad != NULL);
     real *D = p->dl[0], *Dn = p->dl[1];
     double *part = (grad && p->bias) ? p->part : NULL;
     loss_forward(lrow, crow, grad ? D : NULL, part, p->a[L], bias_of(p, params, L), Y, idx, r0,
@@ -700,6 +716,19 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
     }
     if (loss_sum) *loss_sum += lsum;
     if (want_c) *n_correct += csum;
+    return 0;
+}
+
+static int mlp_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                       real *f)
+{
+    mlp *p = m->impl;
+    blas_single_thread();
+    for (int r0 = 0; r0 < n; r0 += m->chunk) {
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
+        const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
+        eos_dense_outputs(p, params, x, nr, f + (size_t)r0 * m->n_out);
+    }
     return 0;
 }
 
@@ -832,6 +861,7 @@ static const eos_model_ops mlp_ops = {
     .loss_grad = mlp_loss_grad,
     .hvp = mlp_hvp,
     .gnvp = mlp_gnvp,
+    .outputs = mlp_outputs,
     .free = mlp_free,
 };
 

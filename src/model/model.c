@@ -120,6 +120,19 @@ fail:
     return rc;
 }
 
+int eos_model_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                      real *f)
+{
+    int rc = 0;
+    EOS_CHECK(m->ops->outputs != NULL, EOS_ERR_CONFIG, "model.arch %s gives no outputs",
+              archs[m->cfg.arch]->name);
+    EOS_CHECK(n >= 0, EOS_ERR_INTERNAL, "model outputs: negative example count %d", n);
+    if (n == 0) return 0;
+    return m->ops->outputs(m, params, X, idx, n, f);
+fail:
+    return rc;
+}
+
 int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                   int n, double scale, const real *v, real *hv)
 {

@@ -20,6 +20,10 @@ typedef struct {
      * none, and then sharpness.gauss_newton is refused at validation (eos_model_has_gnvp). */
     int (*gnvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                 int n, double scale, const real *v, real *gv);
+    /* The outputs f [n, n_out] (eos_model_outputs). Optional: NULL when the architecture has
+     * none, and then the margins of the logistic loss are not recorded. */
+    int (*outputs)(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                   real *f);
     void (*free)(eos_model *m); /* frees m->impl and its workspaces, not m itself */
 } eos_model_ops;
 
@@ -82,6 +86,8 @@ void eos_dense_init(const eos_dense *p, const eos_model_cfg *mc, real *params, e
 void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
                          const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
                          double *lsum, double *csum, real *grad, real *dx);
+/* The outputs f [nr, n_out] of nr <= chunk rows x [nr, d_in] (forward pass only). */
+void eos_dense_outputs(eos_dense *p, const real *params, const real *x, int nr, real *f);
 /* One pass of the HVP (gn: the Gauss-Newton product) in direction v, the input's tangent rx
  * [nr, d_in] (NULL: 0): out += scale * (H v or G v); dx, rdx [nr, d_in] (NULL: skip) = dloss/dx
  * and its R-derivative (gn: the Gauss-Newton output vector sent back to x; rdx unused). */

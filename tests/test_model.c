@@ -380,7 +380,7 @@ static void run_threads_case(const shape *s, eos_activation act, eos_loss_kind l
     real *g[2], *h[2];
     double l[2] = {0, 0}, c[2] = {0, 0};
     make_data(X, Y, n, s->d, s->k, loss, 5);
-    for (int i = 0; i < n * s->k; i++) /* one-hot targets */
+    for (int i = 0; s->k > 1 && i < n * s->k; i++) /* one-hot targets (one output: +-1 labels) */
         Y[i] = (i % s->k) == (i / s->k) % s->k ? 1 : 0;
     eos_rng r;
     eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
@@ -412,6 +412,8 @@ static void test_thread_invariance(void)
     run_threads_case(&s1, EOS_ACT_GELU, EOS_LOSS_XENT, 300);
     run_threads_case(&s2, EOS_ACT_TANH, EOS_LOSS_MSE, 700);
     run_threads_case(&s2, EOS_ACT_RELU, EOS_LOSS_XENT, 256);
+    const shape s3 = {"64-32-1 n=500", 64, 1, {32}, 1, 1, 500};
+    run_threads_case(&s3, EOS_ACT_TANH, EOS_LOSS_LOGISTIC, 200);
     omp_set_num_threads(2);
     openblas_set_num_threads(2);
 }

@@ -70,8 +70,9 @@ int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y
                   int n, double scale, const real *v, real *hv);
 
 /* Exact Gauss-Newton-vector product: R-forward to the outputs f, the loss's Hessian in f (MSE:
- * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j; logistic: sigmoid(sf) sigmoid(-sf)), then the plain backward pass of
- * that output vector, with no second-order terms of the network:
+ * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j; logistic: sigmoid(s f)
+ * sigmoid(-s f)), then the plain backward pass of that output vector, with no second-order terms
+ * of the network:
  *   gv += scale * sum_i J_i' H_loss,i J_i v      (J_i = d f(x_i) / d params).
  * Chunked like eos_model_hvp. EOS_ERR_CONFIG if the architecture has none (eos_model_has_gnvp). */
 int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,

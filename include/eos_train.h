@@ -36,7 +36,7 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
     X(FINAL_SHARPNESS, final_sharpness, double, F64, NAN)                                          \
     X(DIVERGED_STEP, diverged_step, long, I64, -1)    /* -1 if the run did not diverge */          \
     X(WALL_SECONDS, wall_seconds, double, F64, NAN)                                                \
-    X(RANK, rank, int, I32, -1)                       /* MPI rank that trained it (sweep engine) */ \
+    X(RANK, rank, int, I32, -1)                       /* MPI rank that trained it (sweep engine) */\
     X(SEPARATED_STEP, separated_step, long, I64, -1)  /* logistic: first step at 100 % accuracy */
 
 #define EOS_MSG_MAX 256

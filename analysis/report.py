@@ -425,6 +425,52 @@ def loss_figures(res, df, lrs, out):
     return files
 
 
+def margin_figures(res, df, lrs, out):
+    """Normalised margins of logistic runs against steps: /traj/margin (l2, solid) and
+    /traj/margin_p (the run's train.p, p-GD; dashed), each run's first separating step
+    (/runs/separated_step) as a dot; none when no run recorded a margin (other losses, files
+    from before margins)."""
+    if "margin" not in res.traj_names or "traj/margin" not in res.f:
+        return []
+    steps, mg = res.traj("margin")
+    if not np.isfinite(mg).any():
+        return []
+    mp = res.traj("margin_p")[1] if "margin_p" in res.traj_names else np.full_like(mg, np.nan)
+    sep = df["separated_step"].to_numpy() if "separated_step" in df else np.full(len(df), -1)
+    colours = _lr_colours(lrs)
+    files = []
+    for fname, chunk in _panel_figures(_groups(df, res.axes), "margin"):
+        fig, axs = _subplots(len(chunk))
+        for ax, (title, idx) in zip(axs, chunk):
+            seen = set()
+            for i in idx:
+                if not np.isfinite(mg[i]).any():
+                    continue
+                c = colours[float(lrs[i])]
+                lab = f"lr={_fmt(float(lrs[i]))}"
+                ax.plot(steps, mg[i], color=c, lw=1.3, label=None if lab in seen else lab)
+                seen.add(lab)
+                if np.isfinite(mp[i]).any():
+                    ax.plot(steps, mp[i], color=c, lw=1, ls="--")
+                k = np.searchsorted(steps, sep[i]) if sep[i] >= 0 else len(steps)
+                if k < len(steps):
+                    ax.plot(steps[k], mg[i, k], "o", color=c, ms=4)
+            ax.axhline(0, color="0.6", lw=0.8)
+            if seen:
+                ax.legend(fontsize=7, title="dot: first separating record", title_fontsize=7)
+                top = np.nanmax(np.concatenate([mg[idx].ravel(), mp[idx].ravel()]))
+                if top > 0:  # the separated regime: the start's large negative margins cut off
+                    ax.set_ylim(max(ax.get_ylim()[0], -2 * top), 1.1 * top)
+            ax.set_xscale("symlog", linthresh=max(1, int(steps[1] - steps[0])) if len(steps) > 1
+                          else 1)
+            ax.set_xlim(left=0)
+            ax.set_xlabel("step")
+            ax.set_ylabel("min_i y_i f(x_i) / ||w||")
+            ax.set_title(title, fontsize=9)
+        files.append(_save(fig, out, fname))
+    return files
+
+
 def metric_values(df, metric):
     """Per-run values of a heatmap metric (NaN where not meaningful)."""
     if metric == "steps_to_goal":
@@ -546,6 +592,7 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
         gn = gn_series(res, qty)
         sharp_files, sharp_note = sharpness_figures(res, df, lrs, thr, qty, out, gn)
         loss_files = loss_figures(res, df, lrs, out)
+        margin_files = margin_figures(res, df, lrs, out)
         layer_files = layer_figures(res, df, thr, out)
         measure_sections = measure_figures(res, df, lrs, thr, out)
         overlap_files = overlap_figures(res, df, thr, out)
@@ -570,6 +617,10 @@ def make_report(path, out, x=None, y=None, metric="final_loss"):
                        "(/sharp/gn_eig) of the same runs.")
     sections = [("Sharpness", sharp_files, sharp_note or sharp_text),
                 ("Loss", loss_files, "Training loss (solid) and test loss (dashed)."),
+                ("Margins", margin_files,
+                 "Normalised margin min_i y_i f(x_i) / ||w||_2 of the logistic runs (/traj/margin, "
+                 "solid) and over ||w||_p for p-GD's train.p (/traj/margin_p, dashed); the dot is "
+                 "the first record at 100 % training accuracy (/runs/separated_step)."),
                 *measure_sections,
                 ("Per-layer sharpness", layer_files,
                  "Top eigenvalue of each layer's diagonal Hessian block (/sharp/layer_eig), the "

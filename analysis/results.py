@@ -21,7 +21,7 @@ STATUSES = ("pending", "done", "diverged", "failed")
 RESULT_FILL = {
     "steps": 0, "final_loss": np.nan, "final_acc": np.nan, "final_test_loss": np.nan,
     "final_test_acc": np.nan, "final_sharpness": np.nan, "diverged_step": -1,
-    "wall_seconds": np.nan, "rank": -1, "message": "",
+    "wall_seconds": np.nan, "rank": -1, "separated_step": -1, "message": "",
 }
 # /runs datasets known from the configuration, written for every run when the file is created
 # (files from before they existed lack them: analysis.threshold() then derives them).

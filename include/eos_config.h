@@ -33,7 +33,9 @@ typedef enum { EOS_INIT_PYTORCH = 0, EOS_INIT_GAUSSIAN } eos_init;
 typedef enum { EOS_NORM_FEATURE = 0, EOS_NORM_CHANNEL } eos_norm_per;
 /* cnn: the 2x2 stride-2 pooling after each conv layer's activation (odd sizes: floor) */
 typedef enum { EOS_POOL_MAX = 0, EOS_POOL_AVG, EOS_POOL_NONE } eos_pool;
-typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT } eos_loss_kind;
+/* logistic: one output, log(1 + exp(-s f)) with s = +1 for a target y > 0 and -1 otherwise
+ * (labels {-1, +1} or {0, 1}) */
+typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT, EOS_LOSS_LOGISTIC } eos_loss_kind;
 typedef enum { EOS_TRACE_HUTCHINSON = 0, EOS_TRACE_HUTCHPP } eos_trace_method;
 
 typedef struct {
@@ -53,6 +55,8 @@ typedef struct {
     int n_out;        /* synthetic: output dimension (teacher-student) */
     int teacher_hidden; /* teacher-student: hidden width of the tanh teacher */
     double noise;     /* synthetic: label noise std */
+    double margin;    /* separable: margin of the generating direction; xor-clusters: ||mu|| */
+    double label_noise; /* separable, xor-clusters: fraction of flipped training labels */
     /* in-context regression */
     int n_context;
     int online;         /* fresh training examples each step (sources that draw them) */

@@ -5,7 +5,9 @@
  * that size, so memory stays bounded and nothing is allocated afterwards.
  *
  * Loss convention (Cohen et al. 2021): per example, MSE = 0.5 * sum_outputs (f(x) - y)^2, softmax
- * cross-entropy = -sum_j y_j log softmax(f(x))_j; the training loss is the mean over examples.
+ * cross-entropy = -sum_j y_j log softmax(f(x))_j, logistic (one output) = log(1 + exp(-s f(x)))
+ * with s = +1 for y > 0 and -1 otherwise; the training loss is the mean over examples. A correct
+ * prediction is argmax f == argmax y, or for one output sign(f) == sign(y) (f == 0 is wrong).
  * Calls take `scale` (normally 1/N for a mean over N examples split across calls) and ACCUMULATE
  * into their outputs, so a caller zeroes them once and sums over chunks or batches. */
 #ifndef EOS_MODEL_H
@@ -57,6 +59,11 @@ int eos_model_loss_grad(eos_model *m, const real *params, const real *X, const r
                         const int *idx, int n, double scale, double *loss_sum, double *n_correct,
                         real *grad);
 
+/* The model's outputs f [n, n_out] at the examples X[idx[i]] (idx NULL: rows 0..n-1), without
+ * the loss (the margins y f of the logistic loss). EOS_ERR_CONFIG if the architecture has none. */
+int eos_model_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                      real *f);
+
 /* Exact Hessian-vector product by the R-operator (forward-over-reverse):
  *   hv += scale * sum_i H_i v       with H_i the Hessian of loss_i w.r.t. params. */
 int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
@@ -71,8 +78,9 @@ int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y
 void eos_model_set_hvp_cache(eos_model *m, size_t bytes);
 
 /* Exact Gauss-Newton-vector product: R-forward to the outputs f, the loss's Hessian in f (MSE:
- * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j), then the plain backward pass of
- * that output vector, with no second-order terms of the network:
+ * I; softmax cross-entropy: S (diag(p) - p p'), S = sum_j y_j; logistic: sigmoid(s f)
+ * sigmoid(-s f)), then the plain backward pass of that output vector, with no second-order terms
+ * of the network:
  *   gv += scale * sum_i J_i' H_loss,i J_i v      (J_i = d f(x_i) / d params).
  * Chunked like eos_model_hvp. EOS_ERR_CONFIG if the architecture has none (eos_model_has_gnvp). */
 int eos_model_gnvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,

@@ -36,6 +36,7 @@ const char *eos_optim_name(int i);    /* NULL past the last row */
 int eos_optim_find(const char *name); /* the row named so, -1 if none */
 int eos_optim_is_adaptive(int i);     /* has a diagonal preconditioner (adam, adamw, rmsprop) */
 int eos_optim_needs_sharpness(int i); /* steps with the latest sharpness (flow) */
+int eos_optim_uses_p(int i);          /* steps in the geometry of ||w||_p, p = train.p (pgd) */
 
 /* Stability threshold from the configuration: the sharpness above which the optimizer's update,
  * linearised on a quadratic, diverges (2/lr for GD). It applies to the preconditioned sharpness

@@ -25,7 +25,8 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
 /* The numeric per-run result columns, /runs/<name> of the results file, one list for the result
  * struct, the file (each column holds its fill until the run is written; the root attributes
  * result_columns and result_fill list them for readers) and the tests:
- * X(ID, name, C type, file type (I64, F64, I32), fill). message and status follow them. */
+ * X(ID, name, C type, file type (I64, F64, I32), fill). message and status follow them; new ones
+ * go last (files made before them resume without them). */
 #define EOS_RESULT_COLUMNS(X)                                                                      \
     X(STEPS, steps, long, I64, 0)                     /* optimizer steps taken */                  \
     X(FINAL_LOSS, final_loss, double, F64, NAN)                                                    \
@@ -35,7 +36,8 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
     X(FINAL_SHARPNESS, final_sharpness, double, F64, NAN)                                          \
     X(DIVERGED_STEP, diverged_step, long, I64, -1)    /* -1 if the run did not diverge */          \
     X(WALL_SECONDS, wall_seconds, double, F64, NAN)                                                \
-    X(RANK, rank, int, I32, -1)                       /* MPI rank that trained it (sweep engine) */
+    X(RANK, rank, int, I32, -1)                       /* MPI rank that trained it (sweep engine) */\
+    X(SEPARATED_STEP, separated_step, long, I64, -1)  /* logistic: first step at 100 % accuracy */
 
 #define EOS_MSG_MAX 256
 
@@ -49,7 +51,9 @@ extern const char *const eos_run_status_names[EOS_RUN_N_STATUSES];
     X(TEST_ACC, test_acc)   /* test accuracy */                                                  \
     X(LR, lr)               /* the lr in force at the step (train.schedule, warm-up) */          \
     X(THRESHOLD, threshold) /* the optimizer's stability threshold at that lr */                 \
-    X(FLOW_SUBSTEPS, flow_substeps) /* flow: RK4 sub-steps of the update from the step */
+    X(FLOW_SUBSTEPS, flow_substeps) /* flow: RK4 sub-steps of the update from the step */        \
+    X(MARGIN, margin)       /* logistic: min_i y_i f(x_i) / ||w||_2 on the training set */       \
+    X(MARGIN_P, margin_p)   /* the same over ||w||_p, p = train.p, for optimizers that use p */
 
 #define EOS_TRAJ_ENUM(id, name) EOS_TRAJ_##id,
 typedef enum { EOS_TRAJ_COLUMNS(EOS_TRAJ_ENUM) EOS_TRAJ_N } eos_traj_column;
@@ -58,6 +62,7 @@ extern const char *const eos_traj_names[EOS_TRAJ_N];
 /* The columns from this one on came after the first format_version 1 files: a file without them
  * (made by a sweep that cannot have set a schedule) resumes, and they are not written there. */
 #define EOS_TRAJ_FIRST_OPTIONAL EOS_TRAJ_LR
+/* Likewise the result columns from separated_step on (results.c's C_FIRST_OPTIONAL). */
 
 /* Trajectory slots are fixed by the configuration: record slot j holds step j*record_every,
  * sharpness slot j holds step j*sharpness.every. Slots after the run stopped stay NaN. */

@@ -85,6 +85,18 @@ expect_error "a quoted list entry is not split" quoted.yaml 'quoted\.yaml:7:[0-9
 base teacher.yaml; sed -i 's/source: synthetic-linear/source: teacher-student, teacher_hidden: 2000/' teacher.yaml
 expect_error "teacher_hidden above the loader's limit, at validation" teacher.yaml 'teacher\.yaml:2:[0-9]+: data\.teacher_hidden'
 
+# the logistic loss: one output and classification data; the binary sources refuse xent
+base logistic.yaml; echo 'loss: logistic' >> logistic.yaml
+expect_error "logistic on regression data" logistic.yaml 'logistic\.yaml:6:[0-9]+: loss: logistic needs classification data'
+base logistic10.yaml; sed -i 's/source: synthetic-linear, dim: 4/source: fashion-mnist/' logistic10.yaml
+echo 'loss: logistic' >> logistic10.yaml
+expect_error "logistic with 10 outputs" logistic10.yaml 'logistic10\.yaml:6:[0-9]+: loss: logistic needs one output'
+base sepxent.yaml; sed -i 's/source: synthetic-linear/source: separable/' sepxent.yaml
+echo 'loss: xent' >> sepxent.yaml
+expect_error "xent on separable data" sepxent.yaml 'sepxent\.yaml:6:[0-9]+: loss: xent needs one output per class'
+base noise.yaml; sed -i 's/source: synthetic-linear/source: xor-clusters, label_noise: 0.6/' noise.yaml
+expect_error "label_noise above 0.5" noise.yaml 'noise\.yaml:2:[0-9]+: data\.label_noise'
+
 # --force replaces results files only: never a FIFO or a device
 base force.yaml
 mkfifo fifo

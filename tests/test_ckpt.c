@@ -67,7 +67,7 @@ static int same_run(const eos_run_result *a, const eos_run_result *b)
            !memcmp(&a->final_acc, &b->final_acc, sizeof(double)) &&
            !memcmp(&a->final_sharpness, &b->final_sharpness, sizeof(double)) &&
            !memcmp(&a->final_test_loss, &b->final_test_loss, sizeof(double)) &&
-           !strcmp(a->message, b->message);
+           a->separated_step == b->separated_step && !strcmp(a->message, b->message);
 }
 
 /* The run uninterrupted, then stopped after each of stops[] steps in turn and continued each
@@ -222,6 +222,38 @@ static void test_online_prompts(void)
     check_interrupted(&c, stops, 2, "online in-context prompts");
 }
 
+/* The logistic loss on separable data: stopped two steps after the run separated, the
+ * continuation keeps that step (/runs/separated_step) and the margins recorded so far. */
+static void test_logistic_separation(void)
+{
+    eos_config c;
+    eos_config_default(&c);
+    c.seed = 2;
+    EXPECT(eos_config_set(&c, "data.source", "separable") == 0, "%s", eos_error_msg());
+    c.data.dim = 6;
+    c.data.n_train = 100;
+    c.data.margin = 0.3;
+    c.model.n_hidden = 1;
+    c.model.hidden[0] = 8;
+    c.loss = EOS_LOSS_LOGISTIC;
+    c.train.lr = 0.5;
+    c.train.max_steps = 80;
+    c.train.record_every = 5;
+    c.sharpness.every = 40;
+    c.sharpness.k = 1;
+    eos_data data;
+    eos_run_result ref;
+    EXPECT(eos_data_load(&data, &c) == 0 && eos_run_result_alloc(&ref, &c) == 0, "setup");
+    EXPECT(eos_train_run(&c, &data, &ref, NULL) == 0, "reference run");
+    long sep = ref.separated_step;
+    EXPECT(sep >= 1 && sep + 2 < c.train.max_steps && isfinite(ref.margin[0]),
+           "separated at step %ld of %ld", sep, c.train.max_steps);
+    eos_run_result_free(&ref);
+    eos_data_free(&data);
+    const long stops[] = {sep + 2, 7};
+    if (sep >= 1) check_interrupted(&c, stops, 2, "logistic on separable data");
+}
+
 /* Checkpoints every step and no signal, as a run killed with -9 leaves them: the copy taken at
  * step 24 continues to the uninterrupted result. */
 static void test_periodic_checkpoints(void)
@@ -331,6 +363,7 @@ int main(void)
     TEST_RUN(test_other_measures);
     TEST_RUN(test_schedules);
     TEST_RUN(test_online_prompts);
+    TEST_RUN(test_logistic_separation);
     TEST_RUN(test_periodic_checkpoints);
     TEST_RUN(test_refused_checkpoints);
     char cmd[128];

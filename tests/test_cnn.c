@@ -104,6 +104,7 @@ static void problem_free(problem *pb)
 static const net small_nets[] = {
     {"2x5x6 [3,2] k3 []", 2, 5, 6, 2, {3, 2}, 3, 0, {0}, 3, 1},
     {"1x4x4 [2] k5 [4] nobias", 1, 4, 4, 1, {2}, 5, 1, {4}, 2, 0},
+    {"1x4x5 [2] k3 [] 1 out", 1, 4, 5, 1, {2}, 3, 0, {0}, 1, 1}, /* logistic too */
 };
 
 static double mean_loss(eos_model *m, const real *w, const real *X, const real *Y, int n)
@@ -119,9 +120,11 @@ static void test_derivatives_fd(void)
 {
     for (size_t si = 0; si < sizeof small_nets / sizeof *small_nets; si++)
         for (int pi = 0; pi < 3; pi++)
-            for (int li = 0; li < 2; li++)
+            for (int li = 0; li < N_LOSSES; li++)
                 for (int ai = 0; ai < 6; ai++) {
-                    eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                    eos_loss_kind loss = all_losses[li];
+                    if (!loss_fits(li, small_nets[si].n_out)) continue;
+                    if (small_nets[si].n_out == 1 && loss != EOS_LOSS_LOGISTIC) continue; /* quick */
                     problem pb;
                     if (problem_make(&pb, &small_nets[si], all_acts[ai], (eos_pool)pi, loss, 5, 2,
                                      11 + si + 7 * ai) != 0)
@@ -134,7 +137,7 @@ static void test_derivatives_fd(void)
                     real *gm = calloc(P, sizeof(real)), *wt = malloc(P * sizeof(real));
                     char what[160];
                     snprintf(what, sizeof what, "%s %s pool %s %s", small_nets[si].name,
-                             act_names[ai], pool_names[pi], li ? "xent" : "mse");
+                             act_names[ai], pool_names[pi], loss_names[li]);
                     EXPECT(eos_model_loss_grad(pb.m, pb.w, pb.X, pb.Y, NULL, n, 1.0 / n, NULL,
                                                NULL, g) == 0, "grad");
                     const double h = 1e-6;
@@ -255,13 +258,16 @@ static void test_vs_reference(void)
         {"3x8x7 [4,5] k3 [6]", 3, 8, 7, 2, {4, 5}, 3, 1, {6}, 4, 1},
         {"1x9x9 [3] k5 [] nobias", 1, 9, 9, 1, {3}, 5, 0, {0}, 3, 0},
         {"2x8x8 [2,3,2] k1 []", 2, 8, 8, 3, {2, 3, 2}, 1, 0, {0}, 2, 1},
+        {"1x6x6 [3] k3 [4] 1 out", 1, 6, 6, 1, {3}, 3, 1, {4}, 1, 1},
     };
     for (size_t si = 0; si < sizeof nets / sizeof *nets; si++)
         for (int pi = 0; pi < 3; pi++)
-            for (int li = 0; li < 2; li++)
+            for (int li = 0; li < N_LOSSES; li++)
                 for (int ai = 0; ai < 6; ai++) {
                     if (si == 2 && pi != EOS_POOL_MAX && ai > 1) continue; /* keep it quick */
-                    eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                    if (!loss_fits(li, nets[si].n_out)) continue;
+                    eos_loss_kind loss = all_losses[li];
+                    if (nets[si].n_out == 1 && loss != EOS_LOSS_LOGISTIC) continue; /* quick */
                     problem pb;
                     int N = 40, chunk = ai % 2 ? 7 : 64;
                     if (problem_make(&pb, &nets[si], all_acts[ai], (eos_pool)pi, loss, N, chunk,
@@ -274,7 +280,7 @@ static void test_vs_reference(void)
                     real *h1 = malloc(P * sizeof(real)), *h2 = malloc(P * sizeof(real));
                     char what[160];
                     snprintf(what, sizeof what, "%s %s pool %s %s", nets[si].name, act_names[ai],
-                             pool_names[pi], li ? "xent" : "mse");
+                             pool_names[pi], loss_names[li]);
                     for (int pass = 0; pass < 2; pass++) {
                         const int *ix = pass ? idx : NULL;
                         int nn = pass ? 53 : N;
@@ -287,6 +293,12 @@ static void test_vs_reference(void)
                         EXPECT(fabs(l1 - l2) <= TOL_REF * fabs(l2), "%s: loss %.15g vs ref %.15g",
                                what, l1, l2);
                         EXPECT(c1 == c2, "%s: n_correct %g vs reference %g", what, c1, c2);
+                        if (loss == EOS_LOSS_MSE) { /* outputs: the reference's loss from them */
+                            real *f = malloc(sizeof(real) * nn * pb.k);
+                            EXPECT(eos_model_outputs(pb.m, pb.w, pb.X, ix, nn, f) == 0, "outputs");
+                            EXPECT_REL(mse_of_outputs(f, pb.Y, ix, nn, pb.k), l2 - 1.5, TOL_REF);
+                            free(f);
+                        }
                         double eg = rel_err(g1, g2, P);
                         EXPECT(eg < TOL_REF, "%s idx=%d: grad vs reference rel err %.3g", what,
                                pass, eg);

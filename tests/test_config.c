@@ -85,6 +85,7 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, data.normalize_per),
         offsetof(eos_config, data.dim), offsetof(eos_config, data.n_out),
         offsetof(eos_config, data.teacher_hidden), offsetof(eos_config, data.noise),
+        offsetof(eos_config, data.margin), offsetof(eos_config, data.label_noise),
         offsetof(eos_config, data.n_context), offsetof(eos_config, data.online),
         offsetof(eos_config, data.sigma_decay), offsetof(eos_config, model.arch),
         offsetof(eos_config, model.n_hidden), offsetof(eos_config, model.activation),
@@ -158,6 +159,7 @@ static void test_set_get(void)
     EXPECT(eos_config_set(&c, "train.batch_size", "full") == 0 && c.train.batch_size == 0, " ");
     EXPECT(eos_config_set(&c, "loss", "cross-entropy") == 0 && c.loss == EOS_LOSS_XENT, " ");
     EXPECT(eos_config_set(&c, "loss", "xent") == 0 && c.loss == EOS_LOSS_XENT, " ");
+    EXPECT(eos_config_set(&c, "loss", "logistic") == 0 && c.loss == EOS_LOSS_LOGISTIC, " ");
     EXPECT(eos_config_set(&c, "train.optimizer", "rmsprop") == 0 &&
                c.train.optimizer == eos_optim_find("rmsprop"),
            " ");
@@ -398,12 +400,13 @@ static void test_names(void)
 static void test_table_names(void)
 {
     static const char *const sources[] = {"fashion-mnist", "mnist-idx", "cifar10", "hdf5",
-                                          "synthetic-linear", "teacher-student", "icl-regression"};
+                                          "synthetic-linear", "teacher-student", "icl-regression",
+                                          "separable", "xor-clusters"};
     static const char *const archs[] = {"mlp", "linear-transformer", "cnn"};
     int n = 0;
     while (eos_data_source_name(n)) n++;
-    EXPECT(n == 7, "%d data sources", n);
-    for (int i = 0; i < n && i < 7; i++)
+    EXPECT(n == 9, "%d data sources", n);
+    for (int i = 0; i < n && i < 9; i++)
         EXPECT(strcmp(eos_data_source_name(i), sources[i]) == 0, "source %d: %s", i,
                eos_data_source_name(i));
     EXPECT(eos_data_source_name(-1) == NULL, " ");
@@ -422,7 +425,7 @@ static void test_table_names(void)
     EXPECT_ERR_PREFIX(eos_config_set(&c, "model.arch", "resnet"),
                       "model.arch: unknown value 'resnet' (expected one of: mlp, "
                       "linear-transformer, cnn)");
-    c.data.source = 7;
+    c.data.source = 9;
     EXPECT_ERR_PREFIX(eos_config_validate(&c, NULL, NULL), "data.source:");
 }
 
@@ -467,6 +470,17 @@ static void test_validate_keys(void)
     c.loss = EOS_LOSS_XENT;
     EXPECT(eos_config_set(&c, "data.source", "synthetic-linear") == 0, " ");
     expect_keys(&c, "loss", "data.source");
+    c.loss = EOS_LOSS_LOGISTIC; /* real-valued targets */
+    expect_keys(&c, "loss", "data.source");
+    eos_config_default(&c);
+    c.loss = EOS_LOSS_LOGISTIC; /* fashion-mnist has 10 outputs */
+    expect_keys(&c, "loss", "data.source");
+    EXPECT(strstr(eos_error_msg(), "logistic needs one output"), "%s", eos_error_msg());
+    EXPECT(eos_config_set(&c, "data.source", "separable") == 0, " ");
+    EXPECT(eos_config_validate(&c, NULL, NULL) == 0, "separable + logistic: %s", eos_error_msg());
+    c.loss = EOS_LOSS_XENT;
+    expect_keys(&c, "loss", "data.source");
+    eos_config_default(&c);
     eos_config_default(&c);
     EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, " ");
     expect_keys(&c, "model.arch", "data.source"); /* the data's shape does not fit the model */

@@ -919,6 +919,156 @@ static void test_teacher(void)
     expect_fail(&c, EOS_ERR_CONFIG, "data.teacher_hidden", "teacher_hidden 0");
 }
 
+/* One-output binary sets: Y is +1 or -1 and label[] its class (1 for +1); returns the count of
+ * +1 labels, or -1 if a row breaks that. */
+static int binary_labels_ok(const eos_dataset *ds)
+{
+    int pos = 0;
+    if (ds->n_out != 1 || ds->n_classes != 2 || !ds->label) return -1;
+    for (int i = 0; i < ds->n; i++) {
+        if (!(ds->Y[i] == 1 || ds->Y[i] == -1) || ds->label[i] != (ds->Y[i] > 0)) return -1;
+        pos += ds->Y[i] > 0;
+    }
+    return pos;
+}
+
+/* Labels of a and b that differ (same sizes). */
+static int label_flips(const eos_dataset *a, const eos_dataset *b)
+{
+    int n = 0;
+    for (int i = 0; i < a->n; i++) n += a->Y[i] != b->Y[i];
+    return n;
+}
+
+/* separable: the generating direction u (the first dim normals of the seed's data stream,
+ * normalised, as documented) separates both sets with margin data.margin, nearly attained; the
+ * classes are balanced; the part of x orthogonal to u is standard normal; label_noise flips
+ * exactly round(label_noise n) training labels and leaves X and the test set alone. */
+static void test_separable(void)
+{
+    enum { D = 8, N = 1000, NT = 300 };
+    const double gamma = 0.3;
+    eos_config c;
+    eos_data a, b, e, f;
+    base_cfg(&c, "separable");
+    c.seed = 5;
+    c.data.dim = D;
+    c.data.n_train = N;
+    c.data.n_test = NT;
+    c.data.margin = gamma;
+    EXPECT(eos_data_load(&a, &c) == 0, "%s", eos_error_msg());
+    EXPECT(eos_data_load(&b, &c) == 0, "%s", eos_error_msg());
+    c.seed = 6;
+    EXPECT(eos_data_load(&e, &c) == 0, "%s", eos_error_msg());
+    c.seed = 5;
+    c.data.label_noise = 0.1;
+    EXPECT(eos_data_load(&f, &c) == 0, "%s", eos_error_msg());
+    EXPECT(same_bytes(&a, &b) && !same_bytes(&a, &e), "determinism by seed");
+    if (a.train.X && a.test.X && f.train.X) {
+        EXPECT(shape_is(&a.train, EOS_LAYOUT_FLAT, D, 0, 0) && a.test.n == NT, "shapes");
+        expect_info_matches(&c, &a);
+        int pos = binary_labels_ok(&a.train);
+        EXPECT(pos >= 0 && binary_labels_ok(&a.test) >= 0, "labels are not +-1 with classes");
+        EXPECT(abs(pos - N / 2) < 4 * 16, "class balance: %d of %d positive", pos, N);
+        eos_rng r;
+        double u[D], nu = 0;
+        eos_rng_init(&r, 5, EOS_RNG_STREAM_DATA);
+        for (int j = 0; j < D; j++) u[j] = eos_rng_normal(&r), nu += u[j] * u[j];
+        for (int j = 0; j < D; j++) u[j] /= sqrt(nu);
+        const eos_dataset *sets[2] = {&a.train, &a.test};
+        for (int si = 0; si < 2; si++) {
+            const eos_dataset *ds = sets[si];
+            double mmin = INFINITY, perp = 0;
+            for (int i = 0; i < ds->n; i++) {
+                double ux = 0, xx = 0;
+                for (int j = 0; j < D; j++) {
+                    ux += u[j] * ds->X[i * D + j];
+                    xx += (double)ds->X[i * D + j] * ds->X[i * D + j];
+                }
+                mmin = fmin(mmin, ds->Y[i] * ux);
+                perp += (xx - ux * ux) / ds->n;
+            }
+            EXPECT(mmin >= gamma - 1e-5 && mmin < gamma + 0.03, "%s: margin of u %.6g, want %g",
+                   si ? "test" : "train", mmin, gamma);
+            EXPECT(fabs(perp - (D - 1)) < 0.1 * (D - 1), "%s: E |x - (u'x) u|^2 = %g, want %d",
+                   si ? "test" : "train", perp, D - 1);
+        }
+        EXPECT(memcmp(a.train.X, f.train.X, sizeof(real) * N * D) == 0, "label noise changed X");
+        EXPECT(label_flips(&a.train, &f.train) == 100, "%d of %d labels flipped, want 100",
+               label_flips(&a.train, &f.train), N);
+        EXPECT(binary_labels_ok(&f.train) >= 0, "noisy labels");
+        EXPECT(label_flips(&a.test, &f.test) == 0 &&
+                   memcmp(a.test.X, f.test.X, sizeof(real) * NT * D) == 0,
+               "the test set is clean");
+    }
+    eos_config c2 = c;
+    EXPECT(eos_data_same(&c, &c2), "eos_data_same of a copy");
+    c2.data.margin = 0.4;
+    EXPECT(!eos_data_same(&c, &c2), "another margin is other data");
+    c2 = c;
+    c2.data.label_noise = 0.2;
+    EXPECT(!eos_data_same(&c, &c2), "another label_noise is other data");
+    eos_data_free(&a);
+    eos_data_free(&b);
+    eos_data_free(&e);
+    eos_data_free(&f);
+    c.data.label_noise = 0.6;
+    expect_fail(&c, EOS_ERR_CONFIG, "data.label_noise", "label_noise 0.6");
+    c.data.label_noise = 0;
+    c.loss = EOS_LOSS_XENT;
+    expect_fail(&c, EOS_ERR_CONFIG, "loss: xent", "separable with xent");
+}
+
+/* xor-clusters: with clusters 20 noise stds away from the origin, the label is the XOR rule
+ * |x_1| > |x_2| (mu_1 = margin e_1, mu_2 = margin e_2) on every clean example; the four
+ * clusters are equally likely; the other coordinates are N(0, 1); label_noise flips exactly
+ * round(label_noise n) training labels. */
+static void test_xor(void)
+{
+    enum { D = 5, N = 2000, NT = 200 };
+    eos_config c;
+    eos_data a, f;
+    base_cfg(&c, "xor-clusters");
+    c.seed = 9;
+    c.data.dim = D;
+    c.data.n_train = N;
+    c.data.n_test = NT;
+    c.data.margin = 20;
+    EXPECT(eos_data_load(&a, &c) == 0, "%s", eos_error_msg());
+    c.data.label_noise = 0.05;
+    EXPECT(eos_data_load(&f, &c) == 0, "%s", eos_error_msg());
+    if (a.train.X && f.train.X && a.test.X) {
+        expect_info_matches(&c, &a);
+        EXPECT(binary_labels_ok(&a.train) >= 0 && binary_labels_ok(&f.train) >= 0, "labels");
+        const eos_dataset *sets[2] = {&a.train, &a.test};
+        for (int si = 0; si < 2; si++) {
+            const eos_dataset *ds = sets[si];
+            int bad = 0, cl[4] = {0};
+            for (int i = 0; i < ds->n; i++) {
+                const real *x = ds->X + (size_t)i * D;
+                int first = fabs(x[0]) > fabs(x[1]);
+                bad += (ds->Y[i] > 0) != first;
+                cl[first ? (x[0] < 0) : 2 + (x[1] < 0)]++;
+            }
+            EXPECT(bad == 0, "%s: %d labels break the XOR rule", si ? "test" : "train", bad);
+            for (int k = 0; si == 0 && k < 4; k++)
+                EXPECT(abs(cl[k] - N / 4) < 4 * 20, "cluster %d: %d of %d", k, cl[k], N);
+        }
+        double m = 0, v = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = 2; j < D; j++) m += a.train.X[i * D + j], v += a.train.X[i * D + j] * a.train.X[i * D + j];
+        m /= N * (D - 2), v /= N * (D - 2);
+        EXPECT(fabs(m) < 0.05 && fabs(v - 1) < 0.06, "noise coordinates: mean %g var %g", m, v);
+        EXPECT(label_flips(&a.train, &f.train) == 100, "%d labels flipped, want 100",
+               label_flips(&a.train, &f.train));
+        EXPECT(label_flips(&a.test, &f.test) == 0, "the test set is clean");
+    }
+    eos_data_free(&a);
+    eos_data_free(&f);
+    c.data.dim = 1;
+    expect_fail(&c, EOS_ERR_CONFIG, "data.dim", "xor-clusters dim 1");
+}
+
 /* Every prompt: query y slot 0; w solved from the first dim tokens explains all tokens and Y. */
 static int check_prompts(const eos_dataset *ds, int nc, int dim, double *max_err)
 {
@@ -1182,6 +1332,8 @@ int main(void)
     TEST_RUN(test_synth_linear);
     TEST_RUN(test_teacher);
     TEST_RUN(test_icl);
+    TEST_RUN(test_separable);
+    TEST_RUN(test_xor);
     TEST_RUN(test_threads);
     TEST_RUN(test_check_files);
     TEST_RUN(test_same_and_free);

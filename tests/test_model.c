@@ -32,6 +32,7 @@ static const shape shapes[] = {
     {"linear d5-3", 5, 0, {0}, 3, 1, 7},
     {"d5-[4,3]-3 nobias", 5, 2, {4, 3}, 3, 0, 7},
     {"threshold relu d3-[8]-1", 3, 1, {8}, 1, 1, 9}, /* two-layer net with biases */
+    {"d4-[5,3]-1 nobias", 4, 2, {5, 3}, 1, 0, 8},    /* one output: logistic too */
 };
 #endif
 
@@ -71,10 +72,11 @@ static double mean_loss(eos_model *m, const real *w, const real *X, const real *
 static void test_derivatives_fd(void)
 {
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-        for (int li = 0; li < 2; li++)
+        for (int li = 0; li < N_LOSSES; li++)
             for (int ai = 0; ai < 6; ai++) {
                 const shape *s = &shapes[si];
-                eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                eos_loss_kind loss = all_losses[li];
+                if (!loss_fits(li, s->k)) continue;
                 eos_model *m = make_model(all_acts[ai], loss, s, 4);
                 if (!m) return;
                 size_t P = eos_model_nparams(m);
@@ -106,7 +108,7 @@ static void test_derivatives_fd(void)
                 }
                 double eg = rel_err(g, gfd, P);
                 EXPECT(eg < 1e-6, "%s %s %s: gradient vs FD rel err %.3g", s->name,
-                       act_names[ai], li ? "xent" : "mse", eg);
+                       act_names[ai], loss_names[li], eg);
                 /* HVP vs central differences of the gradient along v, h = 1e-5 */
                 EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 1.0 / n, v, hv) == 0, "hvp");
                 const double hh = 1e-5;
@@ -119,7 +121,7 @@ static void test_derivatives_fd(void)
                 for (size_t p = 0; p < P; p++) hfd[p] = (real)((gp[p] - gm[p]) / (2 * hh));
                 double eh = rel_err(hv, hfd, P);
                 EXPECT(eh < 1e-6, "%s %s %s: HVP vs FD rel err %.3g", s->name, act_names[ai],
-                       li ? "xent" : "mse", eh);
+                       loss_names[li], eh);
                 /* symmetry */
                 EXPECT(eos_model_hvp(m, w, X, Y, NULL, n, 1.0 / n, u, hu) == 0, "hvp");
                 double uhv = 0, vhu = 0, nn = 0;
@@ -129,7 +131,7 @@ static void test_derivatives_fd(void)
                     nn += fabs((double)u[p] * hv[p]) + fabs((double)v[p] * hu[p]);
                 }
                 EXPECT(fabs(uhv - vhu) <= 1e-12 * nn, "%s %s %s: u'Hv = %.15g, v'Hu = %.15g",
-                       s->name, act_names[ai], li ? "xent" : "mse", uhv, vhu);
+                       s->name, act_names[ai], loss_names[li], uhv, vhu);
                 free(X), free(Y), free(w), free(g), free(gfd), free(v), free(u), free(hv);
                 free(hu), free(hfd), free(gp), free(gm), free(wt);
                 eos_model_free(m);
@@ -151,10 +153,11 @@ static void test_vs_reference(void)
     };
     for (int ci = 0; ci < 2; ci++)
     for (size_t si = 0; si < sizeof big / sizeof *big; si++)
-        for (int li = 0; li < 2; li++)
+        for (int li = 0; li < N_LOSSES; li++)
             for (int ai = 0; ai < 6; ai++) {
                 const shape *s = &big[si];
-                eos_loss_kind loss = li ? EOS_LOSS_XENT : EOS_LOSS_MSE;
+                eos_loss_kind loss = all_losses[li];
+                if (!loss_fits(li, s->k)) continue;
                 eos_model *m = make_model(all_acts[ai], loss, s, ci ? 70 : 8);
                 if (!m) return;
                 size_t P = eos_model_nparams(m);
@@ -180,15 +183,26 @@ static void test_vs_reference(void)
                     EXPECT_REL(l1, l2, TOL_REF);
                     EXPECT(c1 == c2, "%s %s: n_correct %g vs reference %g", s->name, act_names[ai],
                            c1, c2);
-                    if (s->k == 1) EXPECT(c1 == 2, "n_correct touched with one output: %g", c1);
+                    if (loss == EOS_LOSS_MSE) { /* outputs: the reference's loss from them */
+                        real *f = malloc(sizeof(real) * nn * s->k);
+                        EXPECT(eos_model_outputs(m, w, X, ix, nn, f) == 0, "outputs");
+                        EXPECT_REL(mse_of_outputs(f, Y, ix, nn, s->k), l2 - 1.5, TOL_REF);
+                        free(f);
+                    }
                     double eg = rel_err(g1, g2, P);
                     EXPECT(eg < TOL_REF, "%s %s %s idx=%d: grad vs reference rel err %.3g", s->name,
-                           act_names[ai], li ? "xent" : "mse", pass, eg);
+                           act_names[ai], loss_names[li], pass, eg);
                     EXPECT(eos_model_hvp(m, w, X, Y, ix, nn, 0.37, v, h1) == 0, "hvp");
                     EXPECT(eos_mlp_hvp_ref(m, w, X, Y, ix, nn, 0.37, v, h2) == 0, "hvp ref");
                     double eh = rel_err(h1, h2, P);
                     EXPECT(eh < TOL_REF, "%s %s %s idx=%d: hvp vs reference rel err %.3g", s->name,
-                           act_names[ai], li ? "xent" : "mse", pass, eh);
+                           act_names[ai], loss_names[li], pass, eh);
+                    rand_vec(h1, P, 6), rand_vec(h2, P, 6);
+                    EXPECT(eos_model_gnvp(m, w, X, Y, ix, nn, 0.37, v, h1) == 0, "gnvp");
+                    EXPECT(eos_mlp_gnvp_ref(m, w, X, Y, ix, nn, 0.37, v, h2) == 0, "gnvp ref");
+                    double en = rel_err(h1, h2, P);
+                    EXPECT(en < TOL_REF, "%s %s %s idx=%d: gnvp vs reference rel err %.3g",
+                           s->name, act_names[ai], loss_names[li], pass, en);
                 }
                 free(X), free(Y), free(w), free(v), free(g1), free(g2), free(h1), free(h2);
                 eos_model_free(m);
@@ -232,6 +246,76 @@ static void test_loss_values_by_hand(void)
         eos_model_free(m);
     }
 }
+
+#ifdef EOS_FLOAT64
+extern void dsyev_(const char *, const char *, const int *, double *, const int *, double *,
+                   double *, const int *, int *);
+
+/* Logistic loss of a linear model f = w'x + b by hand: at margins up to |m| = 800 (where a naive
+ * log(1 + exp(-m)) overflows) the loss, gradient -s sigmoid(-m) [x; 1], sign accuracy and the
+ * Hessian (1/n) sum_i sigmoid(m_i) sigmoid(-m_i) [x_i; 1][x_i; 1]', assembled from HVP columns
+ * and from Gauss-Newton columns (equal for a linear model), with its spectrum by LAPACK dsyev. */
+static void test_logistic_linear_by_hand(void)
+{
+    enum { D = 4, N = 9, P = D + 1 };
+    const shape s = {"linear d4-1", D, 0, {0}, 1, 1, N};
+    eos_model *m = make_model(EOS_ACT_TANH, EOS_LOSS_LOGISTIC, &s, 4);
+    if (!m) return;
+    real X[N * D], Y[N], w[P], g[P] = {0}, e[P] = {0}, col[P];
+    double Hh[P * P] = {0}, Ha[P * P], Ga[P * P], gh[P] = {0}, lh = 0, ch = 0;
+    make_data(X, Y, N, D, 1, EOS_LOSS_LOGISTIC, 41);
+    rand_vec(w, P, 42);
+    for (int i = 0; i < N; i++) X[i * D] *= (real)(i % 3 == 0 ? 400 : 1); /* huge margins */
+    for (int i = 0; i < N; i++) {
+        double f = w[D], sgn = Y[i] > 0 ? 1 : -1, xa[P];
+        for (int j = 0; j < D; j++) f += (double)w[j] * X[i * D + j], xa[j] = X[i * D + j];
+        xa[D] = 1;
+        double mg = sgn * f, sig_m = 1 / (1 + exp(-mg)), sig_neg = 1 / (1 + exp(mg));
+        lh += mg > 0 ? log1p(exp(-mg)) : -mg + log1p(exp(mg));
+        ch += mg > 0;
+        for (int a = 0; a < P; a++) {
+            gh[a] += -sgn * sig_neg * xa[a] / N;
+            for (int b = 0; b < P; b++) Hh[a * P + b] += sig_m * sig_neg * xa[a] * xa[b] / N;
+        }
+    }
+    double l = 0, c = 0;
+    EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, N, 1.0 / N, &l, &c, g) == 0, "lg");
+    EXPECT(isfinite(l) && l > 50, "loss %g: not finite or without its large terms", l);
+    EXPECT_REL(l, lh, 1e-13);
+    EXPECT(c == ch && ch > 0 && ch < N, "n_correct %g, by hand %g (of %d)", c, ch, N);
+    double ge = 0, gs = 0;
+    for (int a = 0; a < P; a++) ge = fmax(ge, fabs(g[a] - gh[a])), gs = fmax(gs, fabs(gh[a]));
+    EXPECT(ge <= 1e-13 * gs, "gradient vs by hand: %.3g of %.3g", ge, gs);
+    for (int a = 0; a < P; a++) {
+        e[a] = 1;
+        memset(col, 0, sizeof col);
+        EXPECT(eos_model_hvp(m, w, X, Y, NULL, N, 1.0 / N, e, col) == 0, "hvp");
+        for (int b = 0; b < P; b++) Ha[a * P + b] = col[b];
+        memset(col, 0, sizeof col);
+        EXPECT(eos_model_gnvp(m, w, X, Y, NULL, N, 1.0 / N, e, col) == 0, "gnvp");
+        for (int b = 0; b < P; b++) Ga[a * P + b] = col[b];
+        e[a] = 0;
+    }
+    double he = 0, hs = 0;
+    for (int q = 0; q < P * P; q++) {
+        he = fmax(he, fmax(fabs(Ha[q] - Hh[q]), fabs(Ga[q] - Hh[q])));
+        hs = fmax(hs, fabs(Hh[q]));
+    }
+    EXPECT(hs > 0 && he <= 1e-13 * hs, "H (and G) vs by hand: %.3g of %.3g", he, hs);
+    double ev[P], evh[P], work[64 * P];
+    int n = P, lw = 64 * P, info = 0;
+    dsyev_("N", "U", &n, Ha, &n, ev, work, &lw, &info);
+    EXPECT(info == 0, "dsyev %d", info);
+    dsyev_("N", "U", &n, Hh, &n, evh, work, &lw, &info);
+    EXPECT(info == 0, "dsyev %d", info);
+    for (int a = 0; a < P; a++) {
+        EXPECT(ev[a] >= -1e-15 * evh[P - 1], "logistic H of a linear model is PSD: ev %g", ev[a]);
+        EXPECT(fabs(ev[a] - evh[a]) <= 1e-12 * evh[P - 1], "eigenvalue %d: %.15g vs %.15g", a,
+               ev[a], evh[a]);
+    }
+    eos_model_free(m);
+}
+#endif
 
 /* Activation values against double-precision formulas from libm (float build: the vectorised
  * tanh and the float libm calls). Net 1-[H]-1 with W1 = x values, input 1, W2 = 0, b2 = 1, y = 0:
@@ -296,7 +380,7 @@ static void run_threads_case(const shape *s, eos_activation act, eos_loss_kind l
     real *g[2], *h[2];
     double l[2] = {0, 0}, c[2] = {0, 0};
     make_data(X, Y, n, s->d, s->k, loss, 5);
-    for (int i = 0; i < n * s->k; i++) /* one-hot targets */
+    for (int i = 0; s->k > 1 && i < n * s->k; i++) /* one-hot targets (one output: +-1 labels) */
         Y[i] = (i % s->k) == (i / s->k) % s->k ? 1 : 0;
     eos_rng r;
     eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
@@ -328,6 +412,8 @@ static void test_thread_invariance(void)
     run_threads_case(&s1, EOS_ACT_GELU, EOS_LOSS_XENT, 300);
     run_threads_case(&s2, EOS_ACT_TANH, EOS_LOSS_MSE, 700);
     run_threads_case(&s2, EOS_ACT_RELU, EOS_LOSS_XENT, 256);
+    const shape s3 = {"64-32-1 n=500", 64, 1, {32}, 1, 1, 500};
+    run_threads_case(&s3, EOS_ACT_TANH, EOS_LOSS_LOGISTIC, 200);
     omp_set_num_threads(2);
     openblas_set_num_threads(2);
 }
@@ -633,6 +719,9 @@ int main(void)
 #endif
     TEST_RUN(test_vs_reference);
     TEST_RUN(test_loss_values_by_hand);
+#ifdef EOS_FLOAT64
+    TEST_RUN(test_logistic_linear_by_hand);
+#endif
     TEST_RUN(test_activation_values);
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_hvp_cache);

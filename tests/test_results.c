@@ -916,13 +916,15 @@ static void test_refusals(void)
     if (g_rank == 0) unlink(g_path2);
 }
 
-/* A file made before /traj/lr, /traj/threshold and /traj/flow_substeps existed (by a sweep that
- * cannot have set a schedule nor used flow) resumes without them, and a run is written there
- * with everything else. */
+/* A file made before /traj/lr, /traj/threshold, /traj/flow_substeps, the margins and
+ * /runs/separated_step existed (by a sweep that cannot have set a schedule, used flow or the
+ * logistic loss) resumes without them, and a run is written there with everything else. */
 static void test_resume_without_lr(void)
 {
-    if (g_rank == 0) copy_without((const char *[]){"traj/lr", "traj/threshold", "traj/flow_substeps"},
-                                  3);
+    if (g_rank == 0)
+        copy_without((const char *[]){"traj/lr", "traj/threshold", "traj/flow_substeps",
+                                      "traj/margin", "traj/margin_p", "runs/separated_step"},
+                     6);
     MPI_Barrier(MPI_COMM_WORLD);
     eos_results *r = NULL;
     int rc = eos_results_open(&r, MPI_COMM_WORLD, g_path2, &g_sw, EOS_RESULTS_RESUME);
@@ -943,6 +945,7 @@ static void test_resume_without_lr(void)
     if (f < 0) return;
     check_run(f, i, 1, i % g_size);
     EXPECT(H5Lexists(f, "traj/lr", H5P_DEFAULT) == 0, "no /traj/lr was added");
+    EXPECT(H5Lexists(f, "runs/separated_step", H5P_DEFAULT) == 0, "no /runs/separated_step");
     H5Fclose(f);
     unlink(g_path2);
 }
@@ -1144,7 +1147,7 @@ static void test_external_readers(void)
             "assert list(f['sharp']['hvps'][0]) == [3, 5, 7, 9]\n"
             "assert list(f['traj'].attrs['datasets']) == "
             "['loss', 'acc', 'grad_norm', 'test_loss', 'test_acc', 'lr', 'threshold', "
-            "'flow_substeps']\n"
+            "'flow_substeps', 'margin', 'margin_p']\n"
             "assert f['runs']['message'].asstr()[2].startswith('eigensolver broke down')\n"
             "assert abs(f['traj']['loss'][0, 0] - 1.0) < 1e-7\n",
             N_RUNS, N_RUNS, REC, REC, N_RUNS, SHARP, K);

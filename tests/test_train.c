@@ -420,6 +420,174 @@ static void test_projections(void)
     eos_run_result_free(&none);
 }
 
+/* ---- logistic regression on separable data ---------------------------------------------- */
+
+/* A bias-free linear model on data.source separable (20 inputs, 400 examples, margin 0.02),
+ * logistic loss, GD, every step recorded; w0 [20] the run's initial point (the trainer's init
+ * stream), data in *d. */
+enum { LD = 20, LN = 400, LSTEPS = 3000 };
+static void logistic_setup(eos_config *c, eos_data *d, real *w0)
+{
+    eos_config_default(c);
+    c->seed = 0;
+    EXPECT(eos_config_set(c, "data.source", "separable") == 0, "%s", eos_error_msg());
+    c->data.dim = LD;
+    c->data.n_train = LN;
+    c->data.margin = 0.02;
+    c->model.n_hidden = 0;
+    c->model.bias = 0;
+    c->model.init = EOS_INIT_GAUSSIAN;
+    c->model.init_scale = 0.01;
+    c->loss = EOS_LOSS_LOGISTIC;
+    c->train.max_steps = LSTEPS;
+    c->train.record_every = 1;
+    c->sharpness.every = 0;
+    EXPECT(eos_config_validate(c, NULL, NULL) == 0, "%s", eos_error_msg());
+    memset(d, 0, sizeof *d);
+    EXPECT(eos_data_load(d, c) == 0, "data: %s", eos_error_msg());
+    eos_model *m = NULL;
+    EXPECT(eos_model_create(&m, &c->model, c->loss, &d->train.shape, 1, 64) == 0, "model");
+    EXPECT(m && eos_model_nparams(m) == LD, "parameters");
+    eos_rng r;
+    eos_rng_init(&r, c->seed, EOS_RNG_STREAM_INIT);
+    if (m) eos_model_init(m, w0, &r);
+    eos_model_free(m);
+}
+
+/* p-GD by hand in double (p = 2: GD) on the logistic loss of f = w'x from w0 for `steps` steps;
+ * mg[t], mgp[t] = min_i y_i w_t'x_i / ||w_t||_2, / ||w_t||_p; loss[t] the mean loss. */
+static void hand_pgd(const eos_dataset *tr, const real *w0, double lr, double p, int steps,
+                     double *mg, double *mgp, double *loss)
+{
+    double w[LD], g[LD];
+    for (int j = 0; j < LD; j++) w[j] = w0[j];
+    for (int t = 0;; t++) {
+        double m = INFINITY, l = 0, n2 = 0, np = 0;
+        memset(g, 0, sizeof g);
+        for (int i = 0; i < tr->n; i++) {
+            double f = 0, s = tr->Y[i] > 0 ? 1 : -1;
+            for (int j = 0; j < LD; j++) f += w[j] * tr->X[i * LD + j];
+            m = fmin(m, s * f);
+            l += (s * f > 0 ? log1p(exp(-s * f)) : -s * f + log1p(exp(s * f))) / tr->n;
+            for (int j = 0; j < LD; j++) g[j] += -s / (1 + exp(s * f)) * tr->X[i * LD + j] / tr->n;
+        }
+        for (int j = 0; j < LD; j++) n2 += w[j] * w[j], np += pow(fabs(w[j]), p);
+        mg[t] = m / sqrt(n2), mgp[t] = m / pow(np, 1 / p), loss[t] = l;
+        if (t == steps) break;
+        for (int j = 0; j < LD; j++) { /* the mirror step of the potential (1/p) |w|^p */
+            double z = copysign(pow(fabs(w[j]), p - 1), w[j]) - lr * g[j];
+            w[j] = copysign(pow(fabs(z), 1 / (p - 1)), z);
+        }
+    }
+}
+
+/* Tyurin 2024 ("From logistic regression to the perceptron algorithm: exploring gradient descent
+ * with large step sizes"): on separable data GD on the logistic loss separates at every step size,
+ * from 0.1 to 1000 x 2/lambda_max(H(w0)) (lambda by LAPACK on H = (1/n) sum_i sigmoid(m_i)
+ * sigmoid(-m_i) x_i x_i' assembled by hand); larger steps separate in fewer steps while their loss
+ * is the higher one before any run has separated. Also: /runs/separated_step is the first record
+ * at 100 % accuracy, the margin is positive exactly when the accuracy is 100 %, it grows after
+ * separation, the large steps' near-perceptron solution has a smaller margin, and /traj/margin
+ * and /traj/loss follow GD by hand in double. */
+static void test_logistic_large_steps(void)
+{
+    eos_config c;
+    eos_data d;
+    real w0[LD];
+    omp_set_num_threads(1); /* tiny passes: results do not depend on it (test_threads_*) */
+    openblas_set_num_threads(1);
+    logistic_setup(&c, &d, w0);
+    const eos_dataset *tr = &d.train;
+    double H[LD * LD] = {0}, ev[LD], work[64 * LD];
+    int nd = LD, lw = 64 * LD, info = 0;
+    for (int i = 0; i < tr->n; i++) {
+        double f = 0;
+        for (int j = 0; j < LD; j++) f += (double)w0[j] * tr->X[i * LD + j];
+        double h = 1 / ((1 + exp(f)) * (1 + exp(-f))) / tr->n;
+        for (int a = 0; a < LD; a++)
+            for (int b = 0; b < LD; b++) H[a * LD + b] += h * tr->X[i * LD + a] * tr->X[i * LD + b];
+    }
+    dsyev_("N", "U", &nd, H, &nd, ev, work, &lw, &info);
+    EXPECT(info == 0 && ev[LD - 1] > 0, "dsyev %d", info);
+    const double edge = 2 / ev[LD - 1], mult[5] = {0.1, 1, 10, 100, 1000};
+    eos_run_result r[5];
+    long sep[5], first = LSTEPS;
+    for (int k = 0; k < 5; k++) {
+        c.train.lr = mult[k] * edge;
+        EXPECT(eos_run_result_alloc(&r[k], &c) == 0 && eos_train_run(&c, &d, &r[k], NULL) == 0,
+               "run");
+        sep[k] = r[k].separated_step;
+        fprintf(stderr, "    lr %6g x 2/lambda0: separated at step %ld, margin %.4g, loss %.3g\n",
+                mult[k], sep[k], r[k].margin[LSTEPS], r[k].loss[LSTEPS]);
+        EXPECT(r[k].status == EOS_RUN_DONE && sep[k] >= 1, "lr %g x: status %d, separated at %ld",
+               mult[k], r[k].status, sep[k]);
+        if (sep[k] >= 1) first = sep[k] < first ? sep[k] : first;
+    }
+    for (int k = 0; k < 5; k++) {
+        if (sep[k] < 1) continue;
+        /* the first 100 % record, and a positive margin exactly where the accuracy is 100 % */
+        EXPECT(r[k].acc[sep[k]] == 1 && r[k].acc[sep[k] - 1] < 1, "lr %g x: separated_step",
+               mult[k]);
+        int bad = 0;
+        for (int t = 0; t <= LSTEPS; t++) bad += (r[k].margin[t] > 0) != (r[k].acc[t] == 1);
+        EXPECT(bad == 0, "lr %g x: %d records where margin > 0 and 100 %% accuracy disagree",
+               mult[k], bad);
+        EXPECT(r[k].margin[LSTEPS] > r[k].margin[sep[k]], "lr %g x: margin %g at separation, %g "
+               "at the end", mult[k], r[k].margin[sep[k]], r[k].margin[LSTEPS]);
+        EXPECT(isnan(r[k].margin_p[LSTEPS]), "margin_p is for optimizers that use train.p");
+        /* fewer steps at larger lr (up to a few steps among the near-perceptron large ones) */
+        if (k > 0 && sep[k - 1] >= 1)
+            EXPECT(sep[k] <= sep[k - 1] + 10, "separated at %ld (lr %g x) after %ld (lr %g x)",
+                   sep[k], mult[k], sep[k - 1], mult[k - 1]);
+    }
+    EXPECT(sep[4] >= 1 && 20 * sep[4] < sep[0], "1000 x separates at %ld, 0.1 x at %ld", sep[4],
+           sep[0]);
+    /* before any run separates, the larger steps have the higher loss */
+    for (long t = 1; t < first; t++)
+        EXPECT(r[4].loss[t] > r[3].loss[t] && r[3].loss[t] > r[2].loss[t] &&
+                   r[4].loss[t] > r[0].loss[t],
+               "step %ld: losses %g %g %g %g %g", t, r[0].loss[t], r[1].loss[t], r[2].loss[t],
+               r[3].loss[t], r[4].loss[t]);
+    EXPECT(r[4].margin[LSTEPS] < r[0].margin[LSTEPS], "near-perceptron margin %g, small steps %g",
+           r[4].margin[LSTEPS], r[0].margin[LSTEPS]);
+    /* the recorded margin and loss against GD by hand (1 x 2/lambda0, 300 steps) */
+    static double mg[LSTEPS + 1], mgp[LSTEPS + 1], ls[LSTEPS + 1];
+    hand_pgd(tr, w0, edge, 2, 300, mg, mgp, ls);
+    double em = 0, el = 0;
+    for (int t = 0; t <= 300; t++) {
+        em = fmax(em, fabs(r[1].margin[t] - mg[t]) / (1e-3 + fabs(mg[t])));
+        el = fmax(el, fabs(r[1].loss[t] - ls[t]) / ls[t]);
+    }
+    EXPECT(em < 1e-3 && el < 1e-3, "margin vs GD by hand: rel err %.3g, loss %.3g", em, el);
+    for (int k = 0; k < 5; k++) eos_run_result_free(&r[k]);
+
+    /* p-GD: /traj/margin_p in the run's p against p-GD by hand, and p = 2 is the l2 margin.
+     * 150 steps: for p = 3 the map back |z|^(1/2) has an infinite slope where a coordinate's
+     * dual crosses 0, which parts float from double soon after. */
+    const double ps[2] = {3, 2};
+    c.train.optimizer = eos_optim_find("pgd");
+    c.train.max_steps = 150;
+    for (int q = 0; q < 2; q++) {
+        eos_run_result rp;
+        c.train.p = ps[q];
+        c.train.lr = q ? edge : 0.1; /* w0 is tiny: the p = 3 dual step is large in w */
+        EXPECT(eos_run_result_alloc(&rp, &c) == 0 && eos_train_run(&c, &d, &rp, NULL) == 0, " ");
+        hand_pgd(tr, w0, c.train.lr, ps[q], 150, mg, mgp, ls);
+        double e2 = 0, ep = 0, eq = 0;
+        for (int t = 0; t <= 150; t++) {
+            e2 = fmax(e2, fabs(rp.margin[t] - mg[t]) / (1e-3 + fabs(mg[t])));
+            ep = fmax(ep, fabs(rp.margin_p[t] - mgp[t]) / (1e-3 + fabs(mgp[t])));
+            eq = fmax(eq, fabs(rp.margin_p[t] - rp.margin[t]) / fabs(rp.margin[t]));
+        }
+        EXPECT(rp.status == EOS_RUN_DONE && e2 < 1e-3 && ep < 1e-3,
+               "p %g: margin vs p-GD by hand rel err %.3g, margin_p %.3g", ps[q], e2, ep);
+        if (q) EXPECT(eq < 1e-5, "p = 2: margin_p and margin differ by %.3g", eq);
+        else EXPECT(eq > 0.05, "p = 3: margin_p equals the l2 margin (%.3g)", eq);
+        eos_run_result_free(&rp);
+    }
+    eos_data_free(&d);
+}
+
 int main(void)
 {
     TEST_RUN(test_threads_gd);
@@ -433,5 +601,6 @@ int main(void)
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
     TEST_RUN(test_projections);
+    TEST_RUN(test_logistic_large_steps);
     return TEST_SUMMARY();
 }

@@ -26,7 +26,7 @@ _Static_assert(offsetof(eos_model_cfg, channels) == offsetof(eos_model_cfg, n_ch
 static const char *const activation_names[] = {"tanh",     "relu", "elu",
                                                "softplus", "gelu", "identity", NULL};
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
-static const char *const loss_names[] = {"mse", "xent", NULL};
+static const char *const loss_names[] = {"mse", "xent", "logistic", NULL};
 static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
 static const char *const pool_names[] = {"max", "avg", "none", NULL};
 static const char *const norm_per_names[] = {"feature", "channel", NULL};
@@ -93,6 +93,10 @@ static const struct {
       1, 1024, 0, "hidden width of the tanh teacher (1..1024)")                                      \
     X("data.noise", EOS_KEY_DOUBLE, OFF(data.noise), SZ(data.noise), NULL, 0, NOMAX, 0,            \
       "label noise std of synthetic data (>= 0)")                                                  \
+    X("data.margin", EOS_KEY_DOUBLE, OFF(data.margin), SZ(data.margin), NULL, 0, NOMAX, 0,         \
+      "separable: margin of the generating direction; xor-clusters: cluster mean norm (>= 0)")    \
+    X("data.label_noise", EOS_KEY_DOUBLE, OFF(data.label_noise), SZ(data.label_noise), NULL, 0,    \
+      0.5, 0, "separable, xor-clusters: fraction of training labels flipped (in [0, 0.5])")        \
     X("data.n_context", EOS_KEY_INT, OFF(data.n_context), SZ(data.n_context), NULL, 1, 1e6, 0,     \
       "in-context examples per prompt (>= 1)")                                                     \
     X("data.online", EOS_KEY_BOOL, OFF(data.online), SZ(data.online), NULL, 0, 1, 0,               \
@@ -121,7 +125,8 @@ static const struct {
     X("model.pool", EOS_KEY_ENUM, OFF(model.pool), SZ(model.pool), pool_name, 0, 0, 0,             \
       "cnn: 2x2 pooling after each conv activation: max, avg or none (odd sizes: floor)")          \
     X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
-      "mse (0.5 sum of squares) or xent (alias cross-entropy)")                                    \
+      "mse (0.5 sum of squares), xent (alias cross-entropy) or logistic (one output, labels "     \
+      "+-1 or 0/1)")                                                                              \
     X("train.optimizer", EOS_KEY_ENUM, OFF(train.optimizer), SZ(train.optimizer), eos_optim_name,  \
       0, 0, 0, "update rule")                                                                      \
     X("train.lr", EOS_KEY_DOUBLE, OFF(train.lr), SZ(train.lr), NULL, 0, NOMAX, XMIN,               \
@@ -240,6 +245,8 @@ void eos_config_default(eos_config *cfg)
     d->n_out = 1;
     d->teacher_hidden = 20;
     d->noise = 0.0;
+    d->margin = 0.5;
+    d->label_noise = 0.0;
     d->n_context = 20;
     d->online = 0;
     d->sigma_decay = 1.0;
@@ -704,10 +711,10 @@ static int validate_data_model(const eos_config *cfg, eos_data_info *info, const
         EOS_FAIL(EOS_ERR_CONFIG, "data.normalize_per: channel needs image data, but data.source "
                  "%s gives none", eos_data_source_name(d->source));
     *at = "loss";
-    if (cfg->loss == EOS_LOSS_XENT && info->regression)
+    if (cfg->loss != EOS_LOSS_MSE && info->regression)
         EOS_FAIL(EOS_ERR_CONFIG,
-                 "loss: xent needs classification data, but data.source %s is a regression task",
-                 eos_data_source_name(d->source));
+                 "loss: %s needs classification data, but data.source %s is a regression task",
+                 loss_name(cfg->loss), eos_data_source_name(d->source));
     *at = "model.arch";
     EOS_TRY(eos_model_validate(&cfg->model, cfg->loss, &info->shape, info->n_out, at));
     /* Lanczos finds at most as many eigenvalues as the model has parameters (known here unless

@@ -324,7 +324,8 @@ int eos_data_same(const eos_config *a, const eos_config *b)
            (!cx || x->normalize_per == y->normalize_per) &&
            x->dim == y->dim && x->n_out == y->n_out && x->teacher_hidden == y->teacher_hidden &&
            x->noise == y->noise && x->n_context == y->n_context && x->online == y->online &&
-           x->sigma_decay == y->sigma_decay;
+           x->sigma_decay == y->sigma_decay && x->margin == y->margin &&
+           x->label_noise == y->label_noise;
 }
 
 int eos_data_online(const eos_config *cfg)

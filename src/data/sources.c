@@ -11,7 +11,9 @@
     X(T, eos_data_source_hdf5)             /* hdf5.c */                                            \
     X(T, eos_data_source_synthetic_linear) /* synthetic.c */                                       \
     X(T, eos_data_source_teacher_student)  /* synthetic.c */                                       \
-    X(T, eos_data_source_icl_regression)   /* in_context.c */
+    X(T, eos_data_source_icl_regression)   /* in_context.c */                                      \
+    X(T, eos_data_source_separable)        /* separable.c */                                       \
+    X(T, eos_data_source_xor_clusters)     /* separable.c */
 EOS_TABLE(eos_data_source, sources, SOURCES);
 #define N_SOURCES ((int)(sizeof sources / sizeof *sources))
 

@@ -322,7 +322,7 @@ static int cnn_loss_grad(eos_model *m, const real *params, const real *X, const 
 {
     cnn *p = m->impl;
     const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
-    int want_c = n_correct && m->n_out > 1;
+    int want_c = n_correct != NULL;
     double lsum = 0.0, csum = 0.0;
     eos_model_blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += p->cc) {
@@ -338,6 +338,21 @@ static int cnn_loss_grad(eos_model *m, const real *params, const real *X, const 
     }
     if (loss_sum) *loss_sum += lsum;
     if (want_c) *n_correct += csum;
+    return 0;
+}
+
+static int cnn_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                       real *f)
+{
+    cnn *p = m->impl;
+    const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
+    eos_model_blas_single_thread();
+    for (int r0 = 0; r0 < n; r0 += p->cc) {
+        int nr = n - r0 < p->cc ? n - r0 : p->cc;
+        conv_forward(p, params, NULL, X, idx, r0, nr, 0);
+        flatten(p->feat, p->po[p->nc], nr, Cl, hw, 1);
+        eos_dense_outputs(p->head, params + p->hoff, p->feat, nr, f + (size_t)r0 * m->n_out);
+    }
     return 0;
 }
 
@@ -410,6 +425,7 @@ static const eos_model_ops cnn_ops = {
     .loss_grad = cnn_loss_grad,
     .hvp = cnn_hvp,
     .gnvp = cnn_gnvp,
+    .outputs = cnn_outputs,
     .free = cnn_free,
 };
 
@@ -800,14 +816,7 @@ static int ref_run(const eos_model *m, const real *params, const real *X, const 
         double li = eos_loss_ref(m->loss, k, f, R.rout[last], y, R.gout[last],
                                  mode ? R.rgout[last] : NULL);
         if (loss_sum) *loss_sum += li;
-        if (n_correct && k > 1) {
-            int bf = 0, by = 0;
-            for (int j = 1; j < k; j++) {
-                if (f[j] > f[bf]) bf = j;
-                if (y[j] > y[by]) by = j;
-            }
-            *n_correct += bf == by;
-        }
+        if (n_correct) *n_correct += eos_correct_ref(k, f, y);
         if (mode == 2)
             for (int j = 0; j < k; j++) R.gout[last][j] = R.rgout[last][j];
         if (out) ref_backward(&R, params, mode == 1 ? v : NULL);

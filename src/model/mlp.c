@@ -12,7 +12,8 @@
  *
  * HVP: Pearlmutter's R-operator (forward-over-reverse). Forward tangents
  *   Rz_l = Ra_{l-1} W_l' + a_{l-1} V_l' + Vb_l,  Ra_l = sigma'(z_l) Rz_l  (Ra_0 = 0),
- * loss R-op (MSE: R delta_L = Rf; xent: R delta_L = S (diag(p) - p p') Rf with S = sum_j y_j),
+ * loss R-op (MSE: R delta_L = Rf; xent: R delta_L = S (diag(p) - p p') Rf with S = sum_j y_j;
+ * logistic: R delta_L = sigmoid(m) sigmoid(-m) Rf with the margin m = s f, s = sign of the label),
  * then the backward pass with R-terms
  *   RgW_l = R delta_l' a_{l-1} + delta_l' Ra_{l-1},  Rgb_l = colsum(R delta_l),
  *   R delta_{l-1} = (R delta_l W_l + delta_l V_l) sigma'(z_{l-1})
@@ -426,6 +427,26 @@ static const real *target_row(const real *Y, const int *idx, int r0, int i, int 
     return Y + (size_t)(idx ? idx[r0 + i] : r0 + i) * (size_t)k;
 }
 
+/* 1 if the prediction f [k] is right: argmax f == argmax y, or for one output sign(f) == sign(y)
+ * (y > 0 is the positive class; f == 0 is wrong for both). */
+static double correct_row(const real *f, const real *y, int k)
+{
+    if (k == 1) return (y[0] > 0 ? (double)f[0] : -(double)f[0]) > 0 ? 1.0 : 0.0;
+    return argmax_row(f, k) == argmax_row(y, k) ? 1.0 : 0.0;
+}
+
+/* Logistic loss of one output f with target y (s = +1 if y > 0, else -1): l = softplus(-s f)
+ * without overflow, *d = dl/df = -s sigmoid(-s f), *h (NULL: skip) = d2l/df2 =
+ * sigmoid(s f) sigmoid(-s f) = e / (1 + e)^2 with e = exp(-|f|). */
+static double logistic_row(double f, double y, double *d, double *h)
+{
+    double s = y > 0 ? 1.0 : -1.0, m = s * f, e = exp(-fabs(m));
+    double sig_neg = m >= 0 ? e / (1.0 + e) : 1.0 / (1.0 + e); /* sigmoid(-m) */
+    *d = -s * sig_neg;
+    if (h) *h = e / ((1.0 + e) * (1.0 + e));
+    return (m >= 0 ? 0.0 : -m) + log1p(e);
+}
+
 /* The arguments of the two output-layer passes below (each reads the fields it names). */
 typedef struct {
     double *lrow, *crow;       /* [n] */
@@ -457,6 +478,10 @@ static void loss_forward_block(void *ctx, int blk, int i0, int i1, double *restr
                 if (di) di[j] = (real)e;
             }
             li *= 0.5;
+        } else if (a->loss == EOS_LOSS_LOGISTIC) {
+            double d;
+            li = logistic_row((double)fi[0], (double)yi[0], &d, NULL);
+            if (di) di[0] = (real)d;
         } else {
             /* -sum_j y_j log softmax(f)_j = S lse(f) - sum_j y_j f_j, S = sum_j y_j */
             double mx = fi[0], se = 0.0, sy = 0.0, syf = 0.0;
@@ -472,14 +497,14 @@ static void loss_forward_block(void *ctx, int blk, int i0, int i1, double *restr
                 for (int j = 0; j < k; j++) di[j] = (real)(sy * exp((double)fi[j] - lse) - yi[j]);
         }
         a->lrow[i] = li;
-        if (a->crow) a->crow[i] = argmax_row(fi, k) == argmax_row(yi, k) ? 1.0 : 0.0;
+        if (a->crow) a->crow[i] = correct_row(fi, yi, k);
         if (ps)
             for (int j = 0; j < k; j++) ps[j] += di[j];
     }
 }
 
 /* f [n, k]: z_L - b on entry, outputs on exit; b [k]; targets Y rows (idx-selected from r0).
- * lrow [n] per-row loss; crow [n] (NULL: skip) 1 if argmax f == argmax y;
+ * lrow [n] per-row loss; crow [n] (NULL: skip) 1 if right (correct_row);
  * delta [n, k] (NULL: skip) dloss_i/df; part [ceil(n/RB), k] (NULL: skip) column sums of delta. */
 static void loss_forward(double *lrow, double *crow, real *delta, double *part, real *f,
                          const real *b, const real *Y, const int *idx, int r0, int n, int k,
@@ -511,6 +536,11 @@ static void loss_hvp_block(void *ctx, int blk, int i0, int i1, double *restrict 
                 di[j] = fi[j] - yi[j];
                 rdi[j] = rfi[j];
             }
+        } else if (a->loss == EOS_LOSS_LOGISTIC) {
+            double d, h;
+            logistic_row((double)fi[0], (double)yi[0], &d, &h);
+            di[0] = (real)d;
+            rdi[0] = (real)(h * (double)rfi[0]);
         } else {
             /* delta = S p - y; R delta = S (p * Rf - p (p . Rf)) */
             double mx = fi[0], se = 0.0, sy = 0.0, prf = 0.0;
@@ -674,21 +704,37 @@ static void forward_tangents(mlp *p, const real *params, const real *v, const re
     }
 }
 
+/* Forward pass of nr rows x [nr, dims[0]]: a[l] [nr, dims[l]] = sigma(z_l) (sigma' into d1[l]
+ * when keep_d1), and a[L] = z_L - b_L, the output layer's biases left to the caller. */
+static void forward(eos_dense *p, const real *params, const real *x, int nr, int keep_d1)
+{
+    const int L = p->L, *dm = p->dims;
+    /* z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
+    const real *ain = x;
+    for (int l = 1; l <= L; l++) {
+        dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
+        if (l < L)
+            act_forward(p->a[l], keep_d1 ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr,
+                        dm[l], p->act);
+        ain = p->a[l];
+    }
+}
+
+void eos_dense_outputs(eos_dense *p, const real *params, const real *x, int nr, real *f)
+{
+    const int L = p->L, k = p->dims[L];
+    const real *b = bias_of(p, params, L);
+    forward(p, params, x, nr, 0);
+    for (size_t q = 0; q < (size_t)nr * k; q++) f[q] = p->a[L][q] + b[q % k]; /* as the loss pass */
+}
+
 void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
                          const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
                          double *lsum, double *csum, real *grad, real *dx)
 {
     const int L = p->L, *dm = p->dims, k = dm[L], nb = (nr + RB - 1) / RB;
     double *lrow = p->rowv, *crow = csum ? p->rowv + p->chunk : NULL;
-    /* forward: z_l = a_{l-1} W_l' (+ b_l fused into the activation pass) */
-    const real *ain = x;
-    for (int l = 1; l <= L; l++) {
-        dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
-        if (l < L)
-            act_forward(p->a[l], grad ? p->d1[l] : NULL, NULL, bias_of(p, params, l), nr, dm[l],
-                        p->act);
-        ain = p->a[l];
-    }
+    forward(p, params, x, nr, grad != NULL);
     real *D = p->dl[0], *Dn = p->dl[1];
     double *part = (grad && p->bias) ? p->part : NULL;
     loss_forward(lrow, crow, grad ? D : NULL, part, p->a[L], bias_of(p, params, L), Y, idx, r0,
@@ -707,7 +753,7 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
                          real *grad)
 {
     mlp *p = m->impl;
-    int want_c = n_correct && m->n_out > 1;
+    int want_c = n_correct != NULL;
     double lsum = 0.0, csum = 0.0;
     blas_single_thread();
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
@@ -718,6 +764,19 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
     }
     if (loss_sum) *loss_sum += lsum;
     if (want_c) *n_correct += csum;
+    return 0;
+}
+
+static int mlp_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                       real *f)
+{
+    mlp *p = m->impl;
+    blas_single_thread();
+    for (int r0 = 0; r0 < n; r0 += m->chunk) {
+        int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
+        const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
+        eos_dense_outputs(p, params, x, nr, f + (size_t)r0 * m->n_out);
+    }
     return 0;
 }
 
@@ -938,6 +997,7 @@ static const eos_model_ops mlp_ops = {
     .hvp = mlp_hvp,
     .gnvp = mlp_gnvp,
     .set_hvp_cache = mlp_set_hvp_cache,
+    .outputs = mlp_outputs,
     .free = mlp_free,
 };
 
@@ -1183,6 +1243,12 @@ double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf
         }
         return li;
     }
+    if (loss == EOS_LOSS_LOGISTIC) { /* naive forms, safe at any margin m = s f */
+        double s = y[0] > 0 ? 1 : -1, m = s * f[0];
+        g[0] = -s / (1 + exp(m));
+        if (rg) rg[0] = rf[0] / (2 + exp(m) + exp(-m));
+        return m > 0 ? log1p(exp(-m)) : log1p(exp(m)) - m;
+    }
     double mx = f[0], se = 0, sy = 0;
     for (int j = 0; j < k; j++) mx = f[j] > mx ? f[j] : mx;
     for (int j = 0; j < k; j++) se += exp(f[j] - mx), sy += y[j];
@@ -1199,6 +1265,17 @@ double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf
                 rg[j] += sy * ((i == j ? pj : 0) - pj * exp(f[i] - mx - log(se))) * rf[i];
         }
     return li;
+}
+
+double eos_correct_ref(int k, const double *f, const real *y)
+{
+    if (k == 1) return (y[0] > 0 ? 1 : -1) * f[0] > 0;
+    int bf = 0, by = 0;
+    for (int j = 1; j < k; j++) {
+        if (f[j] > f[bf]) bf = j;
+        if (y[j] > y[by]) by = j;
+    }
+    return bf == by;
 }
 
 /* Loss of one example, dL/df into dz[L] and (when rop) R(dL/df) into rdz[L]. */
@@ -1253,14 +1330,7 @@ int eos_mlp_loss_grad_ref(const eos_model *m, const real *params, const real *X,
         ref_forward(&w, p, params, NULL, X + (size_t)r * m->d_in);
         double li = ref_loss(&w, p, m->loss, y, 0);
         if (loss_sum) *loss_sum += li;
-        if (n_correct && m->n_out > 1) {
-            int bf = 0, by = 0;
-            for (int j = 1; j < m->n_out; j++) {
-                if (w.a[p->L][j] > w.a[p->L][bf]) bf = j;
-                if (y[j] > y[by]) by = j;
-            }
-            *n_correct += bf == by;
-        }
+        if (n_correct) *n_correct += eos_correct_ref(m->n_out, w.a[p->L], y);
         if (grad) ref_backward(&w, p, params, NULL, scale, grad);
     }
 fail:

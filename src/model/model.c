@@ -29,8 +29,11 @@ int eos_model_validate(const eos_model_cfg *mc, eos_loss_kind loss, const eos_sh
     int rc = 0;
     const eos_model_arch *arch = arch_of(mc);
     if (!arch) EOS_FAIL_KEY("model.arch", "model.arch: unknown architecture %d", mc->arch);
-    if (loss != EOS_LOSS_MSE && loss != EOS_LOSS_XENT)
+    if (loss != EOS_LOSS_MSE && loss != EOS_LOSS_XENT && loss != EOS_LOSS_LOGISTIC)
         EOS_FAIL_KEY("loss", "loss: unknown loss kind %d", (int)loss);
+    if (loss == EOS_LOSS_LOGISTIC && n_out > 1) /* n_out 0: not known yet */
+        EOS_FAIL_KEY("loss", "loss: logistic needs one output (binary labels), the data give %d",
+                     n_out);
     if (!(isfinite(mc->init_scale) && mc->init_scale >= 0))
         EOS_FAIL_KEY("model.init_scale", "model.init_scale: must be finite and >= 0, got %g",
                      mc->init_scale);
@@ -113,6 +116,19 @@ int eos_model_loss_grad(eos_model *m, const real *params, const real *X, const r
     EOS_CHECK(n >= 0, EOS_ERR_INTERNAL, "model loss: negative example count %d", n);
     if (n == 0) return 0;
     return m->ops->loss_grad(m, params, X, Y, idx, n, scale, loss_sum, n_correct, grad);
+fail:
+    return rc;
+}
+
+int eos_model_outputs(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                      real *f)
+{
+    int rc = 0;
+    EOS_CHECK(m->ops->outputs != NULL, EOS_ERR_CONFIG, "model.arch %s gives no outputs",
+              archs[m->cfg.arch]->name);
+    EOS_CHECK(n >= 0, EOS_ERR_INTERNAL, "model outputs: negative example count %d", n);
+    if (n == 0) return 0;
+    return m->ops->outputs(m, params, X, idx, n, f);
 fail:
     return rc;
 }

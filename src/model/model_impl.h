@@ -22,6 +22,10 @@ typedef struct {
                 int n, double scale, const real *v, real *gv);
     /* Optional: see eos_model_set_hvp_cache (NULL: the architecture caches nothing). */
     void (*set_hvp_cache)(eos_model *m, size_t bytes);
+    /* The outputs f [n, n_out] (eos_model_outputs). Optional: NULL when the architecture has
+     * none, and then the margins of the logistic loss are not recorded. */
+    int (*outputs)(eos_model *m, const real *params, const real *X, const int *idx, int n,
+                   real *f);
     void (*free)(eos_model *m); /* frees m->impl and its workspaces, not m itself */
 } eos_model_ops;
 
@@ -84,6 +88,8 @@ void eos_dense_init(const eos_dense *p, const eos_model_cfg *mc, real *params, e
 void eos_dense_loss_grad(eos_dense *p, const real *params, const real *x, const real *Y,
                          const int *idx, int r0, int nr, eos_loss_kind loss, double scale,
                          double *lsum, double *csum, real *grad, real *dx);
+/* The outputs f [nr, n_out] of nr <= chunk rows x [nr, d_in] (forward pass only). */
+void eos_dense_outputs(eos_dense *p, const real *params, const real *x, int nr, real *f);
 /* One pass of the HVP (gn: the Gauss-Newton product) in direction v, the input's tangent rx
  * [nr, d_in] (NULL: 0): out += scale * (H v or G v); dx, rdx [nr, d_in] (NULL: skip) = dloss/dx
  * and its R-derivative (gn: the Gauss-Newton output vector sent back to x; rdx unused). */
@@ -110,10 +116,13 @@ void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real 
                     const real *B, int ldb, real beta, real *C, int ldc);
 void eos_model_blas_single_thread(void);
 /* References (double): sigma, sigma', sigma'' at z; the loss of one example with outputs f, its
- * gradient g = dL/df and (rg != NULL) R g = H_loss rf. */
+ * gradient g = dL/df and (rg != NULL) R g = H_loss rf (logistic: its own naive formulas). */
 void eos_act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2);
 double eos_loss_ref(eos_loss_kind loss, int k, const double *f, const double *rf, const real *y,
                     double *g, double *rg);
+/* Reference: 1 if outputs f [k] predict target y: argmax f == argmax y, or for one output
+ * sign(f) == sign(y) (y > 0 positive; f == 0 wrong). */
+double eos_correct_ref(int k, const double *f, const real *y);
 
 /* Naive references for the MLP (plain loops, no BLAS, no OpenMP, allocate per call): same
  * semantics as eos_model_loss_grad / eos_model_hvp. For tests only. */

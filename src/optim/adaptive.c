@@ -86,6 +86,6 @@ static double eos_optim_rmsprop_threshold(const eos_train_cfg *tc) { return 2.0 
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_adam = {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL};
-const eos_optim_method eos_optim_method_adamw = {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL};
-const eos_optim_method eos_optim_method_rmsprop = {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt, eos_optim_rmsprop_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_adam = {"adam", 2, 0, eos_optim_adam_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL, 0};
+const eos_optim_method eos_optim_method_adamw = {"adamw", 2, 0, eos_optim_adamw_step, eos_optim_adam_precond_isqrt, eos_optim_adam_threshold, 0, NULL, 0};
+const eos_optim_method eos_optim_method_rmsprop = {"rmsprop", 1, 0, eos_optim_rmsprop_step, eos_optim_rmsprop_precond_isqrt, eos_optim_rmsprop_threshold, 0, NULL, 0};

@@ -67,4 +67,4 @@ static double eos_optim_flow_threshold(const eos_train_cfg *tc)
 
 /* Row of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_flow = {"flow", 2, 1, eos_optim_flow_step, NULL, eos_optim_flow_threshold, 1, NULL};
+const eos_optim_method eos_optim_method_flow = {"flow", 2, 1, eos_optim_flow_step, NULL, eos_optim_flow_threshold, 1, NULL, 0};

@@ -26,4 +26,4 @@ static double eos_optim_pgd_threshold(const eos_train_cfg *tc) { return tc->p ==
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_pgd = {"pgd", 0, 0, eos_optim_pgd_step, NULL, eos_optim_pgd_threshold, 0, NULL, 1};

@@ -51,5 +51,5 @@ static const real *eos_optim_heavy_ball_velocity(const eos_optim *o, double *mu)
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, 0, eos_optim_heavy_ball_velocity};
-const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_momentum = {"momentum", 1, 0, eos_optim_heavy_ball_step, NULL, eos_optim_heavy_ball_threshold, 0, eos_optim_heavy_ball_velocity, 0};
+const eos_optim_method eos_optim_method_nesterov = {"nesterov", 1, 0, eos_optim_nesterov_step, NULL, eos_optim_nesterov_threshold, 0, NULL, 0};

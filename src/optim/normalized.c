@@ -40,5 +40,5 @@ static double clip_threshold(const eos_train_cfg *tc) { return 2.0 / tc->lr; }
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_ngd = {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold, 0, NULL};
-const eos_optim_method eos_optim_method_clip = {"clip", 0, 0, eos_optim_clip_step, NULL, clip_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_ngd = {"ngd", 0, 0, eos_optim_ngd_step, NULL, eos_optim_ngd_threshold, 0, NULL, 0};
+const eos_optim_method eos_optim_method_clip = {"clip", 0, 0, eos_optim_clip_step, NULL, clip_threshold, 0, NULL, 0};

@@ -40,6 +40,7 @@ int eos_optim_find(const char *name)
 int eos_optim_is_adaptive(int i) { return method(i) && method(i)->precond_isqrt; }
 
 int eos_optim_needs_sharpness(int i) { return method(i) && method(i)->needs_sharpness; }
+int eos_optim_uses_p(int i) { return method(i) && method(i)->uses_p; }
 
 double eos_optim_threshold(const eos_train_cfg *tc)
 {

@@ -29,6 +29,9 @@ struct eos_optim_method {
     int needs_sharpness;
     /* Heavy-ball methods: see eos_optim_velocity; else NULL. */
     const real *(*velocity)(const eos_optim *o, double *mu);
+    /* 1: a mirror step with the potential (1/p) ||w||_p^p, p = train.p, whose implicit bias on
+     * separable data is the l_p max margin (the trainer records /traj/margin_p). */
+    int uses_p;
 };
 
 /* L2 regularisation g += weight_decay * w (every method but AdamW, which decays w itself). */

@@ -54,5 +54,5 @@ static double eos_optim_usam_threshold(const eos_train_cfg *tc)
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold, 0, NULL};
-const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_sam = {"sam", 1, 0, eos_optim_sam_step, NULL, eos_optim_sam_threshold, 0, NULL, 0};
+const eos_optim_method eos_optim_method_usam = {"usam", 1, 0, eos_optim_usam_step, NULL, eos_optim_usam_threshold, 0, NULL, 0};

@@ -14,5 +14,5 @@ static double eos_optim_sgd_threshold(const eos_train_cfg *tc) { return 2.0 / tc
 
 /* Rows of the optimizer table (optim.c): name, state vectors, full-batch only, step,
  * preconditioner, stability threshold, needs the latest sharpness, velocity. */
-const eos_optim_method eos_optim_method_gd = {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL};
-const eos_optim_method eos_optim_method_sgd = {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL};
+const eos_optim_method eos_optim_method_gd = {"gd", 0, 1, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL, 0};
+const eos_optim_method eos_optim_method_sgd = {"sgd", 0, 0, eos_optim_sgd_step, NULL, eos_optim_sgd_threshold, 0, NULL, 0};

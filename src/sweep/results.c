@@ -38,6 +38,9 @@
 enum { EOS_RESULT_COLUMNS(AS_COL_ENUM) C_MESSAGE, C_STATUS, N_COLS };
 #undef AS_COL_ENUM
 enum { N_NUMERIC_COLS = C_MESSAGE };
+/* The result columns from this one on came after the first format_version 1 files: a file
+ * without them resumes, and they are not written there (like EOS_TRAJ_FIRST_OPTIONAL). */
+enum { C_FIRST_OPTIONAL = C_SEPARATED_STEP };
 /* Kinds of column storage. */
 enum { K_I64, K_F64, K_I32, K_MSG, K_STATUS };
 static const struct {
@@ -914,6 +917,10 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     EOS_TRY(open_ds(f, r->path, "runs/config", 1, d1, NULL, NULL));
     for (int c = 0; c < N_COLS; c++) {
         snprintf(name, sizeof name, "runs/%s", cols[c].name);
+        if (c >= C_FIRST_OPTIONAL && c < N_NUMERIC_COLS) {
+            EOS_CHECK_H5(ex = H5Lexists(f, name, H5P_DEFAULT));
+            if (!ex) continue;
+        }
         EOS_TRY(open_ds(f, r->path, name, 1, d1, keep ? &r->col[c] : NULL,
                         keep ? &r->col_space[c] : NULL));
     }
@@ -1104,6 +1111,7 @@ static int write_elem(eos_results *r, int c, long i, hid_t mtype, const void *v)
 {
     int rc = 0;
     hsize_t start = (hsize_t)i, count = 1;
+    if (r->col[c] == H5I_INVALID_HID) return 0; /* absent from an older file */
     EOS_CHECK_H5(H5Sselect_hyperslab(r->col_space[c], H5S_SELECT_SET, &start, NULL, &count, NULL));
     EOS_CHECK_H5(H5Dwrite(r->col[c], mtype, r->mem_one, r->col_space[c], r->dxpl, v));
 fail:

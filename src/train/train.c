@@ -63,6 +63,7 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     res->final_sharpness = NAN;
     res->diverged_step = -1;
     res->rank = -1;
+    res->separated_step = -1;
     return 0;
 fail:
     eos_run_result_free(res);
@@ -92,6 +93,8 @@ typedef struct {
     eos_dataset fresh;   /* [batch] examples drawn for the current step (online only) */
     eos_rng online_rng;
     real *proj_dirs;     /* [record.projections, np] unit directions of /traj/proj */
+    real *fout;          /* [n_train, n_out] outputs for the margins (logistic only, else NULL) */
+    double margin_p;     /* the p of /traj/margin_p (optimizers that use train.p), else 0 */
 } trainer;
 
 static void trainer_free(trainer *T)
@@ -102,6 +105,7 @@ static void trainer_free(trainer *T)
     free(T->fresh.X);
     free(T->fresh.Y);
     free(T->proj_dirs);
+    free(T->fout);
     eos_optim_free(&T->opt);
     eos_curv_free(&T->curv);
 }
@@ -143,6 +147,10 @@ static int trainer_setup(trainer *T, const eos_config *cfg, const eos_data *data
     EOS_TRY(eos_model_create(&T->model, &cfg->model, cfg->loss, &T->tr->shape, T->tr->n_out,
                              chunk));
     eos_model_set_hvp_cache(T->model, (size_t)sc->cache_mb << 20);
+    if (cfg->loss == EOS_LOSS_LOGISTIC) {
+        EOS_ALLOC(T->fout, (size_t)T->tr->n * T->tr->n_out);
+        T->margin_p = eos_optim_uses_p(cfg->train.optimizer) ? cfg->train.p : 0;
+    }
     T->online = eos_data_online(cfg);
     if (T->online) {
         /* the fixed pool stays the set that losses and sharpness are measured on */
@@ -208,6 +216,28 @@ static int measure_sharpness(trainer *T, eos_run_result *res, int slot)
 {
     int rc = eos_curv_measure(&T->curv, T->w, &res->sharp, slot);
     res->final_sharpness = T->curv.sharpness;
+    return rc;
+}
+
+/* The normalised margins of the logistic loss at w_t over the training set: m = min_i s_i f(x_i)
+ * (s_i = +1 for y_i > 0, else -1) over ||w||_2 and, for optimizers that use train.p, ||w||_p,
+ * both over the full parameter vector (biases included); summed in index order. */
+static int record_margins(trainer *T, eos_run_result *res, int slot)
+{
+    int rc = 0;
+    const eos_dataset *tr = T->tr;
+    EOS_TRY(eos_model_outputs(T->model, T->w, tr->X, NULL, tr->n, T->fout));
+    double m = INFINITY, n2 = 0, np = 0, p = T->margin_p;
+    for (int i = 0; i < tr->n; i++)
+        m = fmin(m, (tr->Y[(size_t)i * tr->n_out] > 0 ? 1.0 : -1.0) * (double)T->fout[i]);
+    for (size_t j = 0; j < T->np; j++) {
+        double a = fabs((double)T->w[j]);
+        n2 += a * a;
+        if (p > 0) np += pow(a, p);
+    }
+    res->margin[slot] = (float)(m / sqrt(n2));
+    if (p > 0) res->margin_p[slot] = (float)(m / pow(np, 1.0 / p));
+fail:
     return rc;
 }
 
@@ -292,6 +322,7 @@ static int ckpt_collect(run_ckpt *k, trainer *T, eos_run_result *res, double *lo
     PART(&res->final_sharpness, sizeof res->final_sharpness);
     PART(&res->final_test_loss, sizeof res->final_test_loss);
     PART(&res->final_test_acc, sizeof res->final_test_acc);
+    PART(&res->separated_step, sizeof res->separated_step);
 #undef PART
     EOS_CHECK((got = eos_optim_state(&T->opt, p + n, max - n)) >= 0, EOS_ERR_INTERNAL,
               "checkpoint: too many parts");
@@ -363,7 +394,9 @@ static int evaluate(trainer *T, const eos_train_hooks *hooks, eos_run_result *re
     const eos_train_cfg *tc = &T->cfg->train;
     const int rec = tc->record_every;
     EOS_TRY(full_eval(T, T->tr, T->w, T->g, loss, acc));
+    if (T->fout && res->separated_step < 0 && *acc >= 1.0) res->separated_step = t;
     if (t % rec == 0) {
+        if (T->fout) EOS_TRY(record_margins(T, res, (int)(t / rec)));
         record(T, res, t, (int)(t / rec), *loss, *acc, eos_nrm2(T->g, T->np));
         if (hooks && hooks->on_record) hooks->on_record(hooks->ctx, t, res, (int)(t / rec));
     }

@@ -141,7 +141,8 @@ def test_sharp_listed_not_named(sweep_file, tmp_path):
         assert set(listed) | {"step"} == set(f["sharp"])
         assert {"eig", "precond_eig", "trace", "batch_sharp", "dir_sharp", "hvps"} <= set(listed)
         assert list(f["traj"].attrs["datasets"]) == ["loss", "acc", "grad_norm", "test_loss",
-                                                    "test_acc", "lr", "threshold", "flow_substeps"]
+                                                    "test_acc", "lr", "threshold", "flow_substeps",
+                                                    "margin", "margin_p"]
     path = str(tmp_path / "newprobe.h5")
     import shutil
     shutil.copyfile(sweep_file, path)
@@ -179,7 +180,7 @@ def test_hvps_and_tables(sweep_file):
     rec = analysis.records(sweep_file)
     _, loss = analysis.traj(sweep_file, "loss")
     assert list(rec.columns) == ["run", "step", "loss", "acc", "grad_norm", "test_loss", "test_acc",
-                                 "lr", "threshold", "flow_substeps"]
+                                 "lr", "threshold", "flow_substeps", "margin", "margin_p"]
     np.testing.assert_array_equal(rec["loss"].to_numpy(), loss.reshape(-1))
     assert len(rec) == len(df) * loss.shape[1]
 

@@ -7,10 +7,12 @@
  *                         the parameters at GD steps 0, 50, 450 and 500 (lr 0.04, full batch) as
  *                         DIR/p{0,50,450,500}.bin, so that both sides and the float64 reference
  *                         work on the very same numbers.
- *   bench_core run DIR [PARTS]   (PARTS: any of the letters abc, default all)
+ *   bench_core run DIR [PARTS]   (PARTS: any of the letters abch, default all)
  *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
  *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
- *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second.
+ *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second;
+ *                         (h) one HVP at step 500 with and without the cached linearisation,
+ *                         alternating in this process, and the pure-sgemm rate of its GEMMs.
  *   bench_core cnn DIR    cnn-relu (Cohen et al.'s convnet: channels [32, 32], kernel 3, max
  *                         pooling, one linear layer) on the first 1,000 images: writes
  *                         DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at init,
@@ -121,6 +123,8 @@ static int bench_setup(bench *B, int cnn)
     EOS_TRY(eos_data_load(&B->data, &B->cfg));
     const eos_dataset *tr = &B->data.train;
     EOS_TRY(eos_model_create(&B->model, &B->cfg.model, B->cfg.loss, &tr->shape, tr->n_out, CHUNK));
+    /* as train.c does for the probes: sharpness.cache_mb (default 256 MiB) */
+    eos_model_set_hvp_cache(B->model, (size_t)B->cfg.sharpness.cache_mb << 20);
     B->np = eos_model_nparams(B->model);
     EOS_ALLOC(B->w, B->np);
     EOS_ALLOC(B->g, B->np);
@@ -205,14 +209,35 @@ static int step_gemms(gemm_shape *s, int nr, const int *dm)
     return c;
 }
 
+/* The GEMMs of one HVP of a chunk with the cached linearisation (src/model/mlp.c): per layer the
+ * tangent forward Ra W' and a V' (not a W', cached), the weight products RD' a and D' Ra, and
+ * for l > 1 RD W and D V (not D W, cached); layer 1 has no tangent input and no dx. */
+static int hvp_cached_gemms(gemm_shape *s, int nr, const int *dm)
+{
+    int c = 0;
+    for (int l = 1; l <= 3; l++) {
+        s[c++] = (gemm_shape){0, 1, nr, dm[l], dm[l - 1]};
+        if (l > 1) s[c++] = (gemm_shape){0, 1, nr, dm[l], dm[l - 1]};
+    }
+    for (int l = 3; l >= 1; l--) {
+        s[c++] = (gemm_shape){1, 0, dm[l], dm[l - 1], nr};
+        if (l == 1) break;
+        s[c++] = (gemm_shape){1, 0, dm[l], dm[l - 1], nr};
+        s[c++] = (gemm_shape){0, 0, nr, dm[l - 1], dm[l]};
+        s[c++] = (gemm_shape){0, 0, nr, dm[l - 1], dm[l]};
+    }
+    return c;
+}
+
 /* Pure cblas_sgemm over the same shapes back to back (OpenBLAS threads = T); returns seconds per
- * step (median of reps) and the step's GEMM FLOPs. rows: examples per GEMM (chunk) */
-static int pure_gemm(int rows, int n, int threads, int reps, double *sec, double *flops)
+ * step (median of reps) and the step's GEMM FLOPs. rows: examples per GEMM (chunk); hvp: the
+ * cached HVP's GEMMs instead of the step's */
+static int pure_gemm(int rows, int n, int threads, int reps, int hvp, double *sec, double *flops)
 {
     int rc = 0;
     const int dm[4] = {784, 200, 200, 10};
-    gemm_shape sh[8];
-    int ns = step_gemms(sh, rows, dm);
+    gemm_shape sh[16];
+    int ns = hvp ? hvp_cached_gemms(sh, rows, dm) : step_gemms(sh, rows, dm);
     size_t big = 0;
     double fl = 0;
     for (int i = 0; i < ns; i++) {
@@ -240,7 +265,7 @@ static int pure_gemm(int rows, int n, int threads, int reps, double *sec, double
                 int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
                 cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
                             g->tb ? CblasTrans : CblasNoTrans, g->M, g->N, g->K, 1.0f, A, lda, Bm,
-                            ldb, i >= 3 && g->ta ? 1.0f : 0.0f, C, g->N);
+                            ldb, g->ta ? 1.0f : 0.0f, C, g->N);
             }
         if (r >= 0) t[r] = eos_now() - t0;
     }
@@ -339,8 +364,9 @@ static int do_run(const char *dir, const char *parts)
 {
     int rc = 0;
     bench B = {0};
-    real *p0 = NULL, *p450 = NULL, *p500 = NULL, *xbin = NULL, *v450 = NULL;
-    double *t = NULL;
+    real *p0 = NULL, *p450 = NULL, *p500 = NULL, *xbin = NULL, *v450 = NULL, *v = NULL, *hv = NULL;
+    double *t = NULL, *ratio = NULL, *tc = NULL;
+    eos_model *plain = NULL; /* (h): the same network without the cache */
     int threads = omp_get_max_threads();
     EOS_TRY(bench_setup(&B, 0));
     const eos_dataset *tr = &B.data.train;
@@ -383,8 +409,8 @@ static int do_run(const char *dir, const char *parts)
         }
         double lg = median(t, reps);
         double pure_c, fl_c, pure_full, fl_full;
-        EOS_TRY(pure_gemm(CHUNK, tr->n, threads, reps, &pure_c, &fl_c));
-        EOS_TRY(pure_gemm(tr->n, tr->n, threads, reps, &pure_full, &fl_full));
+        EOS_TRY(pure_gemm(CHUNK, tr->n, threads, reps, 0, &pure_c, &fl_c));
+        EOS_TRY(pure_gemm(tr->n, tr->n, threads, reps, 0, &pure_full, &fl_full));
         printf("gd_step_sec %.5f\ngd_lossgrad_sec %.5f\ngemm_flops %.0f\n", step, lg, fl_c);
         printf("pure_sgemm_chunk_sec %.5f\npure_sgemm_full_sec %.5f\n", pure_c, pure_full);
         printf("gd_gflops %.2f\npure_sgemm_chunk_gflops %.2f\npure_sgemm_full_gflops %.2f\n",
@@ -407,6 +433,43 @@ static int do_run(const char *dir, const char *parts)
     }
     long hwm = vm_hwm_kb();
     printf("peak_rss_kb %ld\n", hwm);
+
+    /* (h) the cached linearisation: one HVP at step 500 on a model without the cache and on one
+     * whose cache holds the point, in alternating order (A B, B A, ...): the median of per-pair
+     * ratios; then the pure-sgemm time of the cached HVP's GEMMs */
+    if (strchr(parts, 'h')) {
+        const int pairs = 15;
+        EOS_ALLOC(v, np);
+        EOS_ALLOC(hv, np);
+        EOS_ALLOC(ratio, pairs);
+        EOS_ALLOC(tc, pairs);
+        EOS_TRY(eos_model_create(&plain, &B.cfg.model, B.cfg.loss, &tr->shape, tr->n_out, CHUNK));
+        for (size_t i = 0; i < np; i++) v[i] = (real)((i % 13) * 0.1 - 0.6);
+        eos_zero(hv, np);
+        EOS_TRY(eos_model_hvp(B.model, p500, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, v, hv));
+        for (int r = -1; r < pairs; r++) {
+            double s[2];
+            for (int k = 0; k < 2; k++) {
+                int cached = (k + r) % 2 == 0; /* the order alternates */
+                eos_zero(hv, np);
+                double t0 = eos_now();
+                EOS_TRY(eos_model_hvp(cached ? B.model : plain, p500, tr->X, tr->Y, NULL, tr->n,
+                                      1.0 / tr->n, v, hv));
+                s[cached] = eos_now() - t0;
+            }
+            if (r >= 0) {
+                ratio[r] = s[1] / s[0];
+                tc[r] = s[1];
+            }
+        }
+        double pure, fl;
+        EOS_TRY(pure_gemm(CHUNK, tr->n, threads, reps, 1, &pure, &fl));
+        double cached = median(tc, pairs);
+        printf("hvp_cached_over_plain %.3f\nhvp_cached_sec %.5f\nhvp_cached_gemm_flops %.0f\n",
+               median(ratio, pairs), cached, fl);
+        printf("hvp_cached_gflops %.2f\npure_sgemm_hvp_gflops %.2f\nhvp_cached_peak_frac %.3f\n",
+               fl / cached * 1e-9, fl / pure * 1e-9, pure / cached);
+    }
 
     /* (c) SGD at batch 32, reshuffled every epoch with the tail dropped (train.c's next_batch) */
     if (strchr(parts, 'c')) {
@@ -445,6 +508,11 @@ static int do_run(const char *dir, const char *parts)
     }
 fail:
     if (rc) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
+    eos_model_free(plain);
+    free(v);
+    free(hv);
+    free(ratio);
+    free(tc);
     free(t);
     free(p0);
     free(p450);
@@ -507,14 +575,14 @@ int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4 ||
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 && strcmp(argv[1], "cnn") != 0)) {
-        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abc] | "
+        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abhc] | "
                         "bench_core cnn DIR\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = strcmp(argv[1], "prep") == 0  ? do_prep(argv[2])
              : strcmp(argv[1], "cnn") == 0 ? do_cnn(argv[2])
-                                           : do_run(argv[2], argc > 3 ? argv[3] : "abc");
+                                           : do_run(argv[2], argc > 3 ? argv[3] : "abhc");
     if (rc && strcmp(argv[1], "run") != 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
     return rc ? 1 : 0;
 }

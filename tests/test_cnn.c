@@ -369,6 +369,34 @@ static void test_thread_invariance(void)
 /* Parameter count by hand (Cohen's cnn-relu on Fashion-MNIST and CIFAR-10) and the init: conv
  * layers drawn first, W then b, bound 1/sqrt(C_in k k) (PyTorch's Conv2d), then the dense layer;
  * gaussian: std init_scale/sqrt(fan_in) and zero biases. */
+/* Per-layer groups (sharpness.per_layer): conv1..convC then fc1..fcL, sizes from the layer
+ * shapes (C_out C_in k k + C_out per conv layer, then the dense layers on the flattened
+ * features), tiling the parameters in order; the names are known before a model is built. */
+static void test_groups(void)
+{
+    const net s = {"1x6x6 [3,2] k3 [5]", 1, 6, 6, 2, {3, 2}, 3, 1, {5}, 4, 1};
+    eos_model *m = make_model(&s, EOS_ACT_TANH, EOS_POOL_MAX, EOS_LOSS_MSE, 4);
+    if (!m) return;
+    eos_model_cfg mc = cnn_cfg(&s, EOS_ACT_TANH, EOS_POOL_MAX);
+    eos_param_group g[8], names[8];
+    const char *want[] = {"conv1", "conv2", "fc1", "fc2"};
+    /* 6x6 -> pool 3x3 -> pool 1x1: 2 features; then 2 -> 5 -> 4 */
+    const size_t len[] = {3 * 1 * 9 + 3, 2 * 3 * 9 + 2, 2 * 5 + 5, 5 * 4 + 4};
+    int n = eos_model_groups(&mc, m, g, 8), nn = eos_model_groups(&mc, NULL, names, 8);
+    EXPECT(n == 4 && nn == 4 && eos_model_groups(&mc, NULL, NULL, 0) == 4, "4 groups, got %d", n);
+    size_t next = 0;
+    for (int i = 0; i < n && i < 4; i++) {
+        EXPECT(!strcmp(g[i].name, want[i]) && !strcmp(names[i].name, want[i]), "group %d: %s",
+               i, g[i].name);
+        EXPECT(g[i].off == next && g[i].len == len[i], "%s at %zu, %zu long: want %zu, %zu",
+               g[i].name, g[i].off, g[i].len, next, len[i]);
+        next = g[i].off + g[i].len;
+    }
+    EXPECT(next == eos_model_nparams(m), "the groups cover %zu of %zu parameters", next,
+           eos_model_nparams(m));
+    eos_model_free(m);
+}
+
 static void test_params_and_init(void)
 {
     const net fm = {"fashion cnn-relu", 1, 28, 28, 2, {32, 32}, 3, 0, {0}, 10, 1};
@@ -488,6 +516,7 @@ int main(void)
     TEST_RUN(test_vs_reference);
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_params_and_init);
+    TEST_RUN(test_groups);
     TEST_RUN(test_config_errors);
     return TEST_SUMMARY();
 }

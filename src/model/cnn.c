@@ -27,6 +27,7 @@
 #include "model_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -576,12 +577,28 @@ fail:
     return rc;
 }
 
+/* One group per conv layer, conv1 (from the image) to convC (its kernels and biases, adjacent),
+ * then the dense stack's fc1..fcL. */
+static int cnn_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+{
+    const cnn *p = m ? m->impl : NULL;
+    const int nc = mc->n_channels;
+    for (int l = 1; l <= nc && l <= max; l++) {
+        snprintf(g[l - 1].name, sizeof g[l - 1].name, "conv%d", l);
+        g[l - 1].off = p ? p->woff[l] : 0;
+        g[l - 1].len = p ? (l < nc ? p->woff[l + 1] : p->hoff) - p->woff[l] : 0;
+    }
+    return nc + eos_dense_groups(p ? p->head : NULL, mc->n_hidden, p ? p->hoff : 0,
+                                 m ? m->nparams : 0, max > nc ? g + nc : NULL, max > nc ? max - nc : 0);
+}
+
 const eos_model_arch eos_model_arch_cnn = {
     .name = "cnn",
     .validate = cnn_validate,
     .cost = cnn_cost,
     .setup = cnn_setup,
     .ops = &cnn_ops,
+    .groups = cnn_groups,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1125,18 +1125,22 @@ fail:
     return rc;
 }
 
-/* One group per dense layer, fc1 (from the inputs) to fcL (the output layer): W_l and b_l,
- * adjacent in the parameters. */
-static int mlp_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+int eos_dense_groups(const eos_dense *p, int n_hidden, size_t base, size_t end,
+                     eos_param_group *g, int max)
 {
-    const int L = mc->n_hidden + 1;
-    const mlp *p = m ? m->impl : NULL;
+    const int L = n_hidden + 1;
     for (int l = 1; l <= L && l <= max; l++) {
         snprintf(g[l - 1].name, sizeof g[l - 1].name, "fc%d", l);
-        g[l - 1].off = p ? p->woff[l] : 0;
-        g[l - 1].len = p ? (l < L ? p->woff[l + 1] : m->nparams) - p->woff[l] : 0;
+        g[l - 1].off = p ? base + p->woff[l] : 0;
+        g[l - 1].len = p ? (l < L ? base + p->woff[l + 1] : end) - g[l - 1].off : 0;
     }
     return L;
+}
+
+/* One group per dense layer, fc1 (from the inputs) to fcL (the output layer). */
+static int mlp_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+{
+    return eos_dense_groups(m ? m->impl : NULL, mc->n_hidden, 0, m ? m->nparams : 0, g, max);
 }
 
 const eos_model_arch eos_model_arch_mlp = {

@@ -82,6 +82,10 @@ int eos_dense_create(eos_dense **out, const eos_model_cfg *mc, int d_in, int n_o
 void eos_dense_free(eos_dense *p);
 /* mc's initialisation of every layer, in order (eos_model_init_layer). */
 void eos_dense_init(const eos_dense *p, const eos_model_cfg *mc, real *params, eos_rng *rng);
+/* The stack's layers as parameter groups fc1..fc(n_hidden+1) (W_l and b_l, adjacent), the stack's
+ * parameters starting at base and ending at end; p NULL: names only (eos_model_groups). */
+int eos_dense_groups(const eos_dense *p, int n_hidden, size_t base, size_t end,
+                     eos_param_group *g, int max);
 /* One pass over nr <= chunk rows x [nr, d_in] whose targets are Y rows (idx-selected from r0):
  * *lsum += the losses, *csum (NULL: skip) += correct argmax predictions, grad (NULL: loss only)
  * += scale * the gradient, dx [nr, d_in] (NULL: skip) = dloss/dx (unscaled). */

@@ -55,3 +55,29 @@ def test_report_layers_and_overlap(eosweep_bin, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     md = open(make_report(str(tmp_path / "n.h5"), str(tmp_path / "rep2"))).read()
     assert "Per-layer" not in md and "Gradient overlap" not in md
+
+
+CNN_SWEEP = """name: cnn-layers
+seed: 3
+data:      {source: fashion-mnist, n_train: 32}
+model:     {arch: cnn, channels: [4, 4], kernel: 3, pool: max, activation: relu, hidden: []}
+loss: mse
+train:     {optimizer: gd, lr: 0.05, batch_size: full, max_steps: 10, record_every: 5}
+sharpness: {every: 5, k: 1, per_layer: true}
+"""
+
+
+def test_cnn_layers(eosweep_bin, tmp_path):
+    """A cnn's layers are its conv layers, then its dense ones; each block's top eigenvalue is at
+    most the whole Hessian's (Cauchy interlacing) and positive somewhere."""
+    (tmp_path / "c.yaml").write_text(CNN_SWEEP)
+    p = subprocess.run([eosweep_bin, "c.yaml", "-o", "c.h5", "--quiet"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    with h5py.File(str(tmp_path / "c.h5")) as f:
+        labels = [x.decode() if isinstance(x, bytes) else x
+                  for x in f["sharp/layer_eig"].attrs["labels"]]
+        le, eig = f["sharp/layer_eig"][()], f["sharp/eig"][()]
+    assert labels == ["conv1", "conv2", "fc1"]
+    assert le.shape == (1, 3, 3) and np.isfinite(le).all()
+    assert (le <= eig[:, :, :1] * (1 + 1e-4)).all() and (le > 0).any()

@@ -10,7 +10,7 @@
 
 /* Both runs last about the same gradient-flow time lr * steps (6.3): the sawtooth that ReLU and max
  * pooling give the sharpness after the first crossing (overshoot, catapult below 2/lr, sharpening
- * again; -40 % to +25 % at first) decays on that time scale, not in steps. The initial sharpness
+ * again; -30 % to +23 % at first) decays on that time scale, not in steps. The initial sharpness
  * depends on the seed (115 at seed 0, 169 at seed 1), hence seed 0 and 2/lr above 130. */
 static void check_lr(double lr, long steps)
 {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_failures_in_case;
 static int test_cases_passed, test_cases_failed;
@@ -59,6 +60,43 @@ static inline const float *test_sharp(const eos_run_result *r, const char *name,
     }
     if (width) *width = r->sharp.width[p];
     return r->sharp.vals[p];
+}
+
+/* The science tests' run: loads C's data into *D and trains one run into *R (the caller frees
+ * both), then prints its lr, steps, seconds, HVPs and final loss. */
+static inline void test_train(const eos_config *c, eos_data *d, eos_run_result *r)
+{
+    memset(d, 0, sizeof *d);
+    EXPECT(eos_data_load(d, c) == 0, "data: %s", eos_error_msg());
+    eos_run_result_alloc(r, c);
+    double t0 = eos_now();
+    EXPECT(eos_train_run(c, d, r, NULL) == 0, "train");
+    long hvps = 0;
+    for (int j = 0; j < r->n_sharp; j++) hvps += r->sharp.hvps[j];
+    fprintf(stderr, "  lr %g (2/lr = %g): %ld steps in %.1f s, %ld HVPs, final loss %.4f\n", c->train.lr,
+            2.0 / c->train.lr, r->steps, eos_now() - t0, hvps, r->final_loss);
+}
+
+/* The onset of the edge of stability in N sharpness measurements EIG against THR = 2/lr, printed
+ * ten a line: *crossed is the first at or above THR, *turned the first after it that is lower than
+ * the one before (the sharpness has self-stabilised), *peak the largest from the crossing until then
+ * (the first overshoot), *low the lowest before the crossing; -1 when there is none. */
+static inline void test_eos_onset(const float *eig, int n, double thr, int *crossed, int *turned,
+                                  double *peak, double *low)
+{
+    *crossed = *turned = -1;
+    *peak = 0;
+    *low = INFINITY;
+    for (int j = 0; j < n; j++) {
+        fprintf(stderr, "%s%.1f", j % 10 ? " " : (j ? "\n    " : "    "), eig[j]);
+        if (*crossed < 0 && eig[j] >= thr) *crossed = j;
+        if (*crossed < 0) *low = fmin(*low, eig[j]);
+        if (*crossed >= 0 && *turned < 0) {
+            if (j > *crossed && eig[j] < eig[j - 1]) *turned = j;
+            else *peak = fmax(*peak, eig[j]);
+        }
+    }
+    fprintf(stderr, "\n");
 }
 #endif
 

@@ -32,33 +32,17 @@ static void check_lr(double lr, long steps)
     c.sharpness.k = 1;
     c.sharpness.tol = 1e-3;
     eos_data d;
-    memset(&d, 0, sizeof d);
-    EXPECT(eos_data_load(&d, &c) == 0, "data: %s", eos_error_msg());
     eos_run_result r;
-    eos_run_result_alloc(&r, &c);
-    double t0 = eos_now();
-    EXPECT(eos_train_run(&c, &d, &r, NULL) == 0, "train");
+    test_train(&c, &d, &r);
     double thr = 2.0 / lr;
     const float *eig = test_sharp(&r, "eig", NULL);
-    long hvps = 0;
-    for (int j = 0; j < r.n_sharp; j++) hvps += r.sharp.hvps[j];
-    fprintf(stderr, "  lr %g (2/lr = %g): %ld steps in %.1f s, %ld HVPs, final loss %.4f\n", lr, thr,
-            r.steps, eos_now() - t0, hvps, r.final_loss);
     /* Onset of the edge of stability: sharpness first crosses 2/lr, overshoots while the unstable
      * direction grows out of rounding noise (for longer in float64 than in float32, so the size of
      * this first overshoot depends on the precision), and then self-stabilises: the first
      * measurement at which it has come back down. From there on it must stay within +-15 %. */
-    int crossed = -1, onset = -1;
-    double peak = 0;
-    for (int j = 0; j < r.n_sharp; j++) {
-        fprintf(stderr, "%s%.1f", j % 10 ? " " : (j ? "\n    " : "    "), eig[j]);
-        if (crossed < 0 && eig[j] >= thr) crossed = j;
-        if (crossed >= 0 && onset < 0) {
-            if (j > crossed && eig[j] < eig[j - 1]) onset = j;
-            else peak = fmax(peak, eig[j]);
-        }
-    }
-    fprintf(stderr, "\n");
+    int crossed, onset;
+    double peak, low;
+    test_eos_onset(eig, r.n_sharp, thr, &crossed, &onset, &peak, &low);
     EXPECT(r.status == EOS_RUN_DONE, "status %d (%s)", r.status, r.message);
     EXPECT(eig[0] < 0.75 * thr, "initial sharpness %g should be well below 2/lr = %g", eig[0], thr);
     EXPECT(crossed > 0, "sharpness never reached 2/lr (progressive sharpening)");

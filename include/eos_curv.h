@@ -85,6 +85,7 @@ typedef struct {
     int width[EOS_CURV_MAX_PROBES];   /* values per measurement */
     int ext[EOS_CURV_MAX_PROBES][EOS_CURV_MAX_OUTPUTS][EOS_CURV_MAX_DIMS];
     int32_t *hvps;                    /* [slots] Hessian-vector products each measurement spent */
+    int32_t *probe_hvps;              /* [slots, eos_curv_n_probes] the same, per probe */
 } eos_curv_traj;
 
 /* Widths and extents of every probe for cfg, and (vals not NULL) the vals pointers into

@@ -543,10 +543,12 @@ static void check_table_layout(hid_t f)
             H5Dclose(sc);
         }
     }
-    EXPECT(na == n_out + 1 && !strcmp(in_attr[n_out], "hvps"), "/sharp lists %d, table %d + hvps",
-           na, n_out);
-    EXPECT(ng == n_out + 2 && has_name(in_group, ng, "step") && has_name(in_group, ng, "hvps"),
-           "/sharp has %d datasets: the table's %d, step and hvps", ng, n_out);
+    EXPECT(na == n_out + 2 && !strcmp(in_attr[n_out], "hvps") &&
+               !strcmp(in_attr[n_out + 1], "probe_hvps"),
+           "/sharp lists %d, table %d + hvps + probe_hvps", na, n_out);
+    EXPECT(ng == n_out + 3 && has_name(in_group, ng, "step") && has_name(in_group, ng, "hvps") &&
+               has_name(in_group, ng, "probe_hvps"),
+           "/sharp has %d datasets: the table's %d, step, hvps and probe_hvps", ng, n_out);
     for (int i = 0; i < na; i++)
         EXPECT(has_name(in_group, ng, in_attr[i]), "%s listed", in_attr[i]);
     for (int s = 0; s < 4; s++)
@@ -1143,14 +1145,17 @@ static void test_external_readers(void)
             "assert f['sharp']['eig'].dims[1][0].name == '/sharp/step'\n"
             "names = list(f['sharp'].attrs['datasets'])\n"
             "assert set(names) | {'step'} == set(f['sharp']), names\n"
-            "assert names[-1] == 'hvps' and f['sharp']['hvps'].dtype == 'int32'\n"
+            "assert names[-2:] == ['hvps', 'probe_hvps'] and f['sharp']['hvps'].dtype == 'int32'\n"
             "assert list(f['sharp']['hvps'][0]) == [3, 5, 7, 9]\n"
+            "ph = f['sharp']['probe_hvps']\n"
+            "assert ph.dtype == 'int32' and ph.shape == (%d, %d, len(ph.attrs['labels']))\n"
+            "assert 'eig' in list(ph.attrs['labels'])\n"
             "assert list(f['traj'].attrs['datasets']) == "
             "['loss', 'acc', 'grad_norm', 'test_loss', 'test_acc', 'lr', 'threshold', "
             "'flow_substeps', 'margin', 'margin_p']\n"
             "assert f['runs']['message'].asstr()[2].startswith('eigensolver broke down')\n"
             "assert abs(f['traj']['loss'][0, 0] - 1.0) < 1e-7\n",
-            N_RUNS, N_RUNS, REC, REC, N_RUNS, SHARP, K);
+            N_RUNS, N_RUNS, REC, REC, N_RUNS, SHARP, K, N_RUNS, SHARP);
     fclose(fp);
     /* g_path2 holds the fully written file from test_kill9 */
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", py, g_path2);

@@ -172,9 +172,13 @@ static int run_hook(eos_curv_ctx *c, int hook, const real *w, eos_curv_traj *t, 
         c->perm = c->perm_of[p];
         c->rng = c->rng_of[p];
         float *out = t ? t->vals[p] + (size_t)slot * (size_t)t->width[p] : NULL;
+        const int before = c->hvps;
         if (hook == HOOK_MEASURE && pr->measure) EOS_TRY(pr->measure(c, out));
         if (hook == HOOK_BEFORE && pr->before_step) EOS_TRY(pr->before_step(c));
         if (hook == HOOK_AFTER && pr->after_step) EOS_TRY(pr->after_step(c, out));
+        /* counted like /sharp/hvps: the hooks that fill a slot */
+        if (t && t->probe_hvps)
+            t->probe_hvps[(size_t)slot * eos_curv_n_probes + p] += c->hvps - before;
     }
 fail:
     if (t && t->hvps) t->hvps[slot] += c->hvps;

@@ -65,6 +65,7 @@ typedef int32_t MEM_I32;
 /* /sharp holds, beside its step scale, one dataset per output of every curvature probe (in
  * table order) and the HVPs each measurement spent. */
 #define HVPS_NAME "hvps"
+#define PROBE_HVPS_NAME "probe_hvps" /* [N, S, probes]: /sharp/hvps per probe (labels: names) */
 #define PROJ_NAME "proj" /* /traj/proj: record.projections */
 #define MAX_SHARP_COLS (EOS_CURV_MAX_PROBES * EOS_CURV_MAX_OUTPUTS)
 typedef struct {
@@ -95,9 +96,10 @@ struct eos_results {
     hid_t proj, proj_space, mem_proj;
     hid_t sharp[MAX_SHARP_COLS], sharp_space[MAX_SHARP_COLS], mem_sharp[MAX_SHARP_COLS];
     hid_t hvps, hvps_space;
+    hid_t probe_hvps, probe_hvps_space, mem_probe_hvps; /* absent from older files */
     hid_t mem_one, mem_rec, mem_slots;
     float *row;                   /* one trajectory/sharpness row, allocated once */
-    int32_t *hvps_row;            /* one /sharp/hvps row */
+    int32_t *hvps_row;            /* one /sharp/hvps row, then one /sharp/probe_hvps row */
     char msg[EOS_MSG_MAX];
     int fd;                       /* plain descriptor of PATH, only for fsync */
     int durable;                  /* fsync between a run's data and its status */
@@ -449,7 +451,7 @@ static int sharp_layout_of(const eos_sweep *sw, sharp_layout *sl)
             c->out = o;
             c->nd = pr->out[o].ndims;
             EOS_CHECK(c->nd >= 0 && c->nd <= EOS_CURV_MAX_DIMS && strcmp(c->name, "step") &&
-                          strcmp(c->name, HVPS_NAME),
+                          strcmp(c->name, HVPS_NAME) && strcmp(c->name, PROBE_HVPS_NAME),
                       EOS_ERR_INTERNAL, "curvature output '%s': bad name or shape", c->name);
             for (int d = 0; d < EOS_CURV_MAX_DIMS; d++) c->ext[d] = d < c->nd ? 0 : 1;
         }
@@ -597,10 +599,10 @@ static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout
 {
     int rc = 0;
     hsize_t dims[2 + EOS_CURV_MAX_DIMS] = {(hsize_t)sw->n_runs, (hsize_t)sw->sharp_slots};
-    const char *names[MAX_SHARP_COLS + 1];
+    const char *names[MAX_SHARP_COLS + 2];
     const float nan_f = NAN;
     const int32_t zero = 0;
-    hid_t scale = H5I_INVALID_HID;
+    hid_t scale = H5I_INVALID_HID, ds = H5I_INVALID_HID;
     EOS_TRY(create_step_scale(grp, sw->sharp_slots, sw->sharp_every, &scale));
     for (int j = 0; j < sl->n; j++) {
         const sharp_col *c = &sl->col[j];
@@ -613,8 +615,17 @@ static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout
     EOS_TRY(create_series(grp, scale, HVPS_NAME, H5T_STD_I32LE, 2, dims, H5T_NATIVE_INT32,
                           &zero));
     names[sl->n] = HVPS_NAME;
-    EOS_TRY(attr_str_list(grp, "datasets", sl->n + 1, names));
+    dims[2] = (hsize_t)eos_curv_n_probes;
+    EOS_TRY(create_series(grp, scale, PROBE_HVPS_NAME, H5T_STD_I32LE, 3, dims, H5T_NATIVE_INT32,
+                          &zero));
+    names[sl->n + 1] = PROBE_HVPS_NAME;
+    EOS_TRY(attr_str_list(grp, "datasets", sl->n + 2, names));
+    const char *probe_names[EOS_CURV_MAX_PROBES];
+    for (int p = 0; p < eos_curv_n_probes; p++) probe_names[p] = eos_curv_probes[p]->name;
+    EOS_CHECK_H5(ds = H5Dopen2(grp, PROBE_HVPS_NAME, H5P_DEFAULT));
+    EOS_TRY(attr_str_list(ds, "labels", eos_curv_n_probes, probe_names));
 fail:
+    eos_h5_close(&ds);
     eos_h5_close(&scale);
     return rc;
 }
@@ -851,6 +862,9 @@ static void results_release(eos_results *r)
     }
     eos_h5_close(&r->hvps);
     eos_h5_close(&r->hvps_space);
+    eos_h5_close(&r->probe_hvps);
+    eos_h5_close(&r->probe_hvps_space);
+    eos_h5_close(&r->mem_probe_hvps);
     eos_h5_close(&r->proj);
     eos_h5_close(&r->proj_space);
     eos_h5_close(&r->mem_proj);
@@ -873,7 +887,8 @@ static void results_init(eos_results *r)
     memset(r, 0, sizeof *r);
     hid_t *ids[] = {&r->file,      &r->dxpl,    &r->status_type, &r->msg_type,
                     &r->hvps,      &r->hvps_space, &r->mem_one,  &r->mem_rec,
-                    &r->mem_slots, &r->proj,    &r->proj_space,  &r->mem_proj};
+                    &r->mem_slots, &r->proj,    &r->proj_space,  &r->mem_proj,
+                    &r->probe_hvps, &r->probe_hvps_space, &r->mem_probe_hvps};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) *ids[i] = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) r->col[c] = r->col_space[c] = H5I_INVALID_HID;
     for (int t = 0; t < EOS_TRAJ_N; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
@@ -971,13 +986,21 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     if (has_hvps)
         EOS_TRY(open_ds(f, r->path, "sharp/" HVPS_NAME, 2, ds, keep ? &r->hvps : NULL,
                         keep ? &r->hvps_space : NULL));
+    /* /sharp/probe_hvps came later still: resumed without it, like hvps */
+    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" PROBE_HVPS_NAME, H5P_DEFAULT));
+    if (has_hvps) {
+        hsize_t d3[3] = {n, S, (hsize_t)eos_curv_n_probes}, len = S * (hsize_t)eos_curv_n_probes;
+        EOS_TRY(open_ds(f, r->path, "sharp/" PROBE_HVPS_NAME, 3, d3,
+                        keep ? &r->probe_hvps : NULL, keep ? &r->probe_hvps_space : NULL));
+        if (keep && len > 0) EOS_CHECK_H5(r->mem_probe_hvps = H5Screate_simple(1, &len, NULL));
+    }
     if (!keep) return 0;
 
     hsize_t one = 1;
     EOS_CHECK_H5(r->mem_one = H5Screate_simple(1, &one, NULL));
     if (R > 0) EOS_CHECK_H5(r->mem_rec = H5Screate_simple(1, &R, NULL));
     if (S > 0) EOS_CHECK_H5(r->mem_slots = H5Screate_simple(1, &S, NULL));
-    EOS_ALLOC(r->hvps_row, S);
+    EOS_ALLOC(r->hvps_row, S * (size_t)eos_curv_n_probes);
     EOS_CHECK_H5(r->status_type = make_status_type());
     EOS_CHECK_H5(r->msg_type = make_fixed_str(EOS_MSG_MAX));
     EOS_CHECK_H5(r->dxpl = H5Pcreate(H5P_DATASET_XFER));
@@ -1249,6 +1272,15 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
         if (r->hvps >= 0)
             EOS_TRY(write_row(r, r->hvps, r->hvps_space, r->mem_slots, H5T_NATIVE_INT32,
                               r->hvps_row, i, 1, &S));
+        if (r->probe_hvps >= 0) {
+            const hsize_t P = (hsize_t)eos_curv_n_probes, dims[2] = {S, P};
+            for (hsize_t j = 0; j < S * P; j++)
+                r->hvps_row[j] = res->sharp.probe_hvps && j / P < (hsize_t)res->cap_sharp
+                                     ? res->sharp.probe_hvps[j]
+                                     : 0;
+            EOS_TRY(write_row(r, r->probe_hvps, r->probe_hvps_space, r->mem_probe_hvps,
+                              H5T_NATIVE_INT32, r->hvps_row, i, 2, dims));
+        }
     }
 
     const int8_t status = (int8_t)res->status;

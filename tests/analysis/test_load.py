@@ -175,6 +175,17 @@ def test_hvps_and_tables(sweep_file):
     # every measurement spends at least k products, none where nothing was measured
     assert (hvps[np.isfinite(eig)] >= K).all()
     assert (hvps[~np.isfinite(eig)] == 0).all()
+    # per probe: the columns add up to hvps; eig's are at least k; probes that are off spend none
+    import h5py
+    with h5py.File(sweep_file) as f:
+        by = f["sharp/probe_hvps"][()]
+        labels = [x.decode() if isinstance(x, bytes) else x
+                  for x in f["sharp/probe_hvps"].attrs["labels"]]
+    assert by.dtype == np.int32 and by.shape == eig.shape + (len(labels),)
+    np.testing.assert_array_equal(by.sum(axis=2), hvps)
+    e = by[:, :, labels.index("eig")]
+    assert (e[np.isfinite(eig)] >= K).all()
+    assert (by[:, :, labels.index("trace")] == 0).all()  # trace_probes is 0 in this sweep
     m = analysis.measurements(sweep_file)
     np.testing.assert_array_equal(m["hvps"].to_numpy(), hvps.reshape(-1))
     rec = analysis.records(sweep_file)

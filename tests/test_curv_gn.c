@@ -724,20 +724,67 @@ static void test_batch_sharpness_momentum(void)
     fixture_free(&f);
 }
 
-/* An architecture without layers refuses the key, naming it. */
-static void test_layer_eig_keys(void)
+/* The linear transformer's layers (attn1..attnL: W_PV and W_KQ together, or sparse p and B) tile
+ * its parameters, and each one's top eigenvalue through the trainer is LAPACK's top of that
+ * diagonal block of the assembled Hessian (full and sparse). */
+static void test_layer_eig_linear_transformer(void)
 {
-    eos_config c;
-    eos_config_default(&c);
-    EXPECT(eos_config_set(&c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
-    EXPECT(eos_config_set(&c, "model.arch", "linear-transformer") == 0, "%s", eos_error_msg());
-    EXPECT(eos_config_set(&c, "sharpness.per_layer", "true") == 0, "%s", eos_error_msg());
-    c.sharpness.every = 1;
-    const char *key = NULL;
-    EXPECT(eos_config_validate(&c, &key, NULL) == EOS_ERR_CONFIG && key &&
-               !strcmp(key, "sharpness.per_layer"),
-           "refused with its key (%s)", key ? key : "none");
-    EXPECT(strstr(eos_error_msg(), "defines no layers") != NULL, "message: %s", eos_error_msg());
+    for (int sparse = 0; sparse <= 1; sparse++) {
+        fixture f;
+        memset(&f, 0, sizeof f);
+        eos_config *c = &f.cfg;
+        eos_config_default(c);
+        EXPECT(eos_config_set(c, "data.source", "icl-regression") == 0, "%s", eos_error_msg());
+        EXPECT(eos_config_set(c, "model.arch", "linear-transformer") == 0, "%s",
+               eos_error_msg());
+        c->seed = 4;
+        c->data.dim = 3;
+        c->data.n_context = 5;
+        c->data.n_train = 8;
+        c->model.layers = 2;
+        c->model.sparse = sparse;
+        c->train.max_steps = 1;
+        c->train.record_every = 1;
+        c->train.lr = 1e-6;
+        c->sharpness.every = 1;
+        c->sharpness.k = 1;
+        c->sharpness.tol = 1e-10;
+        c->sharpness.precond = 0;
+        c->sharpness.per_layer = 1;
+        EXPECT(eos_config_validate(c, NULL, NULL) == 0, "%s", eos_error_msg());
+        EXPECT(eos_data_load(&f.d, c) == 0, "load: %s", eos_error_msg());
+        const eos_dataset *tr = &f.d.train;
+        EXPECT(eos_model_create(&f.m, &c->model, c->loss, &tr->shape, 1, 4) == 0, "%s",
+               eos_error_msg());
+        f.np = eos_model_nparams(f.m);
+        f.w = calloc(f.np, sizeof(real));
+        eos_rng r;
+        eos_rng_init(&r, c->seed, EOS_RNG_STREAM_INIT);
+        eos_model_init(f.m, f.w, &r);
+        const size_t np = f.np, per = sparse ? 3 * 3 + 1 : 2 * 4 * 4;
+        eos_param_group g[4];
+        EXPECT(eos_model_groups(&c->model, f.m, g, 4) == 2, "2 layers");
+        for (int l = 0; l < 2; l++)
+            EXPECT(g[l].off == l * per && g[l].len == per && g[l].name[4] == '1' + l,
+                   "%s at %zu, %zu long", g[l].name, g[l].off, g[l].len);
+        EXPECT(2 * per == np, "the layers cover %zu of %zu parameters", 2 * per, np);
+        double *H = malloc(np * np * sizeof *H), *B = malloc(np * np * sizeof *B), ev[128];
+        assemble(f.m, f.w, tr, eos_model_hvp, H);
+        float got[2];
+        run_probe(&f, c, "layer_eig", 2, got, NULL);
+        for (int l = 0; l < 2; l++) {
+            const size_t n = g[l].len, o = g[l].off;
+            for (size_t a = 0; a < n; a++)
+                for (size_t b = 0; b < n; b++) B[a * n + b] = H[(o + a) * np + o + b];
+            EXPECT(sym_eig(B, (int)n, ev) == 0, "dsyev");
+            EXPECT(fabs(got[l] - ev[n - 1]) <= 1e-6 * fabs(ev[n - 1]),
+                   "%s: layer_eig[%d] = %.10g, LAPACK on its block %.10g",
+                   sparse ? "sparse" : "full", l, got[l], ev[n - 1]);
+        }
+        free(H);
+        free(B);
+        fixture_free(&f);
+    }
 }
 
 int main(void)
@@ -751,7 +798,7 @@ int main(void)
     TEST_RUN(test_gn_threads_and_missing_op);
     TEST_RUN(test_overlap_closed_form);
     TEST_RUN(test_layer_eig_blocks);
-    TEST_RUN(test_layer_eig_keys);
+    TEST_RUN(test_layer_eig_linear_transformer);
     TEST_RUN(test_batch_hessian_enumerated);
     TEST_RUN(test_batch_sharpness_momentum);
     return TEST_SUMMARY();

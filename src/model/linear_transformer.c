@@ -29,6 +29,7 @@
 #include "model_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -536,12 +537,26 @@ fail:
     return rc;
 }
 
+/* One group per layer, attn1 (from the prompt) to attnL: its W_PV and W_KQ together (adjacent:
+ * 2 D^2 parameters, or p and B, d^2 + 1, when sparse). */
+static int lt_groups(const eos_model_cfg *mc, const eos_model *m, eos_param_group *g, int max)
+{
+    const size_t per = m ? m->nparams / (size_t)mc->layers : 0;
+    for (int l = 0; l < mc->layers && l < max; l++) {
+        snprintf(g[l].name, sizeof g[l].name, "attn%d", l + 1);
+        g[l].off = (size_t)l * per;
+        g[l].len = per;
+    }
+    return mc->layers;
+}
+
 const eos_model_arch eos_model_arch_linear_transformer = {
     .name = "linear-transformer",
     .validate = lt_validate,
     .cost = lt_cost,
     .setup = lt_setup,
     .ops = &lt_ops,
+    .groups = lt_groups,
 };
 
 /* ------------------------------------------------------------------------------------------ */

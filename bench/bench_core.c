@@ -583,16 +583,126 @@ fail:
     return rc;
 }
 
+/* The conv GEMMs src/model/cnn.c issues for one pass of nr examples of cnn-relu [32, 32] (kernel
+ * 3, 'same' padding, 2x2 pooling; eos_model_gemm's row-major shapes): layer l has Co = 32 output
+ * channels, K = C_{l-1} 9 patch rows and ncol = nr h w columns (h = w = 28, then 14).
+ * hvp = 0: loss_grad's W cols (forward), G cols' (weight gradient), W' D (layer 2's input
+ * gradient). hvp = 1: eos_model_hvp's W cols, V cols, W rcols (l > 1) forward; RG cols', D rcols'
+ * (l > 1), W' D, W' RD, V' D (l > 1). The linear head (1568 -> 10, 0.1 % of the FLOPs) is left
+ * out. */
+static int cnn_gemms(gemm_shape *s, int nr, int hvp)
+{
+    int c = 0;
+    for (int l = 1; l <= 2; l++) {
+        const int Co = 32, K = (l == 1 ? 1 : 32) * 9, ncol = nr * (l == 1 ? 784 : 196);
+        s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        if (hvp) s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        if (hvp && l > 1) s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        s[c++] = (gemm_shape){0, 1, Co, K, ncol};
+        if (hvp && l > 1) s[c++] = (gemm_shape){0, 1, Co, K, ncol};
+        if (l > 1) {
+            s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+            if (hvp) {
+                s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+                s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+            }
+        }
+    }
+    return c;
+}
+
+/* The cblas_sgemm calls eos_model_gemm (src/model/mlp.c's gemm) makes for one product: C tiles of
+ * at least 64 per side, at least 8 tiles for products of M N K >= 262144 (halving the larger
+ * side, multiples of 16), one single-threaded sgemm per tile over OpenMP threads. A copy of that
+ * tiling, so that the baseline issues the very calls the model does, on dummy data. */
+static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                        const float *Bm, int ldb, float *C, int ldc)
+{
+    int tm = M, tn = N;
+    if ((double)M * N * K >= 262144.0) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < 8) {
+            if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16;
+            else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
+            else break;
+        }
+    }
+    int mt = (M + tm - 1) / tm, nt = (N + tn - 1) / tn;
+#pragma omp parallel for schedule(dynamic, 1) if (mt * nt > 1)
+    for (int t = 0; t < mt * nt; t++) {
+        int i0 = (t / nt) * tm, j0 = (t % nt) * tn;
+        int mm = M - i0 < tm ? M - i0 : tm, nn = N - j0 < tn ? N - j0 : tn;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    mm, nn, K, 1.0f, ta ? A + i0 : A + (size_t)i0 * lda, lda,
+                    tb ? Bm + (size_t)j0 * ldb : Bm + j0, ldb, 1.0f, C + (size_t)i0 * ldc + j0,
+                    ldc);
+    }
+}
+
+/* Pure cblas_sgemm over cnn_gemms' shapes, passes of cc examples over n, back to back, tiled as
+ * eos_model_gemm tiles them (OpenBLAS single-threaded inside T OpenMP threads, as in the model):
+ * seconds per step or HVP (median of reps) and its conv GEMM FLOPs. */
+static int cnn_pure_gemm(int n, int cc, int threads, int reps, int hvp, double *sec,
+                         double *flops)
+{
+    int rc = 0;
+    gemm_shape sh[16];
+    int ns = cnn_gemms(sh, cc, hvp);
+    size_t big = 0;
+    for (int i = 0; i < ns; i++) {
+        size_t a = (size_t)sh[i].M * sh[i].K, b = (size_t)sh[i].K * sh[i].N,
+               c = (size_t)sh[i].M * sh[i].N;
+        big = a > big ? a : big;
+        big = b > big ? b : big;
+        big = c > big ? c : big;
+    }
+    float *A = NULL, *Bm = NULL, *C = NULL;
+    double *t = NULL, fl = 0;
+    EOS_ALLOC(A, big);
+    EOS_ALLOC(Bm, big);
+    EOS_ALLOC(C, big);
+    EOS_ALLOC(t, reps);
+    for (size_t i = 0; i < big; i++) A[i] = Bm[i] = C[i] = (float)((i % 97) * 0.01 - 0.5);
+    (void)threads;
+    openblas_set_num_threads(1); /* as eos_model_blas_single_thread */
+    for (int r = -1; r < reps; r++) {
+        fl = 0;
+        double t0 = eos_now();
+        for (int r0 = 0; r0 < n; r0 += cc) {
+            int nr = n - r0 < cc ? n - r0 : cc;
+            ns = cnn_gemms(sh, nr, hvp);
+            for (int i = 0; i < ns; i++) {
+                const gemm_shape *g = &sh[i];
+                int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
+                tiled_sgemm(g->ta, g->tb, g->M, g->N, g->K, A, lda, Bm, ldb, C, g->N);
+                fl += 2.0 * g->M * g->N * g->K;
+            }
+        }
+        if (r >= 0) t[r] = eos_now() - t0;
+    }
+    *sec = median(t, reps);
+    *flops = fl;
+fail:
+    free(A);
+    free(Bm);
+    free(C);
+    free(t);
+    return rc;
+}
+
 /* bench_core cnn DIR [PARTS]: (a) the common files, the GD step and one HVP (medians); (b) top-2
  * sharpness at equal accuracy (1e-3 against DIR/cnn_ref.txt from `lanczos_vs_arpack cnnref`) at
  * init and step 100 cold, and at step 100 warm from the step-50 top vector, as sharp_bench does
- * for the MLP; needs `bench_core cnnprep DIR` first. */
+ * for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD step's and
+ * the HVP's conv GEMMs (cnn_pure_gemm, passes of CNN_PASS examples: cnn.c's 128 MiB workspace
+ * bound gives 93 for this network), against the step and HVP of (a) when it ran. */
+#define CNN_PASS 93
 static int do_cnn(const char *dir, const char *parts)
 {
     int rc = 0;
     bench B = {0};
     double *t = NULL;
     real *w0 = NULL, *hv = NULL, *p50 = NULL, *p100 = NULL, *v50 = NULL;
+    double step_sec = 0, hvp_sec = 0;
     EOS_TRY(bench_setup(&B, 1, LR));
     const eos_dataset *tr = &B.data.train;
     printf("threads %d\n", omp_get_max_threads());
@@ -609,14 +719,31 @@ static int do_cnn(const char *dir, const char *parts)
             EOS_TRY(gd_step(&B, &loss));
             if (r >= 0) t[r] = omp_get_wtime() - t0;
         }
-        printf("cnn_gd_step_sec %.6f\n", median(t, reps));
+        step_sec = median(t, reps);
+        printf("cnn_gd_step_sec %.6f\n", step_sec);
         for (int r = -1; r < reps; r++) { /* the HVP in direction w0 at the current point */
             eos_zero(hv, B.np);
             double t0 = omp_get_wtime();
             EOS_TRY(eos_model_hvp(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, w0, hv));
             if (r >= 0) t[r] = omp_get_wtime() - t0;
         }
-        printf("cnn_hvp_sec %.6f\n", median(t, reps));
+        hvp_sec = median(t, reps);
+        printf("cnn_hvp_sec %.6f\n", hvp_sec);
+    }
+    if (strchr(parts, 'g')) {
+        double ps, pf, hs, hf;
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 0, &ps, &pf));
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 1, &hs, &hf));
+        printf("cnn_step_gemm_flops %.0f\ncnn_pure_sgemm_step_sec %.5f\ncnn_pure_sgemm_step_gflops "
+               "%.2f\n", pf, ps, pf / ps * 1e-9);
+        printf("cnn_hvp_gemm_flops %.0f\ncnn_pure_sgemm_hvp_sec %.5f\ncnn_pure_sgemm_hvp_gflops "
+               "%.2f\n", hf, hs, hf / hs * 1e-9);
+        if (step_sec > 0)
+            printf("cnn_step_gflops %.2f\ncnn_step_peak_frac %.3f\n", pf / step_sec * 1e-9,
+                   ps / step_sec);
+        if (hvp_sec > 0)
+            printf("cnn_hvp_gflops %.2f\ncnn_hvp_peak_frac %.3f\n", hf / hvp_sec * 1e-9,
+                   hs / hvp_sec);
     }
     if (strchr(parts, 'b')) {
         double ref0[2], ref100[2], eig[2], sec;

@@ -20,7 +20,8 @@
 #                     against the float64 reference of `lanczos_vs_arpack cnnref`) at init and after
 #                     100 GD steps (lr 0.01; cold, and warm from step 50), ours (eos_lanczos_run)
 #                     against Cohen et al.'s compute_hvp + eigsh
-#     CNN_PARTS=ab    which of (a), (b) the CNN=1 processes run
+#     CNN_PARTS=agb   which of (a), (b) and (g) (the pure-sgemm rate of the step's and the HVP's conv
+#                     GEMM shapes; ours only, after (a)) the CNN=1 processes run
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +57,7 @@ gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.
 echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# load before: $(uptime)"
 if [ "${CNN:-0}" = 1 ]; then
-    CNN_PARTS=${CNN_PARTS:-ab}
+    CNN_PARTS=${CNN_PARTS:-agb}
     if [ ! -f "$DATA_DIR/cnn_p100.bin" ]; then
         echo "# cnnprep: data + 100 GD steps (lr 0.01) -> $DATA_DIR"
         OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/bench_core" cnnprep "$DATA_DIR" | tail -3
@@ -118,6 +119,14 @@ for t in threads:
                      med(p, k + "_tol"), med(o, k + "_err"), med(p, k + "_err")))
             print("%-28s eosweep %8.4f  PyTorch %8.4f" % ("    s per HVP (incl. solver)",
                   med(o, key) / med(o, k + "_hvps"), med(p, key) / med(p, k + "_hvps")))
+    if med(o, "cnn_hvp_gemm_flops") == med(o, "cnn_hvp_gemm_flops"):
+        for w in ("step", "hvp"):
+            print("(g) %s: conv GEMMs %.3g GFLOP; eosweep %.1f GFLOP/s, pure cblas_sgemm of the same "
+                  "shapes %.1f GFLOP/s: %.1f %% of it (per process: %s)"
+                  % (w, med(o, "cnn_%s_gemm_flops" % w) * 1e-9, med(o, "cnn_%s_gflops" % w),
+                     med(o, "cnn_pure_sgemm_%s_gflops" % w), 100 * med(o, "cnn_%s_peak_frac" % w),
+                     " ".join("%.3f" % r["cnn_%s_peak_frac" % w] for r in o
+                              if "cnn_%s_peak_frac" % w in r)))
     for key in ("cnn_torch_loss_rel_err", "cnn_torch_grad_rel_err"):
         v = [r[key] for r in p if key in r]
         if v: print("%s (worst) %.3g" % (key, max(v)))

@@ -13,9 +13,9 @@ then, with part b, top-2 sharpness as Cohen et al.'s code computes it (compute_h
 over chunks of 1,000, here one chunk, in a scipy LinearOperator, eigsh(k=2, which='LA')) at the
 loosest tol of the ladder 1e-1, 3e-2, ... whose top-2 eigenvalues are within 1e-3 of the float64
 reference DIR/cnn_ref.txt (`lanczos_vs_arpack cnnref`), at init and step 100 (DIR/cnn_p100.bin from
-`bench_core cnnprep`) cold, and at step 100 warm (eigsh's v0: its own top eigenvector at step 50,
+`bench_core cnnprep`) cold, and with part w at step 100 warm (eigsh's v0: its own top eigenvector at step 50,
 tol 1e-3), as bench_core_torch.py's sharp_bench does for the MLP.
-usage: bench_cnn_torch.py DIR THREADS [PARTS: a, b; default a]   (run with /usr/bin/python3:
+usage: bench_cnn_torch.py DIR THREADS [PARTS: a, b (cold), w (warm); default a]   (run with /usr/bin/python3:
 Debian's python3-torch and python3-scipy)
 """
 import os
@@ -57,8 +57,8 @@ def main():
 
     if "a" in parts:
         bench_step_hvp(d, meta, net, params, loss_fn, n)
-    if "b" in parts:
-        bench_sharp(d, net, params, X, Y, n)
+    if "b" in parts or "w" in parts:
+        bench_sharp(d, net, params, X, Y, n, parts)
     print("peak_rss_kb", vm_hwm_kb())
 
 
@@ -70,7 +70,7 @@ def vm_hwm_kb():
     return -1
 
 
-def bench_sharp(d, net, params, X, Y, n):
+def bench_sharp(d, net, params, X, Y, n, parts):
     import scipy.sparse.linalg as sla
     npar = sum(p.numel() for p in params)
 
@@ -129,8 +129,11 @@ def bench_sharp(d, net, params, X, Y, n):
                 return
         print("sharp_%s_tol none" % tag)
 
-    sharp_bench("cnn_init", p[0], ref["p0"])
-    sharp_bench("cnn_trained", p[100], ref["p100"])
+    if "b" in parts:
+        sharp_bench("cnn_init", p[0], ref["p0"])
+        sharp_bench("cnn_trained", p[100], ref["p100"])
+    if "w" not in parts:
+        return
     set_params(p[50])
     np.random.seed(0)
     t0 = time.perf_counter()

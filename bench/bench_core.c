@@ -691,8 +691,8 @@ fail:
 
 /* bench_core cnn DIR [PARTS]: (a) the common files, the GD step and one HVP (medians); (b) top-2
  * sharpness at equal accuracy (1e-3 against DIR/cnn_ref.txt from `lanczos_vs_arpack cnnref`) at
- * init and step 100 cold, and at step 100 warm from the step-50 top vector, as sharp_bench does
- * for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD step's and
+ * init and step 100 cold, and (w) at step 100 warm from the step-50 top vector, as sharp_bench
+ * does for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD step's and
  * the HVP's conv GEMMs (cnn_pure_gemm, passes of CNN_PASS examples: cnn.c's 128 MiB workspace
  * bound gives 93 for this network), against the step and HVP of (a) when it ran. */
 #define CNN_PASS 93
@@ -745,7 +745,7 @@ static int do_cnn(const char *dir, const char *parts)
             printf("cnn_hvp_gflops %.2f\ncnn_hvp_peak_frac %.3f\n", hf / hvp_sec * 1e-9,
                    hs / hvp_sec);
     }
-    if (strchr(parts, 'b')) {
+    if (strchr(parts, 'b') || strchr(parts, 'w')) {
         double ref0[2], ref100[2], eig[2], sec;
         int nmv;
         real *chk = NULL;
@@ -765,13 +765,18 @@ static int do_cnn(const char *dir, const char *parts)
         EOS_TRY(read_ref(dir, "cnn_ref.txt", "p0", ref0));
         EOS_TRY(read_ref(dir, "cnn_ref.txt", "p100", ref100));
         EOS_TRY(eos_lanczos_create(&B.lz, B.np, B.cfg.sharpness.max_iter));
-        EOS_TRY(sharp_bench(&B, "cnn_init", w0, NULL, ref0));
-        EOS_TRY(sharp_bench(&B, "cnn_trained", p100, NULL, ref100));
-        /* warm start as train.c does: the top vector measured 50 steps earlier at sharpness.tol */
-        double t0 = eos_now();
-        EOS_TRY(sharp_once(&B, p50, B.cfg.sharpness.tol, NULL, eig, v50, &nmv, &sec));
-        printf("cnn_warm_source_hvps %d\ncnn_warm_source_sec %.3f\n", nmv, eos_now() - t0);
-        EOS_TRY(sharp_bench(&B, "cnn_trained_warm", p100, v50, ref100));
+        if (strchr(parts, 'b')) {
+            EOS_TRY(sharp_bench(&B, "cnn_init", w0, NULL, ref0));
+            EOS_TRY(sharp_bench(&B, "cnn_trained", p100, NULL, ref100));
+        }
+        if (strchr(parts, 'w')) {
+            /* warm start as train.c does: the top vector measured 50 steps earlier at
+             * sharpness.tol */
+            double t0 = eos_now();
+            EOS_TRY(sharp_once(&B, p50, B.cfg.sharpness.tol, NULL, eig, v50, &nmv, &sec));
+            printf("cnn_warm_source_hvps %d\ncnn_warm_source_sec %.3f\n", nmv, eos_now() - t0);
+            EOS_TRY(sharp_bench(&B, "cnn_trained_warm", p100, v50, ref100));
+        }
     }
     printf("peak_rss_kb %ld\n", vm_hwm_kb());
 fail:
@@ -791,7 +796,7 @@ int main(int argc, char **argv)
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
          strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
         fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abhc] | "
-                        "bench_core cnnprep DIR | bench_core cnn DIR [parts a, b; default a]\n");
+                        "bench_core cnnprep DIR | bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -20,8 +20,9 @@
 #                     against the float64 reference of `lanczos_vs_arpack cnnref`) at init and after
 #                     100 GD steps (lr 0.01; cold, and warm from step 50), ours (eos_lanczos_run)
 #                     against Cohen et al.'s compute_hvp + eigsh
-#     CNN_PARTS=agb   which of (a), (b) and (g) (the pure-sgemm rate of the step's and the HVP's conv
-#                     GEMM shapes; ours only, after (a)) the CNN=1 processes run
+#     CNN_PARTS=agbw  which parts the CNN=1 processes run: (a), (b) cold, (w) warm (b's step-100
+#                     point from the step-50 top vector) and (g) (the pure-sgemm rate of the step's
+#                     and the HVP's conv GEMM shapes; ours only, after (a))
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +58,7 @@ gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.
 echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# load before: $(uptime)"
 if [ "${CNN:-0}" = 1 ]; then
-    CNN_PARTS=${CNN_PARTS:-agb}
+    CNN_PARTS=${CNN_PARTS:-agbw}
     if [ ! -f "$DATA_DIR/cnn_p100.bin" ]; then
         echo "# cnnprep: data + 100 GD steps (lr 0.01) -> $DATA_DIR"
         OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/bench_core" cnnprep "$DATA_DIR" | tail -3

@@ -13,10 +13,10 @@ then, with part b, top-2 sharpness as Cohen et al.'s code computes it (compute_h
 over chunks of 1,000, here one chunk, in a scipy LinearOperator, eigsh(k=2, which='LA')) at the
 loosest tol of the ladder 1e-1, 3e-2, ... whose top-2 eigenvalues are within 1e-3 of the float64
 reference DIR/cnn_ref.txt (`lanczos_vs_arpack cnnref`), at init and step 100 (DIR/cnn_p100.bin from
-`bench_core cnnprep`) cold, and with part w at step 100 warm (eigsh's v0: its own top eigenvector at step 50,
-tol 1e-3), as bench_core_torch.py's sharp_bench does for the MLP.
-usage: bench_cnn_torch.py DIR THREADS [PARTS: a, b (cold), w (warm); default a]   (run with /usr/bin/python3:
-Debian's python3-torch and python3-scipy)
+`bench_core cnnprep`) cold, and with part w at step 100 warm (eigsh's v0: its own top eigenvector
+at step 50, tol 1e-3), as bench_core_torch.py's sharp_bench does for the MLP.
+usage: bench_cnn_torch.py DIR THREADS [PARTS: a, b (cold), w (warm); default a]
+(run with /usr/bin/python3: Debian's python3-torch and python3-scipy)
 """
 import os
 import statistics

@@ -18,8 +18,10 @@
  *                         writes DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at
  *                         init, the gradient there) for bench_cnn_torch.py's cross-check, then
  *                         times the GD step and one HVP (medians); (b) top-2 sharpness at equal
- *                         accuracy as in run's (b), at init and step 100 (cold, and warm from the
- *                         step-50 top vector), against DIR/cnn_ref.txt (lanczos_vs_arpack cnnref).
+ *                         accuracy as in run's (b), at init and step 100 cold, (w) at step 100
+ *                         warm from the step-50 top vector, against DIR/cnn_ref.txt
+ *                         (lanczos_vs_arpack cnnref); (g) the pure-sgemm rate of the conv GEMMs
+ *                         of the step and the HVP, against (a)'s times.
  *   bench_core cnnprep DIR   the cnn files of (a), then 100 GD steps (lr 0.01) from the init:
  *                         DIR/cnn_p{50,100}.bin, the points of (b).
  * Threads: OMP_NUM_THREADS (the library runs OpenBLAS single-threaded under its own tiling; the
@@ -588,7 +590,7 @@ fail:
  * channels, K = C_{l-1} 9 patch rows and ncol = nr h w columns (h = w = 28, then 14).
  * hvp = 0: loss_grad's W cols (forward), G cols' (weight gradient), W' D (layer 2's input
  * gradient). hvp = 1: eos_model_hvp's W cols, V cols, W rcols (l > 1) forward; RG cols', D rcols'
- * (l > 1), W' D, W' RD, V' D (l > 1). The linear head (1568 -> 10, 0.1 % of the FLOPs) is left
+ * (l > 1), W' D, W' RD, V' D (l > 1). The linear head (1568 -> 10, under 1 % of the FLOPs) is left
  * out. */
 static int cnn_gemms(gemm_shape *s, int nr, int hvp)
 {
@@ -692,8 +694,8 @@ fail:
 /* bench_core cnn DIR [PARTS]: (a) the common files, the GD step and one HVP (medians); (b) top-2
  * sharpness at equal accuracy (1e-3 against DIR/cnn_ref.txt from `lanczos_vs_arpack cnnref`) at
  * init and step 100 cold, and (w) at step 100 warm from the step-50 top vector, as sharp_bench
- * does for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD step's and
- * the HVP's conv GEMMs (cnn_pure_gemm, passes of CNN_PASS examples: cnn.c's 128 MiB workspace
+ * does for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD
+ * step's and the HVP's conv GEMMs (cnn_pure_gemm, passes of CNN_PASS examples: cnn.c's 128 MiB workspace
  * bound gives 93 for this network), against the step and HVP of (a) when it ran. */
 #define CNN_PASS 93
 static int do_cnn(const char *dir, const char *parts)
@@ -796,7 +798,8 @@ int main(int argc, char **argv)
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
          strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
         fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abhc] | "
-                        "bench_core cnnprep DIR | bench_core cnn DIR [parts a, b, w, g; default a]\n");
+                        "bench_core cnnprep DIR | "
+                        "bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

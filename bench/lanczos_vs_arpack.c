@@ -332,7 +332,8 @@ static int do_cnnref(const char *dir)
     const char *kv[][2] = {{"model.arch", "cnn"},       {"model.channels", "[32, 32]"},
                            {"model.kernel", "3"},        {"model.pool", "max"},
                            {"model.activation", "relu"}, {"model.hidden", "[]"}};
-    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) EOS_TRY(eos_config_set(&cfg, kv[i][0], kv[i][1]));
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+        EOS_TRY(eos_config_set(&cfg, kv[i][0], kv[i][1]));
     const eos_shape in = {EOS_LAYOUT_IMAGE, {1, 28, 28}};
     EOS_TRY(eos_model_create(&model, &cfg.model, cfg.loss, &in, k, 1000));
     eos_model_set_hvp_cache(model, (size_t)cfg.sharpness.cache_mb << 20);

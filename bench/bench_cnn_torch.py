@@ -8,8 +8,15 @@ vector's: per layer W then b), MSE = 0.5 * sum over outputs, mean over examples.
   cnn_torch_loss_rel_err / cnn_torch_grad_rel_err: PyTorch's loss and gradient at init against
     eosweep's (DIR/cnn_meta.txt loss0, DIR/cnn_g0.bin): the two implement the same network;
   cnn_gd_step_sec: one full-batch GD step (forward, backward, torch.optim.SGD step), median of 5;
-  cnn_hvp_sec: one double-backward HVP over the 1,000 examples (Cohen et al.'s code), median of 5.
-usage: bench_cnn_torch.py DIR THREADS   (run with /usr/bin/python3: Debian's python3-torch)
+  cnn_hvp_sec: one double-backward HVP over the 1,000 examples (Cohen et al.'s code), median of 5;
+then, with part b, top-2 sharpness as Cohen et al.'s code computes it (compute_hvp: double backward
+over chunks of 1,000, here one chunk, in a scipy LinearOperator, eigsh(k=2, which='LA')) at the
+loosest tol of the ladder 1e-1, 3e-2, ... whose top-2 eigenvalues are within 1e-3 of the float64
+reference DIR/cnn_ref.txt (`lanczos_vs_arpack cnnref`), at init and step 100 (DIR/cnn_p100.bin from
+`bench_core cnnprep`) cold, and with part w at step 100 warm (eigsh's v0: its own top eigenvector
+at step 50, tol 1e-3), as bench_core_torch.py's sharp_bench does for the MLP.
+usage: bench_cnn_torch.py DIR THREADS [PARTS: a, b (cold), w (warm); default a]
+(run with /usr/bin/python3: Debian's python3-torch and python3-scipy)
 """
 import os
 import statistics
@@ -24,6 +31,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 def main():
     d, threads = sys.argv[1], int(sys.argv[2])
+    parts = sys.argv[3] if len(sys.argv) > 3 else "a"
     torch.set_num_threads(threads)
     meta = {}
     with open(os.path.join(d, "cnn_meta.txt")) as f:
@@ -36,7 +44,7 @@ def main():
         return torch.from_numpy(np.fromfile(os.path.join(d, name), dtype=np.float32).reshape(shape))
 
     X, Y = load("cnn_X.bin", (n, 1, 28, 28)), load("cnn_Y.bin", (n, k))
-    p0, g_ours = load("cnn_p0.bin", (-1,)), load("cnn_g0.bin", (-1,))
+    p0 = load("cnn_p0.bin", (-1,))
     net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                         nn.Linear(32 * 7 * 7, k))
@@ -47,6 +55,98 @@ def main():
     def loss_fn():
         return 0.5 * ((net(X) - Y) ** 2).sum() / n
 
+    if "a" in parts:
+        bench_step_hvp(d, meta, net, params, loss_fn, n)
+    if "b" in parts or "w" in parts:
+        bench_sharp(d, net, params, X, Y, n, parts)
+    print("peak_rss_kb", vm_hwm_kb())
+
+
+def vm_hwm_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def bench_sharp(d, net, params, X, Y, n, parts):
+    import scipy.sparse.linalg as sla
+    npar = sum(p.numel() for p in params)
+
+    def load(name):
+        return torch.from_numpy(np.fromfile(os.path.join(d, name), dtype=np.float32))
+
+    p = {s: load("cnn_p%d.bin" % s) for s in (0, 50, 100)}
+    ref = {}
+    with open(os.path.join(d, "cnn_ref.txt")) as f:
+        for line in f:
+            name, a, b = line.split()
+            ref[name] = np.array([float(a), float(b)])
+
+    def set_params(w):
+        with torch.no_grad():
+            vector_to_parameters(w.clone(), params)
+
+    hvps = [0]
+    chunk = 1000
+
+    def compute_hvp(vector):  # Cohen et al.'s compute_hvp
+        hvps[0] += 1
+        hvp = torch.zeros(npar, dtype=torch.float)
+        for i in range(0, n, chunk):
+            loss = 0.5 * ((net(X[i:i + chunk]) - Y[i:i + chunk]) ** 2).sum() / n
+            grads = torch.autograd.grad(loss, inputs=params, create_graph=True)
+            dot = parameters_to_vector(grads).mul(vector).sum()
+            grads = [g.contiguous() for g in torch.autograd.grad(dot, params, retain_graph=True)]
+            hvp += parameters_to_vector(grads)
+        return hvp
+
+    def top2(tol, v0=None):
+        op = sla.LinearOperator((npar, npar), dtype=np.float32,
+                                matvec=lambda v: compute_hvp(torch.from_numpy(
+                                    np.ascontiguousarray(v, dtype=np.float32))).numpy())
+        hvps[0] = 0
+        evals, evecs = sla.eigsh(op, k=2, which="LA", tol=tol, v0=v0)
+        order = np.argsort(evals)[::-1]
+        return evals[order].astype(np.float64), evecs[:, order[0]], hvps[0]
+
+    ladder = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 0]
+
+    def sharp_bench(tag, w, refv, v0=None):
+        set_params(w)
+        for tol in ladder:
+            np.random.seed(0)  # eigsh's own random start when v0 is None
+            t0 = time.perf_counter()
+            ev, _, cnt = top2(tol, v0)
+            sec = time.perf_counter() - t0
+            err = float(np.max(np.abs(ev - refv) / np.abs(refv)))
+            print("sharp_ladder_%s tol %.0e hvps %d err %.2e eig %.6f %.6f sec %.3f" %
+                  (tag, tol, cnt, err, ev[0], ev[1], sec))
+            if err <= 1e-3:
+                print("sharp_%s_tol %.0e\nsharp_%s_hvps %d\nsharp_%s_err %.2e\nsharp_%s_sec %.4f" %
+                      (tag, tol, tag, cnt, tag, err, tag, sec))
+                return
+        print("sharp_%s_tol none" % tag)
+
+    if "b" in parts:
+        sharp_bench("cnn_init", p[0], ref["p0"])
+        sharp_bench("cnn_trained", p[100], ref["p100"])
+    if "w" not in parts:
+        return
+    set_params(p[50])
+    np.random.seed(0)
+    t0 = time.perf_counter()
+    _, v50, cnt = top2(1e-3)
+    print("cnn_warm_source_hvps %d\ncnn_warm_source_sec %.3f" % (cnt, time.perf_counter() - t0))
+    sharp_bench("cnn_trained_warm", p[100], ref["p100"], v0=v50)
+
+
+def bench_step_hvp(d, meta, net, params, loss_fn, n):
+    def load(name):
+        return torch.from_numpy(np.fromfile(os.path.join(d, name), dtype=np.float32))
+
+    g_ours = load("cnn_g0.bin")
     loss = loss_fn()
     g = parameters_to_vector(torch.autograd.grad(loss, params))
     print("cnn_torch_loss_rel_err %.3g" % (abs(loss.item() - meta["loss0"]) / abs(meta["loss0"])))

@@ -13,11 +13,17 @@
  *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second;
  *                         (h) one HVP at step 500 with and without the cached linearisation,
  *                         alternating in this process, and the pure-sgemm rate of its GEMMs.
- *   bench_core cnn DIR    cnn-relu (Cohen et al.'s convnet: channels [32, 32], kernel 3, max
- *                         pooling, one linear layer) on the first 1,000 images: writes
- *                         DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at init,
- *                         the gradient there) for bench_cnn_torch.py's cross-check, then times the
- *                         GD step and one HVP (medians).
+ *   bench_core cnn DIR [PARTS]   cnn-relu (Cohen et al.'s convnet: channels [32, 32], kernel 3,
+ *                         max pooling, one linear layer) on the first 1,000 images. (a, default)
+ *                         writes DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at
+ *                         init, the gradient there) for bench_cnn_torch.py's cross-check, then
+ *                         times the GD step and one HVP (medians); (b) top-2 sharpness at equal
+ *                         accuracy as in run's (b), at init and step 100 cold, (w) at step 100
+ *                         warm from the step-50 top vector, against DIR/cnn_ref.txt
+ *                         (lanczos_vs_arpack cnnref); (g) the pure-sgemm rate of the conv GEMMs
+ *                         of the step and the HVP, against (a)'s times.
+ *   bench_core cnnprep DIR   the cnn files of (a), then 100 GD steps (lr 0.01) from the init:
+ *                         DIR/cnn_p{50,100}.bin, the points of (b).
  * Threads: OMP_NUM_THREADS (the library runs OpenBLAS single-threaded under its own tiling; the
  * pure-sgemm baseline uses OpenBLAS's threads, set to the same count).
  * Output: one "key value" per line, keys as bench/run_core.sh reads them. */
@@ -107,12 +113,12 @@ typedef struct {
 } bench;
 
 /* fc-tanh on N_TRAIN examples, or (cnn) cnn-relu on CNN_N_TRAIN. */
-static int bench_setup(bench *B, int cnn)
+static int bench_setup(bench *B, int cnn, double lr)
 {
     int rc = 0;
     eos_config_default(&B->cfg); /* fashion-mnist, standardize, fc-tanh 200-200, biases, mse, gd */
     B->cfg.data.n_train = cnn ? CNN_N_TRAIN : N_TRAIN;
-    B->cfg.train.lr = LR;
+    B->cfg.train.lr = lr;
     if (cnn) {
         const char *kv[][2] = {{"model.arch", "cnn"},      {"model.channels", "[32, 32]"},
                                {"model.kernel", "3"},       {"model.pool", "max"},
@@ -165,7 +171,7 @@ static int do_prep(const char *dir)
 {
     int rc = 0;
     bench B = {0};
-    EOS_TRY(bench_setup(&B, 0));
+    EOS_TRY(bench_setup(&B, 0, LR));
     const eos_dataset *tr = &B.data.train;
     char meta[256];
     int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\n", tr->n, tr->d,
@@ -343,13 +349,14 @@ fail:
     return rc;
 }
 
-static int read_ref(const char *dir, const char *point, double *ref)
+static int read_ref(const char *dir, const char *file, const char *point, double *ref)
 {
     int rc = 0;
     char path[1024], name[64];
-    snprintf(path, sizeof path, "%s/ref.txt", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "r");
-    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open (run `lanczos_vs_arpack ref %s` first)", path, dir);
+    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open (run `lanczos_vs_arpack %s %s` first)", path,
+              strcmp(file, "ref.txt") ? "cnnref" : "ref", dir);
     int found = 0;
     double a, b;
     while (fscanf(f, "%63s %lf %lf", name, &a, &b) == 3)
@@ -368,7 +375,7 @@ static int do_run(const char *dir, const char *parts)
     double *t = NULL, *ratio = NULL, *tc = NULL;
     eos_model *plain = NULL; /* (h): the same network without the cache */
     int threads = omp_get_max_threads();
-    EOS_TRY(bench_setup(&B, 0));
+    EOS_TRY(bench_setup(&B, 0, LR));
     const eos_dataset *tr = &B.data.train;
     size_t np = B.np;
     printf("threads %d\nnparams %zu\n", threads, np);
@@ -422,8 +429,8 @@ static int do_run(const char *dir, const char *parts)
     if (strchr(parts, 'b')) {
         double ref0[2], ref500[2], eig[2], sec;
         int nmv;
-        EOS_TRY(read_ref(dir, "p0", ref0));
-        EOS_TRY(read_ref(dir, "p500", ref500));
+        EOS_TRY(read_ref(dir, "ref.txt", "p0", ref0));
+        EOS_TRY(read_ref(dir, "ref.txt", "p500", ref500));
         EOS_TRY(eos_lanczos_create(&B.lz, np, B.cfg.sharpness.max_iter)); /* train.c's cap: 100 */
         EOS_TRY(sharp_bench(&B, "init", p0, NULL, ref0));
         EOS_TRY(sharp_bench(&B, "trained", p500, NULL, ref500));
@@ -524,49 +531,263 @@ fail:
 }
 
 /* ---- cnn-relu: data, init and gradient for the cross-check, then the GD step and HVP times ---- */
-static int do_cnn(const char *dir)
+
+/* DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin}: the data, the parameters at init and the gradient
+ * there (B->w must hold the init) */
+static int cnn_write_common(bench *B, const char *dir)
+{
+    int rc = 0;
+    const eos_dataset *tr = &B->data.train;
+    double ls = 0;
+    eos_zero(B->g, B->np);
+    EOS_TRY(eos_model_loss_grad(B->model, B->w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls, NULL,
+                                B->g));
+    char meta[256];
+    int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\nloss0 %.9g\n", tr->n,
+                       tr->d, tr->n_out, B->np, LR, ls / tr->n);
+    EOS_TRY(write_bin(dir, "cnn_meta.txt", meta, (size_t)len));
+    EOS_TRY(write_bin(dir, "cnn_X.bin", tr->X, (size_t)tr->n * tr->d * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_Y.bin", tr->Y, (size_t)tr->n * tr->n_out * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_p0.bin", B->w, B->np * sizeof(real)));
+    EOS_TRY(write_bin(dir, "cnn_g0.bin", B->g, B->np * sizeof(real)));
+    printf("cnn_params %zu\ncnn_loss0 %.9g\n", B->np, ls / tr->n);
+fail:
+    return rc;
+}
+
+/* bench_core cnnprep DIR: the common files, then CNN_PREP_STEPS full-batch GD steps at CNN_LR
+ * (Cohen et al.'s cnn lr, sweeps/cohen2021_cnn.yaml: 2/lr = 200) from the init, writing the
+ * parameters at steps CNN_WARM_STEP and CNN_PREP_STEPS as DIR/cnn_p{50,100}.bin: the points of the
+ * sharpness comparison (cold at 0 and 100, warm at 100 from the top vector at 50). */
+#define CNN_LR 0.01
+#define CNN_WARM_STEP 50
+#define CNN_PREP_STEPS 100
+static int do_cnnprep(const char *dir)
+{
+    int rc = 0;
+    bench B = {0};
+    EOS_TRY(bench_setup(&B, 1, CNN_LR));
+    EOS_TRY(cnn_write_common(&B, dir));
+    double loss = NAN;
+    for (int t = 0; t <= CNN_PREP_STEPS; t++) {
+        char name[32];
+        if (t == CNN_WARM_STEP || t == CNN_PREP_STEPS) {
+            snprintf(name, sizeof name, "cnn_p%d.bin", t);
+            EOS_TRY(write_bin(dir, name, B.w, B.np * sizeof(real)));
+        }
+        if (t == CNN_PREP_STEPS) break;
+        EOS_TRY(gd_step(&B, &loss));
+        if (t % 10 == 0) printf("cnnprep_loss_step%d %.6f\n", t, loss);
+    }
+    printf("cnnprep_done %s lr %g steps %d\n", dir, CNN_LR, CNN_PREP_STEPS);
+fail:
+    bench_free(&B);
+    return rc;
+}
+
+/* The conv GEMMs src/model/cnn.c issues for one pass of nr examples of cnn-relu [32, 32] (kernel
+ * 3, 'same' padding, 2x2 pooling; eos_model_gemm's row-major shapes): layer l has Co = 32 output
+ * channels, K = C_{l-1} 9 patch rows and ncol = nr h w columns (h = w = 28, then 14).
+ * hvp = 0: loss_grad's W cols (forward), G cols' (weight gradient), W' D (layer 2's input
+ * gradient). hvp = 1: eos_model_hvp's W cols, V cols, W rcols (l > 1) forward; RG cols', D rcols'
+ * (l > 1), W' D, W' RD, V' D (l > 1). The linear head (1568 -> 10, under 1 % of the FLOPs) is left
+ * out. */
+static int cnn_gemms(gemm_shape *s, int nr, int hvp)
+{
+    int c = 0;
+    for (int l = 1; l <= 2; l++) {
+        const int Co = 32, K = (l == 1 ? 1 : 32) * 9, ncol = nr * (l == 1 ? 784 : 196);
+        s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        if (hvp) s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        if (hvp && l > 1) s[c++] = (gemm_shape){0, 0, Co, ncol, K};
+        s[c++] = (gemm_shape){0, 1, Co, K, ncol};
+        if (hvp && l > 1) s[c++] = (gemm_shape){0, 1, Co, K, ncol};
+        if (l > 1) {
+            s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+            if (hvp) {
+                s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+                s[c++] = (gemm_shape){1, 0, K, ncol, Co};
+            }
+        }
+    }
+    return c;
+}
+
+/* The cblas_sgemm calls eos_model_gemm (src/model/mlp.c's gemm) makes for one product: C tiles of
+ * at least 64 per side, at least 8 tiles for products of M N K >= 262144 (halving the larger
+ * side, multiples of 16), one single-threaded sgemm per tile over OpenMP threads. A copy of that
+ * tiling, so that the baseline issues the very calls the model does, on dummy data. */
+static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                        const float *Bm, int ldb, float *C, int ldc)
+{
+    int tm = M, tn = N;
+    if ((double)M * N * K >= 262144.0) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < 8) {
+            if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16;
+            else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
+            else break;
+        }
+    }
+    int mt = (M + tm - 1) / tm, nt = (N + tn - 1) / tn;
+#pragma omp parallel for schedule(dynamic, 1) if (mt * nt > 1)
+    for (int t = 0; t < mt * nt; t++) {
+        int i0 = (t / nt) * tm, j0 = (t % nt) * tn;
+        int mm = M - i0 < tm ? M - i0 : tm, nn = N - j0 < tn ? N - j0 : tn;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    mm, nn, K, 1.0f, ta ? A + i0 : A + (size_t)i0 * lda, lda,
+                    tb ? Bm + (size_t)j0 * ldb : Bm + j0, ldb, 1.0f, C + (size_t)i0 * ldc + j0,
+                    ldc);
+    }
+}
+
+/* Pure cblas_sgemm over cnn_gemms' shapes, passes of cc examples over n, back to back, tiled as
+ * eos_model_gemm tiles them (OpenBLAS single-threaded inside T OpenMP threads, as in the model):
+ * seconds per step or HVP (median of reps) and its conv GEMM FLOPs. */
+static int cnn_pure_gemm(int n, int cc, int threads, int reps, int hvp, double *sec,
+                         double *flops)
+{
+    int rc = 0;
+    gemm_shape sh[16];
+    int ns = cnn_gemms(sh, cc, hvp);
+    size_t big = 0;
+    for (int i = 0; i < ns; i++) {
+        size_t a = (size_t)sh[i].M * sh[i].K, b = (size_t)sh[i].K * sh[i].N,
+               c = (size_t)sh[i].M * sh[i].N;
+        big = a > big ? a : big;
+        big = b > big ? b : big;
+        big = c > big ? c : big;
+    }
+    float *A = NULL, *Bm = NULL, *C = NULL;
+    double *t = NULL, fl = 0;
+    EOS_ALLOC(A, big);
+    EOS_ALLOC(Bm, big);
+    EOS_ALLOC(C, big);
+    EOS_ALLOC(t, reps);
+    for (size_t i = 0; i < big; i++) A[i] = Bm[i] = C[i] = (float)((i % 97) * 0.01 - 0.5);
+    (void)threads;
+    openblas_set_num_threads(1); /* as eos_model_blas_single_thread */
+    for (int r = -1; r < reps; r++) {
+        fl = 0;
+        double t0 = eos_now();
+        for (int r0 = 0; r0 < n; r0 += cc) {
+            int nr = n - r0 < cc ? n - r0 : cc;
+            ns = cnn_gemms(sh, nr, hvp);
+            for (int i = 0; i < ns; i++) {
+                const gemm_shape *g = &sh[i];
+                int lda = g->ta ? g->M : g->K, ldb = g->tb ? g->K : g->N;
+                tiled_sgemm(g->ta, g->tb, g->M, g->N, g->K, A, lda, Bm, ldb, C, g->N);
+                fl += 2.0 * g->M * g->N * g->K;
+            }
+        }
+        if (r >= 0) t[r] = eos_now() - t0;
+    }
+    *sec = median(t, reps);
+    *flops = fl;
+fail:
+    free(A);
+    free(Bm);
+    free(C);
+    free(t);
+    return rc;
+}
+
+/* bench_core cnn DIR [PARTS]: (a) the common files, the GD step and one HVP (medians); (b) top-2
+ * sharpness at equal accuracy (1e-3 against DIR/cnn_ref.txt from `lanczos_vs_arpack cnnref`) at
+ * init and step 100 cold, and (w) at step 100 warm from the step-50 top vector, as sharp_bench
+ * does for the MLP; needs `bench_core cnnprep DIR` first; (g) the pure-sgemm time of the GD
+ * step's and the HVP's conv GEMMs (cnn_pure_gemm, passes of CNN_PASS examples: cnn.c's 128 MiB workspace
+ * bound gives 93 for this network), against the step and HVP of (a) when it ran. */
+#define CNN_PASS 93
+static int do_cnn(const char *dir, const char *parts)
 {
     int rc = 0;
     bench B = {0};
     double *t = NULL;
-    real *w0 = NULL, *hv = NULL;
-    EOS_TRY(bench_setup(&B, 1));
+    real *w0 = NULL, *hv = NULL, *p50 = NULL, *p100 = NULL, *v50 = NULL;
+    double step_sec = 0, hvp_sec = 0;
+    EOS_TRY(bench_setup(&B, 1, LR));
     const eos_dataset *tr = &B.data.train;
+    printf("threads %d\n", omp_get_max_threads());
     EOS_ALLOC(w0, B.np);
     EOS_ALLOC(hv, B.np);
     memcpy(w0, B.w, B.np * sizeof(real));
-    double ls = 0;
-    EOS_TRY(eos_model_loss_grad(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls, NULL,
-                                B.g));
-    char meta[256];
-    int len = snprintf(meta, sizeof meta, "n %d\nd %d\nk %d\nnp %zu\nlr %g\nloss0 %.9g\n", tr->n,
-                       tr->d, tr->n_out, B.np, LR, ls / tr->n);
-    EOS_TRY(write_bin(dir, "cnn_meta.txt", meta, (size_t)len));
-    EOS_TRY(write_bin(dir, "cnn_X.bin", tr->X, (size_t)tr->n * tr->d * sizeof(real)));
-    EOS_TRY(write_bin(dir, "cnn_Y.bin", tr->Y, (size_t)tr->n * tr->n_out * sizeof(real)));
-    EOS_TRY(write_bin(dir, "cnn_p0.bin", w0, B.np * sizeof(real)));
-    EOS_TRY(write_bin(dir, "cnn_g0.bin", B.g, B.np * sizeof(real)));
-    printf("cnn_params %zu\ncnn_loss0 %.9g\n", B.np, ls / tr->n);
-    const int reps = 5;
-    EOS_ALLOC(t, reps);
-    double loss;
-    for (int r = -1; r < reps; r++) { /* one warm-up step */
-        double t0 = omp_get_wtime();
-        EOS_TRY(gd_step(&B, &loss));
-        if (r >= 0) t[r] = omp_get_wtime() - t0;
+    if (strchr(parts, 'a')) {
+        EOS_TRY(cnn_write_common(&B, dir));
+        const int reps = 5;
+        EOS_ALLOC(t, reps);
+        double loss;
+        for (int r = -1; r < reps; r++) { /* one warm-up step */
+            double t0 = omp_get_wtime();
+            EOS_TRY(gd_step(&B, &loss));
+            if (r >= 0) t[r] = omp_get_wtime() - t0;
+        }
+        step_sec = median(t, reps);
+        printf("cnn_gd_step_sec %.6f\n", step_sec);
+        for (int r = -1; r < reps; r++) { /* the HVP in direction w0 at the current point */
+            eos_zero(hv, B.np);
+            double t0 = omp_get_wtime();
+            EOS_TRY(eos_model_hvp(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, w0, hv));
+            if (r >= 0) t[r] = omp_get_wtime() - t0;
+        }
+        hvp_sec = median(t, reps);
+        printf("cnn_hvp_sec %.6f\n", hvp_sec);
     }
-    printf("cnn_gd_step_sec %.6f\n", median(t, reps));
-    for (int r = -1; r < reps; r++) { /* the HVP in direction w0 at the current point */
-        eos_zero(hv, B.np);
-        double t0 = omp_get_wtime();
-        EOS_TRY(eos_model_hvp(B.model, B.w, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, w0, hv));
-        if (r >= 0) t[r] = omp_get_wtime() - t0;
+    if (strchr(parts, 'g')) {
+        double ps, pf, hs, hf;
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 0, &ps, &pf));
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 1, &hs, &hf));
+        printf("cnn_step_gemm_flops %.0f\ncnn_pure_sgemm_step_sec %.5f\ncnn_pure_sgemm_step_gflops "
+               "%.2f\n", pf, ps, pf / ps * 1e-9);
+        printf("cnn_hvp_gemm_flops %.0f\ncnn_pure_sgemm_hvp_sec %.5f\ncnn_pure_sgemm_hvp_gflops "
+               "%.2f\n", hf, hs, hf / hs * 1e-9);
+        if (step_sec > 0)
+            printf("cnn_step_gflops %.2f\ncnn_step_peak_frac %.3f\n", pf / step_sec * 1e-9,
+                   ps / step_sec);
+        if (hvp_sec > 0)
+            printf("cnn_hvp_gflops %.2f\ncnn_hvp_peak_frac %.3f\n", hf / hvp_sec * 1e-9,
+                   hs / hvp_sec);
     }
-    printf("cnn_hvp_sec %.6f\n", median(t, reps));
+    if (strchr(parts, 'b') || strchr(parts, 'w')) {
+        double ref0[2], ref100[2], eig[2], sec;
+        int nmv;
+        real *chk = NULL;
+        EOS_ALLOC(p50, B.np);
+        EOS_ALLOC(p100, B.np);
+        EOS_ALLOC(v50, B.np);
+        /* the prepared init must be this build's init (the reference was computed there) */
+        EOS_ALLOC(chk, B.np);
+        rc = read_bin(dir, "cnn_p0.bin", chk, B.np * sizeof(real));
+        int same = rc == 0 && memcmp(chk, w0, B.np * sizeof(real)) == 0;
+        free(chk);
+        EOS_TRY(rc);
+        EOS_CHECK(same, EOS_ERR_FORMAT, "%s/cnn_p0.bin is not this build's init: re-run cnnprep",
+                  dir);
+        EOS_TRY(read_bin(dir, "cnn_p50.bin", p50, B.np * sizeof(real)));
+        EOS_TRY(read_bin(dir, "cnn_p100.bin", p100, B.np * sizeof(real)));
+        EOS_TRY(read_ref(dir, "cnn_ref.txt", "p0", ref0));
+        EOS_TRY(read_ref(dir, "cnn_ref.txt", "p100", ref100));
+        EOS_TRY(eos_lanczos_create(&B.lz, B.np, B.cfg.sharpness.max_iter));
+        if (strchr(parts, 'b')) {
+            EOS_TRY(sharp_bench(&B, "cnn_init", w0, NULL, ref0));
+            EOS_TRY(sharp_bench(&B, "cnn_trained", p100, NULL, ref100));
+        }
+        if (strchr(parts, 'w')) {
+            /* warm start as train.c does: the top vector measured 50 steps earlier at
+             * sharpness.tol */
+            double t0 = eos_now();
+            EOS_TRY(sharp_once(&B, p50, B.cfg.sharpness.tol, NULL, eig, v50, &nmv, &sec));
+            printf("cnn_warm_source_hvps %d\ncnn_warm_source_sec %.3f\n", nmv, eos_now() - t0);
+            EOS_TRY(sharp_bench(&B, "cnn_trained_warm", p100, v50, ref100));
+        }
+    }
+    printf("peak_rss_kb %ld\n", vm_hwm_kb());
 fail:
     free(t);
     free(w0);
     free(hv);
+    free(p50);
+    free(p100);
+    free(v50);
     bench_free(&B);
     return rc;
 }
@@ -574,15 +795,18 @@ fail:
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4 ||
-        (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 && strcmp(argv[1], "cnn") != 0)) {
+        (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
+         strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
         fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abhc] | "
-                        "bench_core cnn DIR\n");
+                        "bench_core cnnprep DIR | "
+                        "bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int rc = strcmp(argv[1], "prep") == 0  ? do_prep(argv[2])
-             : strcmp(argv[1], "cnn") == 0 ? do_cnn(argv[2])
-                                           : do_run(argv[2], argc > 3 ? argv[3] : "abhc");
+    int rc = strcmp(argv[1], "prep") == 0      ? do_prep(argv[2])
+             : strcmp(argv[1], "cnnprep") == 0 ? do_cnnprep(argv[2])
+             : strcmp(argv[1], "cnn") == 0     ? do_cnn(argv[2], argc > 3 ? argv[3] : "a")
+                                               : do_run(argv[2], argc > 3 ? argv[3] : "abhc");
     if (rc && strcmp(argv[1], "run") != 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());
     return rc ? 1 : 0;
 }

@@ -7,6 +7,9 @@
  *   lanczos_vs_arpack ref DIR
  *       float64 reference top-2 eigenvalues at steps 0 and 500 on all n examples (Lanczos,
  *       tol 1e-10) into DIR/ref.txt, for bench_core and bench_core_torch.py.
+ *   lanczos_vs_arpack cnnref DIR
+ *       the same for cnn-relu on the 1,000 images of `bench_core cnnprep DIR`, at init and step
+ *       100, into DIR/cnn_ref.txt (for `bench_core cnn DIR b` and bench_cnn_torch.py).
  *   lanczos_vs_arpack compare DIR [n_sharp]
  *       for each case (point, cold or warm start) and k = 1, 2: the references of both methods at
  *       tight tolerance, then a ladder of tolerances for each method; prints the HVPs of every run
@@ -300,12 +303,88 @@ fail:
     return rc;
 }
 
+/* cnnref DIR: the float64 reference top-2 eigenvalues of cnn-relu's mean MSE Hessian on the
+ * 1,000 images that `bench_core cnnprep DIR` wrote, at init and step 100 (DIR/cnn_p{0,100}.bin),
+ * Lanczos at tol 1e-10, into DIR/cnn_ref.txt for `bench_core cnn DIR b` and bench_cnn_torch.py. */
+static int do_cnnref(const char *dir)
+{
+    int rc = 0;
+    char path[1024], key[32];
+    double val, *X = NULL, *Y = NULL, *w = NULL;
+    int n = 0, d = 0, k = 0;
+    size_t np = 0;
+    eos_model *model = NULL;
+    eos_lanczos lz = {0};
+    FILE *out = NULL;
+    snprintf(path, sizeof path, "%s/cnn_meta.txt", dir);
+    FILE *f = fopen(path, "r");
+    EOS_CHECK(f, EOS_ERR_IO, "%s: cannot open (run `bench_core cnnprep %s` first)", path, dir);
+    while (fscanf(f, "%31s %lf", key, &val) == 2) {
+        if (!strcmp(key, "n")) n = (int)val;
+        if (!strcmp(key, "d")) d = (int)val;
+        if (!strcmp(key, "k")) k = (int)val;
+        if (!strcmp(key, "np")) np = (size_t)val;
+    }
+    fclose(f);
+    EOS_CHECK(n > 0 && d == 784 && k > 0 && np > 0, EOS_ERR_FORMAT, "%s: missing n/d/k/np", path);
+    eos_config cfg;
+    eos_config_default(&cfg);
+    const char *kv[][2] = {{"model.arch", "cnn"},       {"model.channels", "[32, 32]"},
+                           {"model.kernel", "3"},        {"model.pool", "max"},
+                           {"model.activation", "relu"}, {"model.hidden", "[]"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+        EOS_TRY(eos_config_set(&cfg, kv[i][0], kv[i][1]));
+    const eos_shape in = {EOS_LAYOUT_IMAGE, {1, 28, 28}};
+    EOS_TRY(eos_model_create(&model, &cfg.model, cfg.loss, &in, k, 1000));
+    eos_model_set_hvp_cache(model, (size_t)cfg.sharpness.cache_mb << 20);
+    EOS_CHECK(eos_model_nparams(model) == np, EOS_ERR_FORMAT, "%s: np %zu is not cnn-relu's %zu",
+              path, np, eos_model_nparams(model));
+    EOS_ALLOC(X, (size_t)n * d);
+    EOS_ALLOC(Y, (size_t)n * k);
+    EOS_ALLOC(w, np);
+    EOS_TRY(read_f32(dir, "cnn_X.bin", X, (size_t)n * d));
+    EOS_TRY(read_f32(dir, "cnn_Y.bin", Y, (size_t)n * k));
+    EOS_TRY(eos_lanczos_create(&lz, np, 300));
+    snprintf(path, sizeof path, "%s/cnn_ref.txt", dir);
+    out = fopen(path, "w");
+    EOS_CHECK(out, EOS_ERR_IO, "%s: cannot open for writing", path);
+    static const int pts[2] = {0, 100};
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "cnn_p%d.bin", pts[i]);
+        EOS_TRY(read_f32(dir, name, w, np));
+        op_ctx c = {model, X, Y, w, n, np};
+        eos_rng r;
+        eos_rng_init(&r, 12345, EOS_RNG_STREAM_SHARP);
+        double eig[2];
+        int nmv = 0;
+        double t0 = eos_now();
+        EOS_TRY(eos_lanczos_run(&lz, hvp_op, &c, 2, 1e-10, NULL, &r, eig, NULL, &nmv));
+        fprintf(out, "p%d %.12g %.12g\n", pts[i], eig[0], eig[1]);
+        printf("cnnref p%d n %d eig %.10f %.10f hvps %d sec %.1f\n", pts[i], n, eig[0], eig[1], nmv,
+               eos_now() - t0);
+    }
+    int cl = fclose(out);
+    out = NULL;
+    EOS_CHECK(cl == 0, EOS_ERR_IO, "%s: write failed", path);
+fail:
+    if (rc) fprintf(stderr, "lanczos_vs_arpack: %s\n", eos_error_msg());
+    if (out) fclose(out);
+    eos_model_free(model);
+    eos_lanczos_free(&lz);
+    free(X);
+    free(Y);
+    free(w);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 3 && strcmp(argv[1], "ref") == 0) return do_ref(argv[2]) ? 1 : 0;
+    if (argc >= 3 && strcmp(argv[1], "cnnref") == 0) return do_cnnref(argv[2]) ? 1 : 0;
     if (argc >= 3 && strcmp(argv[1], "compare") == 0)
         return do_compare(argv[2], argc > 3 ? atoi(argv[3]) : 0) ? 1 : 0;
-    fprintf(stderr, "usage: lanczos_vs_arpack ref DIR | compare DIR [n_sharp]\n");
+    fprintf(stderr, "usage: lanczos_vs_arpack ref DIR | cnnref DIR | compare DIR [n_sharp]\n");
     return 2;
 }

@@ -14,9 +14,15 @@
 #     DATA_DIR=/tmp/eos_bench_core   data, parameters and references shared by both sides
 #     LVA=1           also run lanczos_vs_arpack compare (slow: ~2,000 float64 HVPs)
 #     LVA_N=1000      examples in the Lanczos-vs-ARPACK operator
-#     CNN=1           instead: cnn-relu on 1,000 examples (bench_core cnn, bench_cnn_torch.py), the
-#                     GD step and one HVP, after checking that PyTorch's loss and gradient at the
-#                     same parameters equal eosweep's
+#     CNN=1           instead: cnn-relu on 1,000 examples (bench_core cnn, bench_cnn_torch.py): (a)
+#                     the GD step and one HVP, after checking that PyTorch's loss and gradient at the
+#                     same parameters equal eosweep's; (b) top-2 sharpness at equal accuracy (1e-3
+#                     against the float64 reference of `lanczos_vs_arpack cnnref`) at init and after
+#                     100 GD steps (lr 0.01; cold, and warm from step 50), ours (eos_lanczos_run)
+#                     against Cohen et al.'s compute_hvp + eigsh
+#     CNN_PARTS=agbw  which parts the CNN=1 processes run: (a), (b) cold, (w) warm (b's step-100
+#                     point from the step-50 top vector) and (g) (the pure-sgemm rate of the step's
+#                     and the HVP's conv GEMM shapes; ours only, after (a))
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,42 +51,88 @@ BIN="$BUILD/bench"
 mkdir -p "$BIN" "$DATA_DIR"
 # shellcheck disable=SC2086
 gcc $CFLAGS "$SRC/bench/bench_core.c" "$BUILD/libeoscore.a" $LIBS -o "$BIN/bench_core"
-if [ "${CNN:-0}" != 1 ]; then # (the cnn comparison needs no ARPACK)
-    # shellcheck disable=SC2086
-    gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.a" -larpack \
-        $LIBS -o "$BIN/lanczos_vs_arpack"
-fi
+# shellcheck disable=SC2086
+gcc $CFLAGS -DEOS_FLOAT64 "$SRC/bench/lanczos_vs_arpack.c" "$BUILD/libeoscore64.a" -larpack \
+    $LIBS -o "$BIN/lanczos_vs_arpack"
 
 echo "# $(date -u +%FT%TZ) $(uname -n) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# load before: $(uptime)"
 if [ "${CNN:-0}" = 1 ]; then
+    CNN_PARTS=${CNN_PARTS:-agbw}
+    if [ ! -f "$DATA_DIR/cnn_p100.bin" ]; then
+        echo "# cnnprep: data + 100 GD steps (lr 0.01) -> $DATA_DIR"
+        OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/bench_core" cnnprep "$DATA_DIR" | tail -3
+    fi
+    if [ ! -f "$DATA_DIR/cnn_ref.txt" ]; then
+        echo "# float64 reference eigenvalues -> $DATA_DIR/cnn_ref.txt"
+        OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$BIN/lanczos_vs_arpack" cnnref "$DATA_DIR"
+    fi
     LOGS="$DATA_DIR/cnn_logs"
     mkdir -p "$LOGS"
     rm -f "$LOGS"/*.txt
     for t in $THREADS; do
         for r in $(seq 1 "$REPEATS"); do # alternate the sides, as below
             OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$BIN/bench_core" cnn "$DATA_DIR" \
-                >"$LOGS/ours_t${t}_r${r}.txt"
+                "$CNN_PARTS" >"$LOGS/ours_t${t}_r${r}.txt"
             OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t MKL_NUM_THREADS=$t \
-                $PY "$SRC/bench/bench_cnn_torch.py" "$DATA_DIR" "$t" >"$LOGS/torch_t${t}_r${r}.txt"
+                $PY "$SRC/bench/bench_cnn_torch.py" "$DATA_DIR" "$t" "$CNN_PARTS" \
+                >"$LOGS/torch_t${t}_r${r}.txt"
+            echo "# T=$t pair $r done; $(uptime)"
         done
     done
     echo "# load after: $(uptime)"
     $PY - "$LOGS" "$THREADS" <<'EOF'
 import glob, os, statistics, sys
 logs, threads = sys.argv[1], sys.argv[2].split()
-def med(side, t, key):
-    v = [float(l.split()[1]) for f in glob.glob(os.path.join(logs, "%s_t%s_r*.txt" % (side, t)))
-         for l in open(f) if l.split()[0] == key]
-    return (statistics.median(v) if v else float("nan")), v
+def runs(side, t):
+    """one dict per process, in pair order r = 1, 2, ..."""
+    out = []
+    for f in sorted(glob.glob(os.path.join(logs, "%s_t%s_r*.txt" % (side, t))),
+                    key=lambda f: int(f.rsplit("_r", 1)[1].split(".")[0])):
+        d = {}
+        for line in open(f):
+            p = line.split()
+            if len(p) == 2:
+                try: d[p[0]] = float(p[1])
+                except ValueError: pass
+        out.append(d)
+    return out
+def med(rs, key):
+    v = [r[key] for r in rs if key in r]
+    return statistics.median(v) if v else float("nan")
+def ratios(o, p, key):
+    """per-pair ratios ours_r / torch_r (the processes ran in alternation, A B A B)"""
+    return [a[key] / b[key] for a, b in zip(o, p) if key in a and b.get(key)]
 for t in threads:
-    print("\nT=%s threads: cnn-relu [32, 32] on 1,000 Fashion-MNIST images (medians)" % t)
-    for key in ("cnn_gd_step_sec", "cnn_hvp_sec"):
-        (a, va), (b, vb) = med("ours", t, key), med("torch", t, key)
-        print("%-16s eosweep %.3f s  PyTorch %.3f s  ours/torch %.2f   (runs: %s | %s)"
-              % (key, a, b, a / b, " ".join("%.3f" % x for x in va), " ".join("%.3f" % x for x in vb)))
+    o, p = runs("ours", t), runs("torch", t)
+    print("\nT=%s threads: cnn-relu [32, 32] on 1,000 Fashion-MNIST images (%d/%d processes; "
+          "medians; ours/torch = median of per-pair ratios)" % (t, len(o), len(p)))
+    for key in ("cnn_gd_step_sec", "cnn_hvp_sec", "sharp_cnn_init_sec", "sharp_cnn_trained_sec",
+                "sharp_cnn_trained_warm_sec"):
+        r = ratios(o, p, key)
+        if not r: continue
+        print("%-28s eosweep %8.3f  PyTorch %8.3f  ours/torch %.3f   (pairs: %s)"
+              % (key, med(o, key), med(p, key), statistics.median(r), " ".join("%.3f" % x for x in r)))
+        if key.startswith("sharp_"):
+            k = key[:-4]
+            print("%-28s eosweep %8.4g  PyTorch %8.4g   (tol: eosweep %g, eigsh %g; err: %.2g, %.2g)"
+                  % ("    HVPs", med(o, k + "_hvps"), med(p, k + "_hvps"), med(o, k + "_tol"),
+                     med(p, k + "_tol"), med(o, k + "_err"), med(p, k + "_err")))
+            print("%-28s eosweep %8.4f  PyTorch %8.4f" % ("    s per HVP (incl. solver)",
+                  med(o, key) / med(o, k + "_hvps"), med(p, key) / med(p, k + "_hvps")))
+    if med(o, "cnn_hvp_gemm_flops") == med(o, "cnn_hvp_gemm_flops"):
+        for w in ("step", "hvp"):
+            print("(g) %s: conv GEMMs %.3g GFLOP; eosweep %.1f GFLOP/s, pure cblas_sgemm of the same "
+                  "shapes %.1f GFLOP/s: %.1f %% of it (per process: %s)"
+                  % (w, med(o, "cnn_%s_gemm_flops" % w) * 1e-9, med(o, "cnn_%s_gflops" % w),
+                     med(o, "cnn_pure_sgemm_%s_gflops" % w), 100 * med(o, "cnn_%s_peak_frac" % w),
+                     " ".join("%.3f" % r["cnn_%s_peak_frac" % w] for r in o
+                              if "cnn_%s_peak_frac" % w in r)))
     for key in ("cnn_torch_loss_rel_err", "cnn_torch_grad_rel_err"):
-        print("%s (worst) %.3g" % (key, max(med("torch", t, key)[1] or [float("nan")])))
+        v = [r[key] for r in p if key in r]
+        if v: print("%s (worst) %.3g" % (key, max(v)))
+    print("peak RSS MiB: eosweep %.1f  PyTorch %.1f" % (med(o, "peak_rss_kb") / 1024,
+                                                       med(p, "peak_rss_kb") / 1024))
 EOF
     exit 0
 fi

@@ -347,6 +347,38 @@ static void test_online_any_model(void)
     eos_run_result_free(&a);
 }
 
+/* precond_eig's warm start: Adam at an lr so small that the point does not move, on full batches,
+ * so the gradient is the same every step and v_hat = g^2 (bias-corrected) too: the operator
+ * P^-1/2 H P^-1/2 is the same at every measurement. Started from the previous top Ritz vector, a
+ * later solve needs a fraction of the first one's products (/sharp/probe_hvps); a cold start
+ * would need as many again. The values agree. */
+static void test_precond_warm_start(void)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.train.optimizer = eos_optim_find("adam");
+    c.train.lr = 1e-12;
+    c.train.max_steps = 4;
+    c.train.record_every = 1;
+    c.sharpness.every = 1;
+    c.sharpness.k = 1;
+    eos_run_result r;
+    EXPECT(run(&c, &r) == 0 && r.status == EOS_RUN_DONE, "run: %s", r.message);
+    const int p = eos_curv_find("precond_eig"), np = eos_curv_n_probes;
+    const float *pe = test_sharp(&r, "precond_eig", NULL);
+    const int32_t *h = r.sharp.probe_hvps;
+    EXPECT(h[0 * np + p] == 0 && isnan(pe[0]), "no preconditioner before the first step");
+    const int first = h[1 * np + p];
+    EXPECT(first >= 6, "the first preconditioned solve took %d products", first);
+    for (int s = 2; s <= 4; s++) {
+        EXPECT(h[s * np + p] * 2 <= first, "slot %d: %d products after %d (not warm-started?)", s,
+               h[s * np + p], first);
+        EXPECT(fabs(pe[s] - pe[1]) <= 2e-3 * fabs(pe[1]), "slot %d: %g, first %g", s, pe[s],
+               pe[1]);
+    }
+    eos_run_result_free(&r);
+}
+
 /* record.projections: at the initialisation the projections equal the dot products with directions
  * drawn here one by one from the stream's definition (docs/results-format.md); the parallel
  * draw gives the same values at 1 and 2 threads; fewer directions are a prefix of more; and no
@@ -601,6 +633,7 @@ int main(void)
     TEST_RUN(test_icl_online);
     TEST_RUN(test_online_any_model);
     TEST_RUN(test_projections);
+    TEST_RUN(test_precond_warm_start);
     TEST_RUN(test_logistic_large_steps);
     return TEST_SUMMARY();
 }

@@ -50,6 +50,7 @@ typedef struct {
     real *params;          /* [np] the key: parameters (by value), */
     const real *X, *Y;     /* data (by address: the probes' fixed training set), */
     int *idx, has_idx, n;  /* rows (by value; has_idx 0: the first n) */
+    int idx_cap;           /* ints allocated in idx */
     int n_cached;          /* leading chunks whose values are kept */
     size_t cap;            /* floats allocated in buf */
     real *buf;             /* [n_cached, per_chunk] */
@@ -891,9 +892,12 @@ static cache_mode cache_prepare(mlp *p, const real *params, const real *X, const
         h->cap = want * p->per_chunk;
     }
     if (!h->params && !(h->params = malloc(p->np * sizeof(real)))) return CACHE_OFF;
-    int *ni = idx ? realloc(h->idx, (size_t)n * sizeof(int)) : h->idx;
-    if (idx && !ni) return CACHE_OFF;
-    h->idx = ni;
+    if (idx && n > h->idx_cap) { /* grows only: a probe's minibatches reuse it */
+        int *ni = realloc(h->idx, (size_t)n * sizeof(int));
+        if (!ni) return CACHE_OFF;
+        h->idx = ni;
+        h->idx_cap = n;
+    }
     memcpy(h->params, params, p->np * sizeof(real));
     if (idx) memcpy(h->idx, idx, (size_t)n * sizeof(int));
     h->X = X;

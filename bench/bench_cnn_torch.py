@@ -71,75 +71,36 @@ def vm_hwm_kb():
 
 
 def bench_sharp(d, net, params, X, Y, n, parts):
-    import scipy.sparse.linalg as sla
-    npar = sum(p.numel() for p in params)
+    """Top-2 at equal accuracy as bench_core_torch.py's (b): the same Sharpness (Cohen et al.'s
+    compute_hvp, one chunk of 1,000 here, eigsh ladder) against DIR/cnn_ref.txt."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_core_torch import Sharpness, read_ref
 
     def load(name):
         return torch.from_numpy(np.fromfile(os.path.join(d, name), dtype=np.float32))
 
     p = {s: load("cnn_p%d.bin" % s) for s in (0, 50, 100)}
-    ref = {}
-    with open(os.path.join(d, "cnn_ref.txt")) as f:
-        for line in f:
-            name, a, b = line.split()
-            ref[name] = np.array([float(a), float(b)])
+    ref = read_ref(d, "cnn_ref.txt")
+    sh = Sharpness(net, params, X, Y)
 
     def set_params(w):
         with torch.no_grad():
             vector_to_parameters(w.clone(), params)
 
-    hvps = [0]
-    chunk = 1000
-
-    def compute_hvp(vector):  # Cohen et al.'s compute_hvp
-        hvps[0] += 1
-        hvp = torch.zeros(npar, dtype=torch.float)
-        for i in range(0, n, chunk):
-            loss = 0.5 * ((net(X[i:i + chunk]) - Y[i:i + chunk]) ** 2).sum() / n
-            grads = torch.autograd.grad(loss, inputs=params, create_graph=True)
-            dot = parameters_to_vector(grads).mul(vector).sum()
-            grads = [g.contiguous() for g in torch.autograd.grad(dot, params, retain_graph=True)]
-            hvp += parameters_to_vector(grads)
-        return hvp
-
-    def top2(tol, v0=None):
-        op = sla.LinearOperator((npar, npar), dtype=np.float32,
-                                matvec=lambda v: compute_hvp(torch.from_numpy(
-                                    np.ascontiguousarray(v, dtype=np.float32))).numpy())
-        hvps[0] = 0
-        evals, evecs = sla.eigsh(op, k=2, which="LA", tol=tol, v0=v0)
-        order = np.argsort(evals)[::-1]
-        return evals[order].astype(np.float64), evecs[:, order[0]], hvps[0]
-
-    ladder = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 0]
-
-    def sharp_bench(tag, w, refv, v0=None):
-        set_params(w)
-        for tol in ladder:
-            np.random.seed(0)  # eigsh's own random start when v0 is None
-            t0 = time.perf_counter()
-            ev, _, cnt = top2(tol, v0)
-            sec = time.perf_counter() - t0
-            err = float(np.max(np.abs(ev - refv) / np.abs(refv)))
-            print("sharp_ladder_%s tol %.0e hvps %d err %.2e eig %.6f %.6f sec %.3f" %
-                  (tag, tol, cnt, err, ev[0], ev[1], sec))
-            if err <= 1e-3:
-                print("sharp_%s_tol %.0e\nsharp_%s_hvps %d\nsharp_%s_err %.2e\nsharp_%s_sec %.4f" %
-                      (tag, tol, tag, cnt, tag, err, tag, sec))
-                return
-        print("sharp_%s_tol none" % tag)
-
     if "b" in parts:
-        sharp_bench("cnn_init", p[0], ref["p0"])
-        sharp_bench("cnn_trained", p[100], ref["p100"])
+        set_params(p[0])
+        sh.ladder("cnn_init", ref["p0"])
+        set_params(p[100])
+        sh.ladder("cnn_trained", ref["p100"])
     if "w" not in parts:
         return
     set_params(p[50])
     np.random.seed(0)
     t0 = time.perf_counter()
-    _, v50, cnt = top2(1e-3)
+    _, v50, cnt = sh.top2(1e-3)
     print("cnn_warm_source_hvps %d\ncnn_warm_source_sec %.3f" % (cnt, time.perf_counter() - t0))
-    sharp_bench("cnn_trained_warm", p[100], ref["p100"], v0=v50)
+    set_params(p[100])
+    sh.ladder("cnn_trained_warm", ref["p100"], v0=v50)
 
 
 def bench_step_hvp(d, meta, net, params, loss_fn, n):

@@ -643,8 +643,7 @@ static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int
 /* Pure cblas_sgemm over cnn_gemms' shapes, passes of cc examples over n, back to back, tiled as
  * eos_model_gemm tiles them (OpenBLAS single-threaded inside T OpenMP threads, as in the model):
  * seconds per step or HVP (median of reps) and its conv GEMM FLOPs. */
-static int cnn_pure_gemm(int n, int cc, int threads, int reps, int hvp, double *sec,
-                         double *flops)
+static int cnn_pure_gemm(int n, int cc, int reps, int hvp, double *sec, double *flops)
 {
     int rc = 0;
     gemm_shape sh[16];
@@ -664,7 +663,6 @@ static int cnn_pure_gemm(int n, int cc, int threads, int reps, int hvp, double *
     EOS_ALLOC(C, big);
     EOS_ALLOC(t, reps);
     for (size_t i = 0; i < big; i++) A[i] = Bm[i] = C[i] = (float)((i % 97) * 0.01 - 0.5);
-    (void)threads;
     openblas_set_num_threads(1); /* as eos_model_blas_single_thread */
     for (int r = -1; r < reps; r++) {
         fl = 0;
@@ -734,8 +732,8 @@ static int do_cnn(const char *dir, const char *parts)
     }
     if (strchr(parts, 'g')) {
         double ps, pf, hs, hf;
-        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 0, &ps, &pf));
-        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, omp_get_max_threads(), 5, 1, &hs, &hf));
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, 5, 0, &ps, &pf));
+        EOS_TRY(cnn_pure_gemm(tr->n, CNN_PASS, 5, 1, &hs, &hf));
         printf("cnn_step_gemm_flops %.0f\ncnn_pure_sgemm_step_sec %.5f\ncnn_pure_sgemm_step_gflops "
                "%.2f\n", pf, ps, pf / ps * 1e-9);
         printf("cnn_hvp_gemm_flops %.0f\ncnn_pure_sgemm_hvp_sec %.5f\ncnn_pure_sgemm_hvp_gflops "

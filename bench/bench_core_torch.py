@@ -69,6 +69,68 @@ def median_time(fn, reps, warm=3):
     return float(np.median(t))
 
 
+def read_ref(d, fname="ref.txt"):
+    """{point: [lambda1, lambda2]} from a float64 reference file (`lanczos_vs_arpack ref/cnnref`)."""
+    ref = {}
+    with open(os.path.join(d, fname)) as f:
+        for line in f:
+            name, a, b = line.split()
+            ref[name] = np.array([float(a), float(b)])
+    return ref
+
+
+class Sharpness:
+    """Cohen et al.'s compute_hvp (double backward with create_graph over chunks of `chunk`) of the
+    mean loss over X, Y, and top-2 by eigsh(k=2, which='LA') on it, with its HVP count."""
+
+    LADDER = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 0]
+
+    def __init__(self, net, params, X, Y, chunk=1000):
+        self.net, self.params, self.X, self.Y, self.chunk = net, params, X, Y, chunk
+        self.npar = parameters_to_vector(params).numel()
+        self.hvps = 0
+
+    def hvp(self, vector):
+        self.hvps += 1
+        n = self.X.shape[0]
+        out = torch.zeros(self.npar, dtype=torch.float)
+        for i in range(0, n, self.chunk):
+            loss = loss_fn(self.net(self.X[i:i + self.chunk]), self.Y[i:i + self.chunk]) / n
+            grads = torch.autograd.grad(loss, inputs=self.params, create_graph=True)
+            dot = parameters_to_vector(grads).mul(vector).sum()
+            grads = [g.contiguous() for g in torch.autograd.grad(dot, self.params,
+                                                                 retain_graph=True)]
+            out += parameters_to_vector(grads)
+        return out
+
+    def top2(self, tol, v0=None):
+        """(eigenvalues descending [2], top eigenvector, HVPs) from eigsh at tol."""
+        op = sla.LinearOperator((self.npar, self.npar), dtype=np.float32,
+                                matvec=lambda v: self.hvp(torch.from_numpy(
+                                    np.ascontiguousarray(v, dtype=np.float32))).numpy())
+        self.hvps = 0
+        evals, evecs = sla.eigsh(op, k=2, which="LA", tol=tol, v0=v0)
+        order = np.argsort(evals)[::-1]
+        return evals[order].astype(np.float64), evecs[:, order[0]], self.hvps
+
+    def ladder(self, tag, refv, v0=None):
+        """The loosest tolerance of LADDER whose top-2 is within 1e-3 of refv: prints every rung
+        and then that run's tol, HVPs, error and seconds (the measurement)."""
+        for tol in self.LADDER:
+            np.random.seed(0)  # eigsh draws its own random start when v0 is None
+            t0 = time.perf_counter()
+            ev, _, cnt = self.top2(tol, v0)
+            sec = time.perf_counter() - t0
+            err = float(np.max(np.abs(ev - refv) / np.abs(refv)))
+            print("sharp_ladder_%s tol %.0e hvps %d err %.2e eig %.6f %.6f sec %.3f" %
+                  (tag, tol, cnt, err, ev[0], ev[1], sec))
+            if err <= 1e-3:
+                print("sharp_%s_tol %.0e\nsharp_%s_hvps %d\nsharp_%s_err %.2e\nsharp_%s_sec %.4f"
+                      % (tag, tol, tag, cnt, tag, err, tag, sec))
+                return
+        print("sharp_%s_tol none" % tag)
+
+
 def main():
     d = sys.argv[1]
     threads = int(sys.argv[2])
@@ -78,11 +140,7 @@ def main():
     X = load(d, "X.bin", (n, dim))
     Y = load(d, "Y.bin", (n, k))
     p = {s: load(d, "p%d.bin" % s, (npar,)) for s in (0, 450, 500)}
-    ref = {}
-    with open(os.path.join(d, "ref.txt")) as f:
-        for line in f:
-            name, a, b = line.split()
-            ref[name] = np.array([float(a), float(b)])
+    ref = read_ref(d)
 
     net = nn.Sequential(nn.Linear(dim, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(),
                         nn.Linear(200, k))
@@ -106,60 +164,17 @@ def main():
     print("gd_step_sec %.5f" % median_time(gd_step, 20))
 
     # (b) sharpness: Cohen et al.'s compute_hvp + lanczos (eigsh) with which='LA'
-    hvps = [0]
-    chunk = 1000
-
-    def compute_hvp(vector):
-        hvps[0] += 1
-        hvp = torch.zeros(npar, dtype=torch.float)
-        for i in range(0, n, chunk):
-            loss = loss_fn(net(X[i:i + chunk]), Y[i:i + chunk]) / n
-            grads = torch.autograd.grad(loss, inputs=params, create_graph=True)
-            dot = parameters_to_vector(grads).mul(vector).sum()
-            grads = [g.contiguous() for g in torch.autograd.grad(dot, params, retain_graph=True)]
-            hvp += parameters_to_vector(grads)
-        return hvp
-
-    def top2(tol, v0=None):
-        op = sla.LinearOperator((npar, npar), dtype=np.float32,
-                                matvec=lambda v: compute_hvp(torch.from_numpy(
-                                    np.ascontiguousarray(v, dtype=np.float32))).numpy())
-        hvps[0] = 0
-        evals, evecs = sla.eigsh(op, k=2, which="LA", tol=tol, v0=v0)
-        order = np.argsort(evals)[::-1]
-        return evals[order].astype(np.float64), evecs[:, order[0]], hvps[0]
-
-    ladder = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 0]
-
-    def sharp_bench(tag, w, refv, v0=None):
-        set_params(w, params)
-        best = None
-        for tol in ladder:
-            # eigsh draws its own random start when v0 is None: fix numpy's seed for each call
-            np.random.seed(0)
-            t0 = time.perf_counter()
-            ev, _, cnt = top2(tol, v0)
-            sec = time.perf_counter() - t0
-            err = float(np.max(np.abs(ev - refv) / np.abs(refv)))
-            print("sharp_ladder_%s tol %.0e hvps %d err %.2e eig %.6f %.6f sec %.3f" %
-                  (tag, tol, cnt, err, ev[0], ev[1], sec))
-            if err <= 1e-3:
-                best = tol
-                break
-        if best is None:
-            print("sharp_%s_tol none" % tag)
-            return
-        # the run that met it is the measurement (run_core.sh repeats processes, takes medians)
-        print("sharp_%s_tol %.0e\nsharp_%s_hvps %d\nsharp_%s_err %.2e\nsharp_%s_sec %.4f" %
-              (tag, best, tag, cnt, tag, err, tag, sec))
-
-    sharp_bench("init", p[0], ref["p0"])
-    sharp_bench("trained", p[500], ref["p500"])
+    sh = Sharpness(net, params, X, Y)
+    set_params(p[0], params)
+    sh.ladder("init", ref["p0"])
+    set_params(p[500], params)
+    sh.ladder("trained", ref["p500"])
     # warm start from the step-450 top eigenvector (eigsh's v0), as a run measuring every 50 steps
     set_params(p[450], params)
     np.random.seed(0)
-    _, v450, _ = top2(1e-3)
-    sharp_bench("trained_warm", p[500], ref["p500"], v0=v450)
+    _, v450, _ = sh.top2(1e-3)
+    set_params(p[500], params)
+    sh.ladder("trained_warm", ref["p500"], v0=v450)
     print("peak_rss_kb", vm_hwm_kb())
     print("ru_maxrss_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 

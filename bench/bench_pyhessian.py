@@ -20,10 +20,9 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.nn.utils import parameters_to_vector
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_core_torch import load, loss_fn, read_meta, set_params  # noqa: E402
+from bench_core_torch import Sharpness, load, read_meta, read_ref, set_params  # noqa: E402
 
 
 def main():
@@ -33,25 +32,12 @@ def main():
     meta = read_meta(d)
     n, dim, k, npar = meta["n"], meta["d"], meta["k"], meta["np"]
     X, Y = load(d, "X.bin", (n, dim)), load(d, "Y.bin", (n, k))
-    ref = {}
-    with open(os.path.join(d, "ref.txt")) as f:
-        for line in f:
-            name, a, b = line.split()
-            ref[name] = np.array([float(a), float(b)])
+    ref = read_ref(d)
     net = nn.Sequential(nn.Linear(dim, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(),
                         nn.Linear(200, k))
     params = list(net.parameters())
-    hvps = [0]
-
-    def hvp(v):
-        hvps[0] += 1
-        out = torch.zeros(npar)
-        for i in range(0, n, 1000):
-            loss = loss_fn(net(X[i:i + 1000]), Y[i:i + 1000]) / n
-            g = torch.autograd.grad(loss, params, create_graph=True)
-            dot = parameters_to_vector(g).mul(v).sum()
-            out += parameters_to_vector(torch.autograd.grad(dot, params))
-        return out
+    sh = Sharpness(net, params, X, Y)  # the double-backward HVP, counted in sh.hvps
+    hvp = sh.hvp
 
     def orthnormal(v, vs):
         for u in vs:
@@ -88,16 +74,16 @@ def main():
 
     for name in ("p0", "p500"):
         set_params(load(d, name + ".bin", (npar,)), params)
-        hvps[0] = 0
+        sh.hvps = 0
         t0 = time.perf_counter()
         ev = eigenvalues()
         sec = time.perf_counter() - t0
         err = np.abs(ev - ref[name]) / np.abs(ref[name])
-        print("pyh_eig_%s_hvps %d\npyh_eig_%s_sec %.3f" % (name, hvps[0], name, sec))
+        print("pyh_eig_%s_hvps %d\npyh_eig_%s_sec %.3f" % (name, sh.hvps, name, sec))
         print("pyh_eig_%s_err0 %.3e\npyh_eig_%s_err1 %.3e" % (name, err[0], name, err[1]))
-        print("pyh_eig_%s_sec_per_hvp %.4f" % (name, sec / hvps[0]))
+        print("pyh_eig_%s_sec_per_hvp %.4f" % (name, sec / sh.hvps))
     set_params(load(d, "p500.bin", (npar,)), params)
-    hvps[0] = 0
+    sh.hvps = 0
     t0 = time.perf_counter()
     tr, probes = trace()
     print("pyh_trace_p500 %.4f\npyh_trace_p500_probes %d\npyh_trace_p500_sec %.3f"

@@ -37,6 +37,7 @@ typedef enum { EOS_POOL_MAX = 0, EOS_POOL_AVG, EOS_POOL_NONE } eos_pool;
  * (labels {-1, +1} or {0, 1}) */
 typedef enum { EOS_LOSS_MSE = 0, EOS_LOSS_XENT, EOS_LOSS_LOGISTIC } eos_loss_kind;
 typedef enum { EOS_TRACE_HUTCHINSON = 0, EOS_TRACE_HUTCHPP } eos_trace_method;
+typedef enum { EOS_SOLVER_LANCZOS = 0, EOS_SOLVER_LOBPCG } eos_solver;
 
 typedef struct {
     int source;                     /* row of the data-source table (eos_data_source_name) */
@@ -126,6 +127,8 @@ typedef struct {
     int batch_hessian;   /* E_B[lambda_max(H_B)] over minibatches (batch_hess) */
     int batch_momentum;  /* momentum batch sharpness, s = mu v + g_B (batch_sharp_mom) */
     int cache_mb;        /* MiB of cached linearisation the HVPs of a measurement may reuse */
+    eos_solver solver;   /* eigensolver of the top-k solves: Lanczos or LOBPCG */
+    int guard;           /* LOBPCG: vectors beyond k in the block */
 } eos_sharp_cfg;
 
 typedef struct {

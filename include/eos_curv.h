@@ -103,6 +103,7 @@ struct eos_curv_ctx {
     int sharp_n;                /* the sharpness set: the first sharp_n training examples */
     int batch;                  /* the run's batch size (train->n when full batch) */
     eos_lanczos lz;             /* eigensolver workspace, shared by the probes */
+    eos_lobpcg lb;              /* the same for sharpness.solver lobpcg (eos_curv_top_eig) */
     const real *w;              /* the point of the current call (see eos_curv_probe) */
     int n_done;                 /* measurements completed before the current one */
     real *scratch;              /* the running probe's own scratch */
@@ -150,10 +151,16 @@ int eos_curv_gnvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
 /* The same as an eos_linop_fn at c->w. */
 int eos_curv_gnvp_op(void *ctx, const real *v, real *out);
 /* The k largest eigenvalues of the symmetric operator op (called with the context, at c->w),
- * descending, by the shared Lanczos with sharpness.tol: warm-started from vec [np], the running
- * probe's top Ritz vector of its previous measurement, except at a run's first measurement
- * (then a random start from the probe's stream); vec receives this one's top Ritz vector. */
+ * descending, by the solver of sharpness.solver with sharpness.tol: warm-started from vec
+ * [eos_curv_warm_rows(c, k), np], the running probe's kept Ritz vectors of its previous
+ * measurement (Lanczos: the top one; LOBPCG: the whole block), except at a run's first
+ * measurement (then a random start from the probe's stream); vec receives this one's, row 0 the
+ * top Ritz vector. */
 int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig);
+/* Rows of the warm start eos_curv_top_eig keeps for a top-k solve (probes size scratch by it). */
+int eos_curv_warm_rows(const eos_curv_ctx *c, int k);
+/* The i-th largest Ritz vector (i < k) of the last eos_curv_top_eig on vec, into out [np]. */
+int eos_curv_ritz(const eos_curv_ctx *c, const real *vec, int i, real *out);
 /* out = H_B(w) v and g = grad L_B(w) for the mean loss over training examples idx[0..n) (idx
  * NULL: the first n). */
 int eos_curv_hvp_batch(eos_curv_ctx *c, const real *w, const int *idx, int n, const real *v,

@@ -197,6 +197,20 @@ static void test_other_measures(void)
                       "+ batch Hessian");
 }
 
+/* sharpness.solver lobpcg: the kept blocks of eig, gn_eig, eig_min and overlap are state. */
+static void test_lobpcg_blocks(void)
+{
+    const long stops[] = {20, 1, 25};
+    eos_config c;
+    base_cfg(&c);
+    c.sharpness.every = 10;
+    EXPECT(eos_config_set(&c, "sharpness.solver", "lobpcg") == 0, "%s", eos_error_msg());
+    c.sharpness.gauss_newton = 1;
+    c.sharpness.k_min = 1;
+    c.sharpness.overlap = 1;
+    check_interrupted(&c, stops, 3, "lobpcg: eig + gn + k_min + overlap");
+}
+
 /* Fresh prompts drawn every step (their stream is state) through the linear transformer. */
 static void test_online_prompts(void)
 {
@@ -364,6 +378,7 @@ int main(void)
     TEST_RUN(test_schedules);
     TEST_RUN(test_online_prompts);
     TEST_RUN(test_logistic_separation);
+    TEST_RUN(test_lobpcg_blocks);
     TEST_RUN(test_periodic_checkpoints);
     TEST_RUN(test_refused_checkpoints);
     char cmd[128];

@@ -117,7 +117,8 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, sharpness.gauss_newton), offsetof(eos_config, sharpness.k_min),
         offsetof(eos_config, sharpness.per_layer), offsetof(eos_config, sharpness.overlap),
         offsetof(eos_config, sharpness.batch_hessian), offsetof(eos_config, sharpness.batch_momentum),
-        offsetof(eos_config, sharpness.cache_mb), offsetof(eos_config, record.projections)};
+        offsetof(eos_config, sharpness.cache_mb), offsetof(eos_config, sharpness.solver),
+        offsetof(eos_config, sharpness.guard), offsetof(eos_config, record.projections)};
     size_t nf = sizeof fields / sizeof *fields;
     int nkeys = 0;
     for (const eos_key *k = eos_config_keys; k->path; k++) nkeys++;

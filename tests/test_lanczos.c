@@ -1,5 +1,5 @@
-/* test_lanczos.c (float64): Lanczos top eigenvalues against LAPACK on explicitly assembled Hessians
- * and against the closed form of linear regression. */
+/* test_lanczos.c (float64): Lanczos and LOBPCG top eigenvalues against LAPACK on explicitly
+ * assembled Hessians and against the closed form of linear regression. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +93,7 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     random_fill(X, (size_t)n * d, &r, 1.0);
     for (int i = 0; i < n; i++) Y[i * nout + (i % nout)] = 1;
     for (size_t i = 0; i < np; i++) D[i] = (real)(0.5 + eos_rng_uniform(&r));
-    hctx h = {m, w, X, Y, n, use_diag ? D : NULL, malloc(np * sizeof(real)), np};
+    hctx h = {m, w, X, Y, n, use_diag ? D : NULL, malloc(2 * np * sizeof(real)), np};
     double *H = assemble(&h);
     /* symmetry of the assembled matrix is a check of the HVP itself */
     double asym = 0, hmax = 0;
@@ -113,6 +113,31 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
     EXPECT(ev[0] < 0, "test Hessian should be indefinite (min eig %g)", ev[0]);
     eos_lanczos_free(&s);
+    /* LOBPCG: the same eigenvalues, and its block holds orthonormal Ritz vectors of H */
+    const int b = eos_lobpcg_block(3, 2, np);
+    eos_lobpcg lb;
+    EXPECT(eos_lobpcg_create(&lb, np, b) == 0, "lobpcg create");
+    real *Xb = calloc((size_t)b * np, sizeof(real));
+    EXPECT(eos_lobpcg_run(&lb, hvp_op, &h, 3, 2, 1e-10, 500, Xb, 0, &r, eig, &nmv) == 0,
+           "lobpcg");
+    for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
+    double hn = fmax(fabs(ev[0]), fabs(ev[np - 1]));
+    for (int i = 0; i < 3; i++) {
+        const real *x = Xb + (size_t)i * np;
+        double res = 0, gram = 0;
+        real *hx = h.tmp + np; /* (dsyev overwrote H) */
+        hvp_op(&h, x, hx);
+        for (size_t a = 0; a < np; a++) res += (hx[a] - eig[i] * x[a]) * (hx[a] - eig[i] * x[a]);
+        for (int j = 0; j <= i; j++) {
+            double d = 0;
+            for (size_t a = 0; a < np; a++) d += x[a] * Xb[(size_t)j * np + a];
+            gram = fmax(gram, fabs(d - (i == j)));
+        }
+        EXPECT(sqrt(res) <= 1e-7 * hn, "Ritz vector %d: |Hx - theta x| = %g", i, sqrt(res));
+        EXPECT(gram <= 1e-10, "Ritz vectors not orthonormal: %g", gram);
+    }
+    free(Xb);
+    eos_lobpcg_free(&lb);
     free(ev);
     free(H);
     free(h.tmp);
@@ -150,6 +175,13 @@ static void test_largest_algebraic(void)
     EXPECT_REL(eig[0], 3.0, 1e-8);
     EXPECT_REL(eig[1], 1.5, 1e-8);
     eos_lanczos_free(&s);
+    eos_lobpcg lb;
+    real X[4 * 50];
+    eos_lobpcg_create(&lb, 50, 4);
+    EXPECT(eos_lobpcg_run(&lb, diag_op, &c, 2, 2, 1e-10, 1000, X, 0, &r, eig, NULL) == 0, "run");
+    EXPECT_REL(eig[0], 3.0, 1e-8);
+    EXPECT_REL(eig[1], 1.5, 1e-8);
+    eos_lobpcg_free(&lb);
 }
 
 /* Linear model + MSE: H = I_out (x) C with C = (1/n) [X 1]'[X 1]; its top eigenvalue is the top
@@ -190,6 +222,16 @@ static void test_linear_regression_closed_form(void)
     EXPECT_REL(eig[1], ev[d], 1e-9); /* multiplicity nout */
     EXPECT_REL(eig[2], ev[d - 1], 1e-9);
     eos_lanczos_free(&s);
+    /* a block method sees both copies of the double eigenvalue at once, without a restart */
+    eos_lobpcg lb;
+    real *Xb = malloc(5 * np * sizeof(real));
+    eos_lobpcg_create(&lb, np, 5);
+    EXPECT(eos_lobpcg_run(&lb, hvp_op, &h, 3, 2, 1e-12, 500, Xb, 0, &r, eig, NULL) == 0, "run");
+    EXPECT_REL(eig[0], ev[d], 1e-9);
+    EXPECT_REL(eig[1], ev[d], 1e-9);
+    EXPECT_REL(eig[2], ev[d - 1], 1e-9);
+    eos_lobpcg_free(&lb);
+    free(Xb);
     free(w);
     free(X);
     free(Y);
@@ -215,6 +257,51 @@ static void test_warm_start(void)
     eos_lanczos_free(&s);
 }
 
+/* diag(3/(i+1)) scaled by 1 + eps sin(i): a nearby operator, as between two measurements */
+typedef struct {
+    int n;
+    double eps;
+} pctx;
+static int perturbed_op(void *c, const real *v, real *out)
+{
+    const pctx *p = c;
+    for (int i = 0; i < p->n; i++) out[i] = (real)(3.0 / (i + 1) * (1 + p->eps * sin(i)) * v[i]);
+    return 0;
+}
+
+/* LOBPCG's block warm start: after a solve at one point, the top-2 solve at a nearby point
+ * starting from the kept block needs fewer products than a cold one and agrees with it; a kept
+ * block of zeros (no previous measurement) is completed from the stream. */
+static void test_lobpcg_warm_block(void)
+{
+    const int n = 400, k = 2, guard = 2, b = 4;
+    eos_lobpcg lb;
+    eos_lobpcg_create(&lb, n, b);
+    eos_rng r;
+    eos_rng_init(&r, 9, 4);
+    real *X = calloc((size_t)b * n, sizeof(real)), *Xc = calloc((size_t)b * n, sizeof(real));
+    pctx p0 = {n, 0.0}, p1 = {n, 0.02};
+    double eig[2], eig_c[2];
+    int first = 0, warm = 0, cold = 0;
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p0, k, guard, 1e-6, 500, X, 1, &r, eig, &first) == 0,
+           "zero start");
+    EXPECT_REL(eig[0], 3.0, 1e-6);
+    EXPECT_REL(eig[1], 1.5, 1e-6);
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p1, k, guard, 1e-6, 500, X, 1, &r, eig, &warm) == 0,
+           "warm");
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p1, k, guard, 1e-6, 500, Xc, 0, &r, eig_c, &cold) ==
+               0, "cold");
+    for (int i = 0; i < k; i++) {
+        double exact = 3.0 / (i + 1) * (1 + 0.02 * sin(i));
+        EXPECT_REL(eig[i], exact, 1e-5);
+        EXPECT_REL(eig_c[i], exact, 1e-5);
+    }
+    EXPECT(warm < cold, "warm block %d products >= cold %d", warm, cold);
+    free(X);
+    free(Xc);
+    eos_lobpcg_free(&lb);
+}
+
 int main(void)
 {
     TEST_RUN(test_lanczos_vs_lapack_tanh_mse);
@@ -224,5 +311,6 @@ int main(void)
     TEST_RUN(test_largest_algebraic);
     TEST_RUN(test_linear_regression_closed_form);
     TEST_RUN(test_warm_start);
+    TEST_RUN(test_lobpcg_warm_block);
     return TEST_SUMMARY();
 }

@@ -379,6 +379,49 @@ static void test_precond_warm_start(void)
     eos_run_result_free(&r);
 }
 
+/* sharpness.solver lobpcg against the default Lanczos on the same run (GD is not moved by the
+ * measurements, so both see the same points): every measurement's top-2 eigenvalues and overlaps
+ * agree to the accuracy tol 1e-6 implies, the block warm start makes every solve after the first
+ * cheaper, and the run is bitwise the same at 1 and 2 threads. */
+static void test_lobpcg_solver(void)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.train.max_steps = 40;
+    c.sharpness.every = 5;
+    c.sharpness.tol = 1e-6;
+    c.sharpness.overlap = 1;
+    eos_run_result lz, lb, lb2;
+    EXPECT(run(&c, &lz) == 0 && lz.status == EOS_RUN_DONE, "lanczos run: %s", lz.message);
+    EXPECT(eos_config_set(&c, "sharpness.solver", "lobpcg") == 0, "%s", eos_error_msg());
+    omp_set_num_threads(1);
+    openblas_set_num_threads(1);
+    EXPECT(run(&c, &lb) == 0 && lb.status == EOS_RUN_DONE, "lobpcg run: %s", lb.message);
+    omp_set_num_threads(2);
+    openblas_set_num_threads(2);
+    EXPECT(run(&c, &lb2) == 0, "lobpcg run at 2 threads");
+    EXPECT(same_traj(&lb, &lb2), "lobpcg: trajectories differ between 1 and 2 threads");
+    const float *ez = test_sharp(&lz, "eig", NULL), *eb = test_sharp(&lb, "eig", NULL);
+    int w = 0; /* the overlap probe's row: grad_overlap [k], update_top */
+    const float *oz = test_sharp(&lz, "overlap", &w), *ob = test_sharp(&lb, "overlap", NULL);
+    const int p = eos_curv_find("eig"), np = eos_curv_n_probes, slots = 9;
+    const int32_t *h = lb.sharp.probe_hvps;
+    for (int s = 0; s < slots; s++) {
+        for (int i = 0; i < 2; i++) {
+            EXPECT(fabs(eb[2 * s + i] - ez[2 * s + i]) <= 1e-5 * fabs(ez[2 * s + i]),
+                   "slot %d eig %d: lobpcg %g, lanczos %g", s, i, eb[2 * s + i], ez[2 * s + i]);
+            EXPECT(fabs(ob[w * s + i] - oz[w * s + i]) <= 1e-3, "slot %d overlap %d: %g vs %g", s,
+                   i, ob[w * s + i], oz[w * s + i]);
+        }
+        if (s > 0)
+            EXPECT(h[s * np + p] < h[0 * np + p], "slot %d: %d products, the cold start %d", s,
+                   h[s * np + p], h[0 * np + p]);
+    }
+    eos_run_result_free(&lz);
+    eos_run_result_free(&lb);
+    eos_run_result_free(&lb2);
+}
+
 /* record.projections: at the initialisation the projections equal the dot products with directions
  * drawn here one by one from the stream's definition (docs/results-format.md); the parallel
  * draw gives the same values at 1 and 2 threads; fewer directions are a prefix of more; and no
@@ -634,6 +677,7 @@ int main(void)
     TEST_RUN(test_online_any_model);
     TEST_RUN(test_projections);
     TEST_RUN(test_precond_warm_start);
+    TEST_RUN(test_lobpcg_solver);
     TEST_RUN(test_logistic_large_steps);
     return TEST_SUMMARY();
 }

@@ -28,6 +28,7 @@ static const char *const activation_names[] = {"tanh",     "relu", "elu",
 static const char *const init_names[] = {"pytorch", "gaussian", NULL};
 static const char *const loss_names[] = {"mse", "xent", "logistic", NULL};
 static const char *const trace_method_names[] = {"hutchinson", "hutchpp", NULL};
+static const char *const solver_names[] = {"lanczos", "lobpcg", NULL};
 static const char *const pool_names[] = {"max", "avg", "none", NULL};
 static const char *const norm_per_names[] = {"feature", "channel", NULL};
 
@@ -40,6 +41,7 @@ NAMES_FN(activation_name, activation_names)
 NAMES_FN(init_name, init_names)
 NAMES_FN(loss_name, loss_names)
 NAMES_FN(trace_method_name, trace_method_names)
+NAMES_FN(solver_name, solver_names)
 NAMES_FN(pool_name, pool_names)
 NAMES_FN(norm_per_name, norm_per_names)
 
@@ -220,6 +222,10 @@ static const struct {
       "batch sharpness along the momentum step mu v + g_B (minibatch momentum runs)")            \
     X("sharpness.cache_mb", EOS_KEY_INT, OFF(sharpness.cache_mb), SZ(sharpness.cache_mb), NULL, 0, \
       1 << 20, 0, "MiB of the linearisation kept between the HVPs at one point, 0 = recompute")  \
+    X("sharpness.solver", EOS_KEY_ENUM, OFF(sharpness.solver), SZ(sharpness.solver), solver_name, \
+      0, 0, 0, "eigensolver of the top-k solves: lanczos, or lobpcg (block warm start)")          \
+    X("sharpness.guard", EOS_KEY_INT, OFF(sharpness.guard), SZ(sharpness.guard), NULL, 0, 8, 0,   \
+      "lobpcg: vectors beyond k in the block (0..8)")                                             \
     X("record.projections", EOS_KEY_INT, OFF(record.projections), SZ(record.projections), NULL, 0, \
       EOS_PROJ_MAX, 0, "random directions the iterate is projected on at every record, 0 = off")
 
@@ -315,6 +321,8 @@ void eos_config_default(eos_config *cfg)
     s->batch_hessian = 0;
     s->batch_momentum = 0;
     s->cache_mb = 256;
+    s->solver = EOS_SOLVER_LANCZOS;
+    s->guard = 2;
     cfg->record.projections = 0;
 }
 

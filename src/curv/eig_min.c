@@ -12,7 +12,11 @@ static int eig_min_enabled(const eos_curv_ctx *c) { return c->cfg->sharpness.k_m
 
 static void eig_min_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k_min; }
 
-static size_t eig_min_scratch(const eos_curv_ctx *c) { return c->np; } /* the bottom Ritz vector */
+/* the warm start: the bottom Ritz vector (LOBPCG: block) */
+static size_t eig_min_scratch(const eos_curv_ctx *c)
+{
+    return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k_min) * c->np;
+}
 
 /* out = -H v at c->w: its top eigenvalues are H's bottom ones, negated */
 static int neg_hvp_op(void *ctx, const real *v, real *out)

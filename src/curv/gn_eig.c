@@ -16,7 +16,11 @@ static int gn_enabled(const eos_curv_ctx *c) { return c->cfg->sharpness.gauss_ne
 
 static void gn_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; }
 
-static size_t gn_scratch(const eos_curv_ctx *c) { return c->np; } /* the top Ritz vector */
+/* the warm start (eig's layout) */
+static size_t gn_scratch(const eos_curv_ctx *c)
+{
+    return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k) * c->np;
+}
 
 static int gn_measure(eos_curv_ctx *c, float *out)
 {

@@ -58,46 +58,53 @@ void eos_lanczos_free(eos_lanczos *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Basis kernels. BLAS GEMV is not used here: OpenBLAS splits short-and-wide GEMVs along the long
- * dimension with a reduction whose order depends on the thread count, and results must be
- * bitwise independent of OMP_NUM_THREADS. Both kernels work on fixed blocks of EOS_RED_BLOCK
- * elements, one block per OpenMP iteration, and combine block results in block order. */
+/* Basis kernels (why not BLAS GEMV: eos_lanczos.h). */
 
-/* h[i] = q_i . w for the first j basis vectors */
-static void basis_dots(eos_lanczos *s, int j, const real *w, double *h)
+void eos_rows_dot(double *h, double *part, const real *Q, int m, size_t n, const real *y)
 {
-    size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
-    double *part = s->part; /* [nb, j] */
+    const size_t nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
 #pragma omp parallel for schedule(static) /* one block of elements per iteration */
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * EOS_RED_BLOCK, hi = lo + EOS_RED_BLOCK < n ? lo + EOS_RED_BLOCK : n;
-        for (int i = 0; i < j; i++) {
-            const real *q = s->basis + (size_t)i * n;
+        for (int i = 0; i < m; i++) {
+            const real *q = Q + (size_t)i * n;
             double acc = 0;
-            for (size_t e = lo; e < hi; e++) acc += (double)q[e] * (double)w[e];
-            part[b * (size_t)j + (size_t)i] = acc;
+            for (size_t e = lo; e < hi; e++) acc += (double)q[e] * (double)y[e];
+            part[b * (size_t)m + (size_t)i] = acc;
         }
     }
-    for (int i = 0; i < j; i++) {
+    for (int i = 0; i < m; i++) {
         double acc = 0;
-        for (size_t b = 0; b < nb; b++) acc += part[b * (size_t)j + (size_t)i];
+        for (size_t b = 0; b < nb; b++) acc += part[b * (size_t)m + (size_t)i];
         h[i] = acc;
     }
 }
 
-/* y = beta*y + sum_i c[i] q_i (elementwise, so any split gives the same bits) */
-static void basis_combine(const eos_lanczos *s, int j, const double *c, double beta, real *y)
+void eos_rows_combine(real *y, const real *Q, const double *c, int ldc, int m, size_t n,
+                      double beta)
 {
-    size_t n = s->n, nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
+    const size_t nb = (n + EOS_RED_BLOCK - 1) / EOS_RED_BLOCK;
 #pragma omp parallel for schedule(static) /* one block of elements per iteration */
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * EOS_RED_BLOCK, hi = lo + EOS_RED_BLOCK < n ? lo + EOS_RED_BLOCK : n;
         for (size_t e = lo; e < hi; e++) {
             double acc = beta != 0 ? beta * (double)y[e] : 0.0;
-            for (int i = 0; i < j; i++) acc += c[i] * (double)s->basis[(size_t)i * n + e];
+            for (int i = 0; i < m; i++) acc += c[(size_t)i * ldc] * (double)Q[(size_t)i * n + e];
             y[e] = (real)acc;
         }
     }
+}
+
+/* h[i] = q_i . w for the first j basis vectors */
+static void basis_dots(eos_lanczos *s, int j, const real *w, double *h)
+{
+    eos_rows_dot(h, s->part, s->basis, j, s->n, w);
+}
+
+/* y = beta*y + sum_i c[i] q_i */
+static void basis_combine(const eos_lanczos *s, int j, const double *c, double beta, real *y)
+{
+    eos_rows_combine(y, s->basis, c, 1, j, s->n, beta);
 }
 
 /* w -= Q Q' w twice over the first j rows of the basis; returns ||w||. */

@@ -6,7 +6,7 @@
  *   update_top      = <w_{t+1} - w_t, u_1>       (in parameter units)
  * An eigenvector's sign is arbitrary: each u_i is oriented so that its entry of largest
  * magnitude (the first of ties) is positive, which keeps the sign fixed between measurements
- * while the vector moves little. Its own Lanczos solve (warm-started from its previous u_1, like
+ * while the vector moves little. Its own top-k solve (sharpness.solver, warm-started from its previous u_1, like
  * eig), so it depends on no other probe; it costs about one more top-k solve and one gradient. */
 #include "eos_curv.h"
 
@@ -21,12 +21,16 @@ static int ovl_enabled(const eos_curv_ctx *c) { return c->cfg->sharpness.overlap
 
 static void ovl_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; }
 
-/* u_1 (the warm start) [np], w_t [np], g [np], u_i [np] */
-static size_t ovl_scratch(const eos_curv_ctx *c) { return 4 * c->np; }
+/* the warm start [rows, np] (row 0: u_1), w_t [np], g [np], u_i [np] */
+static size_t ovl_rows(const eos_curv_ctx *c)
+{
+    return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k);
+}
+static size_t ovl_scratch(const eos_curv_ctx *c) { return (ovl_rows(c) + 3) * c->np; }
 
-/* Only u_1 carries over: w_t lives from before_step to after_step of one step, and no
- * checkpoint is taken inside a step. */
-static size_t ovl_kept(const eos_curv_ctx *c) { return c->np; }
+/* Only the warm start carries over: w_t lives from before_step to after_step of one step, and
+ * no checkpoint is taken inside a step. */
+static size_t ovl_kept(const eos_curv_ctx *c) { return ovl_rows(c) * c->np; }
 
 static void orient(real *u, size_t n)
 {
@@ -41,7 +45,8 @@ static int ovl_measure(eos_curv_ctx *c, float *out)
     int rc = 0;
     const int k = c->cfg->sharpness.k;
     const size_t np = c->np;
-    real *u1 = c->scratch, *g = c->scratch + 2 * np, *ui = c->scratch + 3 * np;
+    const size_t r = ovl_rows(c);
+    real *u1 = c->scratch, *g = c->scratch + (r + 1) * np, *ui = c->scratch + (r + 2) * np;
     double eig[OVL_MAX];
     EOS_CHECK(k <= OVL_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", k, OVL_MAX);
     EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, k, u1, eig));
@@ -51,7 +56,7 @@ static int ovl_measure(eos_curv_ctx *c, float *out)
     for (int i = 0; i < k; i++) {
         const real *u = u1;
         if (i > 0) {
-            EOS_TRY(eos_lanczos_ritz(&c->lz, i, ui));
+            EOS_TRY(eos_curv_ritz(c, u1, i, ui)); /* u_1 is row 0, not read */
             orient(ui, np);
             u = ui;
         }
@@ -63,15 +68,16 @@ fail:
 
 static int ovl_before_step(eos_curv_ctx *c)
 {
-    eos_copy(c->scratch + c->np, c->w, c->np);
+    eos_copy(c->scratch + ovl_rows(c) * c->np, c->w, c->np);
     return 0;
 }
 
 static int ovl_after_step(eos_curv_ctx *c, float *out)
 {
     const size_t np = c->np;
-    const real *u1 = c->scratch, *w_prev = c->scratch + np;
-    real *du = c->scratch + 3 * np;
+    const size_t r = ovl_rows(c);
+    const real *u1 = c->scratch, *w_prev = c->scratch + r * np;
+    real *du = c->scratch + (r + 2) * np;
     for (size_t i = 0; i < np; i++) du[i] = c->w[i] - w_prev[i];
     out[c->cfg->sharpness.k] = (float)eos_dot(du, u1, np);
     return 0;

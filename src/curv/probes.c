@@ -68,6 +68,7 @@ void eos_curv_free(eos_curv_ctx *c)
     free(c->rbuf);
     free(c->ibuf);
     eos_lanczos_free(&c->lz);
+    eos_lobpcg_free(&c->lb);
     for (int p = 0; p < eos_curv_n_probes; p++) eos_lanczos_free(&c->solver_of[p]);
     memset(c, 0, sizeof *c);
 }
@@ -120,6 +121,12 @@ int eos_curv_setup(eos_curv_ctx *c, const eos_config *cfg, eos_model *model,
               cfg->sharpness.k, c->np);
     const int it = cfg->sharpness.max_iter < (int)c->np ? cfg->sharpness.max_iter : (int)c->np;
     EOS_TRY(eos_lanczos_create(&c->lz, c->np, it));
+    if (cfg->sharpness.solver == EOS_SOLVER_LOBPCG) {
+        const int kmax = cfg->sharpness.k_min > cfg->sharpness.k ? cfg->sharpness.k_min
+                                                                 : cfg->sharpness.k;
+        EOS_TRY(eos_lobpcg_create(&c->lb, c->np, eos_lobpcg_block(kmax, cfg->sharpness.guard,
+                                                                   c->np)));
+    }
     for (int p = 0; p < eos_curv_n_probes; p++) {
         size_t n = c->on[p] && eos_curv_probes[p]->solver_n ? eos_curv_probes[p]->solver_n(c) : 0;
         if (n == 0) continue;
@@ -237,11 +244,30 @@ int eos_curv_gnvp_op(void *ctx, const real *v, real *out)
     return eos_curv_gnvp(c, c->w, v, out);
 }
 
+int eos_curv_warm_rows(const eos_curv_ctx *c, int k)
+{
+    const eos_sharp_cfg *sc = &c->cfg->sharpness;
+    return sc->solver == EOS_SOLVER_LOBPCG ? eos_lobpcg_block(k, sc->guard, c->np) : 1;
+}
+
 int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig)
 {
     int n_matvec;
-    return eos_lanczos_run(&c->lz, op, c, k, c->cfg->sharpness.tol, c->n_done ? vec : NULL, c->rng,
-                           eig, vec, &n_matvec);
+    const eos_sharp_cfg *sc = &c->cfg->sharpness;
+    if (sc->solver == EOS_SOLVER_LOBPCG)
+        return eos_lobpcg_run(&c->lb, op, c, k, sc->guard, sc->tol, sc->max_iter, vec,
+                              c->n_done > 0, c->rng, eig, &n_matvec);
+    return eos_lanczos_run(&c->lz, op, c, k, sc->tol, c->n_done ? vec : NULL, c->rng, eig, vec,
+                           &n_matvec);
+}
+
+int eos_curv_ritz(const eos_curv_ctx *c, const real *vec, int i, real *out)
+{
+    if (c->cfg->sharpness.solver == EOS_SOLVER_LOBPCG) {
+        eos_copy(out, vec + (size_t)i * c->np, c->np);
+        return 0;
+    }
+    return eos_lanczos_ritz(&c->lz, i, out);
 }
 
 int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g)

@@ -7,6 +7,8 @@
  *                         the parameters at GD steps 0, 50, 450 and 500 (lr 0.04, full batch) as
  *                         DIR/p{0,50,450,500}.bin, so that both sides and the float64 reference
  *                         work on the very same numbers.
+ *   bench_core prep DIR 0 only the data and DIR/p0.bin (the initialisation `eosweep` draws for
+ *                         seed 0: bench/run_eos_run.sh).
  *   bench_core run DIR [PARTS]   (PARTS: any of the letters abch, default all)
  *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
  *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
@@ -167,7 +169,7 @@ static int gd_step(bench *B, double *loss)
     return 0;
 }
 
-static int do_prep(const char *dir)
+static int do_prep(const char *dir, int last)
 {
     int rc = 0;
     bench B = {0};
@@ -180,13 +182,13 @@ static int do_prep(const char *dir)
     EOS_TRY(write_bin(dir, "X.bin", tr->X, (size_t)tr->n * tr->d * sizeof(real)));
     EOS_TRY(write_bin(dir, "Y.bin", tr->Y, (size_t)tr->n * tr->n_out * sizeof(real)));
     double loss = NAN;
-    for (int t = 0; t <= 500; t++) {
+    for (int t = 0; t <= last; t++) {
         char name[32];
         if (t == 0 || t == 50 || t == 450 || t == 500) {
             snprintf(name, sizeof name, "p%d.bin", t);
             EOS_TRY(write_bin(dir, name, B.w, B.np * sizeof(real)));
         }
-        if (t == 500) break;
+        if (t == last) break;
         EOS_TRY(gd_step(&B, &loss));
         if (t % 100 == 0) printf("prep_loss_step%d %.6f\n", t, loss);
     }
@@ -795,13 +797,17 @@ int main(int argc, char **argv)
     if (argc < 3 || argc > 4 ||
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
          strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
-        fprintf(stderr, "usage: bench_core prep DIR | bench_core run DIR [parts, default abhc] | "
+        fprintf(stderr, "usage: bench_core prep DIR [0] | bench_core run DIR [parts, default abhc] | "
                         "bench_core cnnprep DIR | "
                         "bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int rc = strcmp(argv[1], "prep") == 0      ? do_prep(argv[2])
+    if (argc > 3 && strcmp(argv[1], "prep") == 0 && strcmp(argv[3], "0") != 0) {
+        fprintf(stderr, "bench_core prep: the only step count accepted is 0\n");
+        return 2;
+    }
+    int rc = strcmp(argv[1], "prep") == 0      ? do_prep(argv[2], argc > 3 ? 0 : 500)
              : strcmp(argv[1], "cnnprep") == 0 ? do_cnnprep(argv[2])
              : strcmp(argv[1], "cnn") == 0     ? do_cnn(argv[2], argc > 3 ? argv[3] : "a")
                                                : do_run(argv[2], argc > 3 ? argv[3] : "abhc");

@@ -97,62 +97,72 @@ typedef struct eos_dense {
 } mlp;
 
 /* ------------------------------------------------------------------------------------------ */
-/* float32 tanh in 8 lanes with GCC vector extensions. Branch-free, so it vectorises under the
+/* float32 tanh in VL lanes with GCC vector extensions. Branch-free, so it vectorises under the
  * default FP flags (-ftrapping-math blocks if-conversion of libm-style code; glibc's tanhf was a
  * third of a GD step). Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|) + 1) beyond, with
  * Cephes' expf polynomial: max error 1.2 ulp against double tanh over all floats (tested). NaN
- * stays NaN. Pointer arguments keep 32-byte vectors out of the calling convention. */
+ * stays NaN. Pointer arguments keep the vectors out of the calling convention. VL is the width of
+ * the target's vector registers: GCC 12 lowers 8-lane float compares on SSE (the Release build's
+ * x86-64-v2) to 8 scalar comiss, which made this pass 12 % of a GD step; the range tests are
+ * integer compares of |x|'s bits (the same order as the floats for |x| >= 0, NaN above inf), which
+ * vectorise at any width. Every lane does the same operations, so VL changes no bit. */
 #ifndef EOS_FLOAT64
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
+#ifdef __AVX__
+#define VL 8
+#else
+#define VL 4
+#endif
+typedef float vfl __attribute__((vector_size(VL * 4)));
+typedef int32_t vil __attribute__((vector_size(VL * 4)));
 
-static inline void tanh_v8(v8f *out, const v8f *in)
+static inline void tanh_vec(vfl *out, const vfl *in)
 {
-    const v8f nine = {9, 9, 9, 9, 9, 9, 9, 9};
-    v8f x = *in;
-    v8i xi = (v8i)x;
-    v8f ax = (v8f)(xi & 0x7fffffff);
-    v8f z = x * x;
-    v8f small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z +
+    const vfl nine = (vfl){0} + 9.0f;
+    vfl x = *in;
+    vil xi = (vil)x, axi = xi & 0x7fffffff;
+    vfl ax = (vfl)axi;
+    vfl z = x * x;
+    vfl small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z +
                   1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
-    v8i over = ax > 9.0f; /* tanh(9) rounds to 1; also keeps exp finite */
-    v8f t = (v8f)((over & (v8i)nine) | (~over & (v8i)ax));
+    /* |x| > 9 and not NaN: tanh(9) rounds to 1; also keeps exp finite */
+    vil over = (axi > 0x41100000) & (axi <= 0x7f800000);
+    vfl t = (vfl)((over & (vil)nine) | (~over & (vil)ax));
     t = t + t;
     /* exp(t), t in [0, 18]: t = n ln2 + r, |r| <= ln2/2 */
-    v8f n = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    v8f r = t - n * 0.693359375f;
+    vfl n = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    vfl r = t - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    v8f y = 1.9875691500E-4f * r + 1.3981999507E-3f;
+    vfl y = 1.9875691500E-4f * r + 1.3981999507E-3f;
     y = y * r + 8.3334519073E-3f;
     y = y * r + 4.1665795894E-2f;
     y = y * r + 1.6666665459E-1f;
     y = y * r + 5.0000001201E-1f;
     y = y * (r * r) + r + 1.0f;
-    v8f e = y * (v8f)((__builtin_convertvector(n, v8i) + 127) << 23);
-    v8f big = 1.0f - 2.0f / (e + 1.0f);
-    big = (v8f)((v8i)big | (xi & (int32_t)0x80000000)); /* copysign */
-    v8i sm = ax < 0.625f;
-    *out = (v8f)((sm & (v8i)small) | (~sm & (v8i)big));
+    vfl e = y * (vfl)((__builtin_convertvector(n, vil) + 127) << 23);
+    vfl big = 1.0f - 2.0f / (e + 1.0f);
+    big = (vfl)((vil)big | (xi & (int32_t)0x80000000)); /* copysign */
+    vil sm = axi < 0x3f200000; /* |x| < 0.625 */
+    *out = (vfl)((sm & (vil)small) | (~sm & (vil)big));
 }
 
 /* a [w] = tanh(z [w] + b [w]) (a may alias z); the tail goes through a padded vector. */
 static void tanh_row(real *a, const real *z, const real *b, int w)
 {
     int j = 0;
-    for (; j + 8 <= w; j += 8) {
-        v8f v, bv;
+    for (; j + VL <= w; j += VL) {
+        vfl v, bv;
         memcpy(&v, z + j, sizeof v);
         memcpy(&bv, b + j, sizeof bv);
         v += bv;
-        tanh_v8(&v, &v);
+        tanh_vec(&v, &v);
         memcpy(a + j, &v, sizeof v);
     }
     if (j < w) {
-        real buf[8] = {0};
+        real buf[VL] = {0};
         for (int t = j; t < w; t++) buf[t - j] = z[t] + b[t];
-        v8f v;
+        vfl v;
         memcpy(&v, buf, sizeof v);
-        tanh_v8(&v, &v);
+        tanh_vec(&v, &v);
         memcpy(buf, &v, sizeof v);
         memcpy(a + j, buf, (size_t)(w - j) * sizeof(real));
     }

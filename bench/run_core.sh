@@ -207,9 +207,11 @@ for t in threads:
     for key in ("sharp_init_tol", "sharp_trained_tol", "sharp_trained_warm_tol"):
         print("    %s: eosweep %g, PyTorch eigsh %g" % (key, med(o, key), med(p, key)))
     print("GEMM: %.3g GFLOP per step; step %.1f GFLOP/s; pure cblas_sgemm same shapes (chunks of 1000) "
-          "%.1f GFLOP/s, at 5000 rows %.1f GFLOP/s; fraction of pure-sgemm peak %.1f %%"
+          "%.1f GFLOP/s, at 5000 rows %.1f GFLOP/s; fraction of pure-sgemm peak %.1f %% (medians of "
+          "separate timings), %.1f %% (median of step/sgemm-pass pairs, steadier under load)"
           % (med(o, "gemm_flops") * 1e-9, med(o, "gd_gflops"), med(o, "pure_sgemm_chunk_gflops"),
-             med(o, "pure_sgemm_full_gflops"), 100 * med(o, "gemm_peak_frac")))
+             med(o, "pure_sgemm_full_gflops"), 100 * med(o, "gemm_peak_frac"),
+             100 * med(o, "gemm_peak_frac_pairs")))
     print("HVP with the cached linearisation / without (in-process pairs): %.3f; cached HVP %.1f ms, "
           "%.3g GFLOP, %.1f GFLOP/s; pure cblas_sgemm of its GEMMs %.1f GFLOP/s: %.1f %% of it"
           % (med(o, "hvp_cached_over_plain"), 1e3 * med(o, "hvp_cached_sec"),

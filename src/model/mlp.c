@@ -265,31 +265,38 @@ static void act_forward(real *restrict a, real *restrict d1, real *restrict d2,
     }
 }
 
+/* One row of act_tangent: ri [w] Rz - Vb -> Ra; qo [w] = sigma'' Rz from qin [w] = sigma''
+ * (ignored for tanh; qo may be qin); si [w] sigma' or tanh's a. Shared by the single and the
+ * block products, so both compute every element alike. */
+static inline void act_tangent_row(real *restrict ri, real *qo, const real *qin,
+                                   const real *restrict si, const real *restrict vb, int w,
+                                   int tanh_a)
+{
+    if (tanh_a) {
+        for (int j = 0; j < w; j++) {
+            real rz = ri[j] + vb[j], g = (real)1 - si[j] * si[j];
+            qo[j] = (real)-2 * si[j] * g * rz;
+            ri[j] = g * rz;
+        }
+    } else {
+        for (int j = 0; j < w; j++) {
+            real rz = ri[j] + vb[j];
+            qo[j] = qin[j] * rz;
+            ri[j] = si[j] * rz;
+        }
+    }
+}
+
 /* Tangent of the activation. ra [n, w]: Rz - Vb on entry, Ra = sigma' Rz on exit;
  * q [n, w]: sigma'' on entry (ignored for tanh), sigma'' Rz on exit (all that the backward R-pass
  * needs of Rz); s [n, w]: sigma', or for tanh (tanh_a) the activation a; vb [w]. */
-static void act_tangent(real *restrict ra, real *restrict q, const real *restrict s,
+static void act_tangent(real *restrict ra, real *q, const real *restrict s,
                         const real *restrict vb, int n, int w, int tanh_a)
 {
 #pragma omp parallel for schedule(static) /* rows split across threads */
-    for (int i = 0; i < n; i++) {
-        real *restrict ri = ra + (size_t)i * w;
-        real *restrict qi = q + (size_t)i * w;
-        const real *restrict si = s + (size_t)i * w;
-        if (tanh_a) {
-            for (int j = 0; j < w; j++) {
-                real rz = ri[j] + vb[j], g = (real)1 - si[j] * si[j];
-                qi[j] = (real)-2 * si[j] * g * rz;
-                ri[j] = g * rz;
-            }
-        } else {
-            for (int j = 0; j < w; j++) {
-                real rz = ri[j] + vb[j];
-                qi[j] *= rz;
-                ri[j] = si[j] * rz;
-            }
-        }
-    }
+    for (int i = 0; i < n; i++)
+        act_tangent_row(ra + (size_t)i * w, q + (size_t)i * w, q + (size_t)i * w, s + (size_t)i * w,
+                        vb, w, tanh_a);
 }
 
 /* The arguments of the fused row-block passes below (each reads the fields it names). */
@@ -325,28 +332,39 @@ static void act_backward(real *dx, double *part, const real *s, int n, int w, in
     eos_model_row_blocks(n, RB, part, (size_t)w, act_backward_block, &a);
 }
 
+/* One row of act_backward_hvp: ri [w] = ri sigma' + di q; di [w] *= sigma' when update_d
+ * (the block product updates its one plain row once, after the last vector's R-row). */
+static inline void act_backward_hvp_row(real *restrict ri, real *restrict di,
+                                        const real *restrict si, const real *restrict qi, int w,
+                                        int tanh_a, int update_d)
+{
+    if (tanh_a && update_d) {
+        for (int j = 0; j < w; j++) {
+            real g = (real)1 - si[j] * si[j];
+            ri[j] = ri[j] * g + di[j] * qi[j];
+            di[j] *= g;
+        }
+    } else if (tanh_a) {
+        for (int j = 0; j < w; j++) ri[j] = ri[j] * ((real)1 - si[j] * si[j]) + di[j] * qi[j];
+    } else if (update_d) {
+        for (int j = 0; j < w; j++) {
+            ri[j] = ri[j] * si[j] + di[j] * qi[j];
+            di[j] *= si[j];
+        }
+    } else {
+        for (int j = 0; j < w; j++) ri[j] = ri[j] * si[j] + di[j] * qi[j];
+    }
+}
+
 static void act_backward_hvp_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
 {
     const act_pass *a = ctx;
     const int w = a->w;
     (void)blk;
     for (int i = i0; i < i1; i++) {
-        real *restrict di = a->dx + (size_t)i * w;
-        real *restrict ri = a->rdx + (size_t)i * w;
-        const real *restrict si = a->s + (size_t)i * w;
-        const real *restrict qi = a->q + (size_t)i * w;
-        if (a->tanh_a) {
-            for (int j = 0; j < w; j++) {
-                real g = (real)1 - si[j] * si[j];
-                ri[j] = ri[j] * g + di[j] * qi[j];
-                di[j] *= g;
-            }
-        } else {
-            for (int j = 0; j < w; j++) {
-                ri[j] = ri[j] * si[j] + di[j] * qi[j];
-                di[j] *= si[j];
-            }
-        }
+        real *ri = a->rdx + (size_t)i * w;
+        act_backward_hvp_row(ri, a->dx + (size_t)i * w, a->s + (size_t)i * w,
+                             a->q + (size_t)i * w, w, a->tanh_a, 1);
         if (ps)
             for (int j = 0; j < w; j++) ps[j] += ri[j];
     }
@@ -526,51 +544,69 @@ static void loss_forward(double *lrow, double *crow, real *delta, double *part, 
     eos_model_row_blocks(n, RB, part, (size_t)k, loss_forward_block, &a);
 }
 
+/* log-sum-exp of f [k] and S = sum_j y_j (the softmax passes) */
+static inline double softmax_lse(const real *f, const real *y, int k, double *sy)
+{
+    double mx = f[0], se = 0.0, s = 0.0;
+    for (int j = 1; j < k; j++) mx = f[j] > mx ? f[j] : mx;
+    for (int j = 0; j < k; j++) {
+        se += exp((double)f[j] - mx);
+        s += y[j];
+    }
+    *sy = s;
+    return mx + log(se);
+}
+
+/* One row of the HVP's output layer, plain part: fi [k] z_L - b -> f; di [k] = dloss/df. */
+static inline void loss_hvp_d_row(real *restrict fi, real *restrict di, const real *restrict yi,
+                                  const real *restrict b, int k, eos_loss_kind loss)
+{
+    for (int j = 0; j < k; j++) fi[j] += b[j];
+    if (loss == EOS_LOSS_MSE) {
+        for (int j = 0; j < k; j++) di[j] = fi[j] - yi[j];
+    } else if (loss == EOS_LOSS_LOGISTIC) {
+        double d, h;
+        logistic_row((double)fi[0], (double)yi[0], &d, &h);
+        di[0] = (real)d;
+    } else {
+        /* delta = S p - y */
+        double sy, lse = softmax_lse(fi, yi, k, &sy);
+        for (int j = 0; j < k; j++) di[j] = (real)(sy * exp((double)fi[j] - lse) - yi[j]);
+    }
+}
+
+/* Its R-part for one direction: rfi [k] Rz_L - Vb -> Rf; rdi [k] = R(dloss/df) at the outputs
+ * fi [k] (the plain part's result). */
+static inline void loss_hvp_r_row(real *restrict rfi, real *restrict rdi, const real *restrict fi,
+                                  const real *restrict yi, const real *restrict vb, int k,
+                                  eos_loss_kind loss)
+{
+    for (int j = 0; j < k; j++) rfi[j] += vb[j];
+    if (loss == EOS_LOSS_MSE) {
+        for (int j = 0; j < k; j++) rdi[j] = rfi[j];
+    } else if (loss == EOS_LOSS_LOGISTIC) {
+        double d, h;
+        logistic_row((double)fi[0], (double)yi[0], &d, &h);
+        rdi[0] = (real)(h * (double)rfi[0]);
+    } else {
+        /* R delta = S (p * Rf - p (p . Rf)) */
+        double sy, lse = softmax_lse(fi, yi, k, &sy), prf = 0.0;
+        for (int j = 0; j < k; j++) prf += exp((double)fi[j] - lse) * (double)rfi[j];
+        for (int j = 0; j < k; j++)
+            rdi[j] = (real)(sy * exp((double)fi[j] - lse) * ((double)rfi[j] - prf));
+    }
+}
+
 static void loss_hvp_block(void *ctx, int blk, int i0, int i1, double *restrict ps)
 {
     const loss_pass *a = ctx;
     const int k = a->k;
-    const real *restrict b = a->b, *restrict vb = a->vb;
     (void)blk;
     for (int i = i0; i < i1; i++) {
-        real *restrict fi = a->f + (size_t)i * k;
-        real *restrict rfi = a->rf + (size_t)i * k;
-        const real *restrict yi = target_row(a->Y, a->idx, a->r0, i, k);
-        real *restrict di = a->delta + (size_t)i * k;
-        real *restrict rdi = a->rdelta + (size_t)i * k;
-        for (int j = 0; j < k; j++) {
-            fi[j] += b[j];
-            rfi[j] += vb[j];
-        }
-        if (a->loss == EOS_LOSS_MSE) {
-            for (int j = 0; j < k; j++) {
-                di[j] = fi[j] - yi[j];
-                rdi[j] = rfi[j];
-            }
-        } else if (a->loss == EOS_LOSS_LOGISTIC) {
-            double d, h;
-            logistic_row((double)fi[0], (double)yi[0], &d, &h);
-            di[0] = (real)d;
-            rdi[0] = (real)(h * (double)rfi[0]);
-        } else {
-            /* delta = S p - y; R delta = S (p * Rf - p (p . Rf)) */
-            double mx = fi[0], se = 0.0, sy = 0.0, prf = 0.0;
-            for (int j = 1; j < k; j++) mx = fi[j] > mx ? fi[j] : mx;
-            for (int j = 0; j < k; j++) {
-                se += exp((double)fi[j] - mx);
-                sy += yi[j];
-            }
-            double lse = mx + log(se);
-            for (int j = 0; j < k; j++) {
-                double pj = exp((double)fi[j] - lse);
-                prf += pj * (double)rfi[j];
-            }
-            for (int j = 0; j < k; j++) {
-                double pj = exp((double)fi[j] - lse);
-                di[j] = (real)(sy * pj - yi[j]);
-                rdi[j] = (real)(sy * pj * ((double)rfi[j] - prf));
-            }
-        }
+        real *fi = a->f + (size_t)i * k, *rdi = a->rdelta + (size_t)i * k;
+        const real *yi = target_row(a->Y, a->idx, a->r0, i, k);
+        loss_hvp_d_row(fi, a->delta + (size_t)i * k, yi, a->b, k, a->loss);
+        loss_hvp_r_row(a->rf + (size_t)i * k, rdi, fi, yi, a->vb, k, a->loss);
         if (ps)
             for (int j = 0; j < k; j++) ps[j] += rdi[j];
     }

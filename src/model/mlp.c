@@ -710,38 +710,45 @@ static void cache_copy(real *dst, const real *src, size_t n)
     memcpy(dst, src, n * sizeof(real));
 }
 
+/* The direction-free part of layer l of a chunk of nr rows (input ain [nr, dims[l-1]]): a[l] =
+ * sigma(z_l) with sigma' and sigma'' in d1[l], d2[l], or a[L] = z_L - b_L; mode RECORD also keeps
+ * them in the chunk's cache c, REPLAY takes them from it instead of computing them. */
+static void forward_plain_layer(mlp *p, const real *params, int l, const real *ain, int nr,
+                                cache_mode mode, real *c)
+{
+    const int L = p->L, *dm = p->dims, cached_d = l < L && !p->tanh_a;
+    const size_t sz = (size_t)nr * (size_t)dm[l];
+    if (mode == CACHE_REPLAY) {
+        cache_copy(p->a[l], c + p->c_a[l], sz);
+        if (cached_d) {
+            cache_copy(p->d1[l], c + p->c_d1[l], sz);
+            cache_copy(p->d2[l], c + p->c_d2[l], sz);
+        }
+        return;
+    }
+    dense_forward(p->a[l], ain, params + p->woff[l], nr, dm[l - 1], dm[l], 0);
+    if (l < L) act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l], p->act);
+    if (mode == CACHE_RECORD) {
+        cache_copy(c + p->c_a[l], p->a[l], sz);
+        if (cached_d) {
+            cache_copy(c + p->c_d1[l], p->d1[l], sz);
+            cache_copy(c + p->c_d2[l], p->d2[l], sz);
+        }
+    }
+}
+
 /* Forward pass with tangents of a chunk of nr rows (input x, its tangent rx [nr, dims[0]] or NULL
  * for none) in direction v: a[l], ra[l] [nr, dims[l]] hold z_l - b_l, Rz_l - Vb_l until the fused
  * passes add the biases and apply sigma; the output layer's biases are left to the loss pass.
- * mode RECORD also keeps the direction-free values (a, sigma', sigma'') in the chunk's cache c,
- * REPLAY takes them from it instead of computing them. */
+ * The direction-free values come from forward_plain_layer (mode, c: its cache). */
 static void forward_tangents(mlp *p, const real *params, const real *v, const real *x,
                              const real *rx, int nr, cache_mode mode, real *c)
 {
-    const int L = p->L, *dm = p->dims, cached_d = !p->tanh_a;
+    const int L = p->L, *dm = p->dims;
     const real *ain = x, *rain = rx;
     for (int l = 1; l <= L; l++) {
         const real *W = params + p->woff[l], *V = v + p->woff[l];
-        const size_t sz = (size_t)nr * (size_t)dm[l];
-        if (mode == CACHE_REPLAY) {
-            cache_copy(p->a[l], c + p->c_a[l], sz);
-            if (l < L && cached_d) {
-                cache_copy(p->d1[l], c + p->c_d1[l], sz);
-                cache_copy(p->d2[l], c + p->c_d2[l], sz);
-            }
-        } else {
-            dense_forward(p->a[l], ain, W, nr, dm[l - 1], dm[l], 0);
-            if (l < L)
-                act_forward(p->a[l], p->d1[l], p->d2[l], bias_of(p, params, l), nr, dm[l],
-                            p->act);
-            if (mode == CACHE_RECORD) {
-                cache_copy(c + p->c_a[l], p->a[l], sz);
-                if (l < L && cached_d) {
-                    cache_copy(c + p->c_d1[l], p->d1[l], sz);
-                    cache_copy(c + p->c_d2[l], p->d2[l], sz);
-                }
-            }
-        }
+        forward_plain_layer(p, params, l, ain, nr, mode, c);
         dense_forward(p->ra[l], ain, V, nr, dm[l - 1], dm[l], 0);
         if (rain) dense_forward(p->ra[l], rain, W, nr, dm[l - 1], dm[l], 1);
         if (l < L)
@@ -827,6 +834,21 @@ static int mlp_outputs(eos_model *m, const real *params, const real *X, const in
     return 0;
 }
 
+/* Do [nr, dims[l-1]] = dloss/da_{l-1} from D [nr, dims[l]] = dloss/dz_l through W_l:
+ * direction-free, so the cache keeps it for l >= 2 (mode, c as forward_plain_layer; the input's
+ * dx is not cached). */
+static void backward_plain_x(mlp *p, const real *W, real *Do, const real *D, int l, int nr,
+                             cache_mode mode, real *c)
+{
+    const size_t sz = (size_t)nr * (size_t)p->dims[l - 1];
+    if (mode == CACHE_REPLAY && l > 1) {
+        cache_copy(Do, c + p->c_da[l - 1], sz);
+        return;
+    }
+    dense_backward_x(Do, D, W, nr, p->dims[l - 1], p->dims[l], 0);
+    if (mode == CACHE_RECORD && l > 1) cache_copy(c + p->c_da[l - 1], Do, sz);
+}
+
 /* The HVP's backward pass with R-terms over a chunk of nr rows (input x, its tangent rx or NULL)
  * whose forward pass with tangents is in the workspaces: D, RD [nr, n_out] = dloss/df and its
  * R-derivative on entry (the output bias's share already reduced), Dn, RDn second buffers;
@@ -844,14 +866,7 @@ static void backward_hvp(mlp *p, const real *params, const real *v, const real *
         dense_backward_w(hW, RD, l == 1 ? x : p->a[l - 1], nr, dm[l - 1], dm[l], (real)scale);
         if (rain) dense_backward_w(hW, D, rain, nr, dm[l - 1], dm[l], (real)scale);
         if (!Do) break;
-        /* dloss/da_{l-1} is direction-free: the cache keeps it for l >= 2 (dx is not cached) */
-        const size_t sz = (size_t)nr * (size_t)dm[l - 1];
-        if (mode == CACHE_REPLAY && l > 1) {
-            cache_copy(Do, c + p->c_da[l - 1], sz);
-        } else {
-            dense_backward_x(Do, D, W, nr, dm[l - 1], dm[l], 0);
-            if (mode == CACHE_RECORD && l > 1) cache_copy(c + p->c_da[l - 1], Do, sz);
-        }
+        backward_plain_x(p, W, Do, D, l, nr, mode, c);
         dense_backward_x(RDo, RD, W, nr, dm[l - 1], dm[l], 0);
         dense_backward_x(RDo, D, V, nr, dm[l - 1], dm[l], 1);
         if (l == 1) break;

@@ -69,6 +69,14 @@ int eos_model_outputs(eos_model *m, const real *params, const real *X, const int
 int eos_model_hvp(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                   int n, double scale, const real *v, real *hv);
 
+/* The same for nv directions at once, V and HV [nv, nparams] (rows): HV_j += scale * sum_i
+ * H_i V_j. Architectures with a block kernel (mlp) make the direction-free values once per pass
+ * for all nv and run GEMMs nv times wider; each HV_j then equals the single product's to
+ * rounding, not bitwise (OpenBLAS's result for an element depends on the GEMM's shape), and is
+ * bitwise independent of the thread count. Others loop over eos_model_hvp (bitwise). */
+int eos_model_hvp_block(eos_model *m, const real *params, const real *X, const real *Y,
+                        const int *idx, int n, double scale, int nv, const real *V, real *HV);
+
 /* Let eos_model_hvp (and eos_model_gnvp) keep up to `bytes` of the product's direction-free
  * values (the linearisation at params: activations, outputs, plain backward deltas) from one call
  * to the next while params (by value), X and Y (by address) and the rows stay the same, as in an

@@ -506,6 +506,84 @@ static void test_hvp_cache(void)
     run_cache_case(&s2, EOS_ACT_SOFTPLUS, EOS_LOSS_MSE, 30, 100);
 }
 
+/* The block product (eos_model_hvp_block): each of nv directions' H v equals the single
+ * product's to rounding (not bitwise: OpenBLAS's result for an element depends on the shape of
+ * the product around it, measured), with nv below, at and above the kernel's block of 4, chunks
+ * that do not divide n, rows by idx, and a cache that is off, full or partial (recording in the
+ * first call, replaying in the next); and bitwise the same at 1 and 2 threads. */
+static void run_block_case(const shape *s, eos_activation act, eos_loss_kind loss, int chunk,
+                           int part_floats)
+{
+    eos_model *ref = make_model(act, loss, s, chunk), *m = make_model(act, loss, s, chunk);
+    if (!ref || !m) return;
+    const size_t P = eos_model_nparams(m);
+    const int n = s->n, nvmax = 6;
+    real *X = malloc(sizeof(real) * n * s->d), *Y = malloc(sizeof(real) * n * s->k);
+    real *w = malloc(sizeof(real) * P), *V = malloc(sizeof(real) * P * nvmax),
+         *HV = malloc(sizeof(real) * P * nvmax), *h = malloc(sizeof(real) * P);
+    int *idx = malloc(sizeof(int) * n);
+    make_data(X, Y, n, s->d, s->k, loss, 5);
+    eos_rng r;
+    eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
+    eos_model_init(m, w, &r);
+    rand_vec(V, P * nvmax, 11);
+    for (int i = 0; i < n; i++) idx[i] = (i * 7 + 3) % n;
+    int bad = 0;
+    double worst = 0;
+    for (int cache = 0; cache < 3; cache++) {
+        eos_model_set_hvp_cache(m, cache == 0   ? 0
+                                   : cache == 1 ? (size_t)1 << 30
+                                                : (size_t)chunk * (size_t)part_floats * sizeof(real));
+        const int nvs[] = {1, 2, 3, 4, 6};
+        for (int t = 0; t < 5; t++)
+            for (int use_idx = 0; use_idx < 2; use_idx++) {
+                const int nv = nvs[t], nr = use_idx ? n / 2 + 1 : n;
+                const int *id = use_idx ? idx : NULL;
+                const double scale = 1.0 / nr;
+                memset(HV, 0, sizeof(real) * P * nv);
+                EXPECT(eos_model_hvp_block(m, w, X, Y, id, nr, scale, nv, V, HV) == 0, "block");
+                for (int j = 0; j < nv; j++) {
+                    memset(h, 0, sizeof(real) * P);
+                    EXPECT(eos_model_hvp(ref, w, X, Y, id, nr, scale, V + j * P, h) == 0, "hvp");
+                    double e = rel_err(HV + j * P, h, P);
+                    worst = e > worst ? e : worst;
+                }
+            }
+    }
+    EXPECT(worst < (sizeof(real) == 4 ? 1e-5 : 1e-12),
+           "%s %s %s: block products differ from single ones by rel %.3g", s->name,
+           act_names[act], loss_names[loss], worst);
+    /* threads: the GEMM tiles and row blocks depend on the shapes alone */
+    real *HV1 = malloc(sizeof(real) * P * nvmax);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        memset(t ? HV : HV1, 0, sizeof(real) * P * 3);
+        EXPECT(eos_model_hvp_block(m, w, X, Y, idx, n / 2, 1.0, 3, V, t ? HV : HV1) == 0, "blk");
+    }
+    bad = memcmp(HV, HV1, sizeof(real) * P * 3) != 0;
+    EXPECT(!bad, "%s %s: block products differ between 1 and 2 threads", s->name, act_names[act]);
+    omp_set_num_threads(2);
+    free(HV1);
+    free(X), free(Y), free(w), free(V), free(HV), free(h), free(idx);
+    eos_model_free(ref);
+    eos_model_free(m);
+}
+
+static void test_hvp_block(void)
+{
+    const shape s1 = {"64-32-32-10 n=300", 64, 2, {32, 32}, 10, 1, 300};
+    const shape s2 = {"20-16-1 nobias n=90", 20, 1, {16}, 1, 0, 90};
+    const shape s3 = {"784-200-200-10 n=260", 784, 2, {200, 200}, 10, 1, 260};
+    const shape s4 = {"12-9-7-5-3 nobias n=50", 12, 3, {9, 7, 5}, 3, 0, 50};
+    run_block_case(&s1, EOS_ACT_TANH, EOS_LOSS_MSE, 128, 300);
+    run_block_case(&s1, EOS_ACT_RELU, EOS_LOSS_XENT, 128, 300);
+    run_block_case(&s1, EOS_ACT_GELU, EOS_LOSS_MSE, 100, 300);
+    run_block_case(&s2, EOS_ACT_ELU, EOS_LOSS_LOGISTIC, 32, 100);
+    run_block_case(&s2, EOS_ACT_SOFTPLUS, EOS_LOSS_MSE, 30, 100);
+    run_block_case(&s3, EOS_ACT_TANH, EOS_LOSS_MSE, 100, 1000);
+    run_block_case(&s4, EOS_ACT_IDENTITY, EOS_LOSS_XENT, 16, 40);
+}
+
 /* Init: draw order (layer by layer, W row-major then b) and bounds/std. */
 static void test_init(void)
 {
@@ -731,6 +809,7 @@ int main(void)
     TEST_RUN(test_activation_values);
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_hvp_cache);
+    TEST_RUN(test_hvp_block);
     TEST_RUN(test_init);
     TEST_RUN(test_config_errors);
     TEST_RUN(test_layouts);

@@ -58,6 +58,20 @@ typedef struct {
 
 typedef enum { CACHE_OFF = 0, CACHE_RECORD, CACHE_REPLAY } cache_mode;
 
+/* Workspaces of the block product (mlp_hvp_block) for up to MLP_BLOCK directions, one block
+ * allocated on its first use (training never needs it). Per layer l, at offset nv * wsum[l]: */
+#define MLP_BLOCK 4
+typedef struct {
+    real *buf;
+    real *vf;               /* [nv * dims[l], dims[l-1]] the directions' V_l stacked */
+    real *vh;               /* [dims[l], nv * dims[l-1]] the directions' V_l side by side */
+    real *acc;              /* [nv * dims[l], dims[l-1]] the weight part of each H v */
+    real *ra[MLP_MAXL + 1]; /* [chunk, nv * dims[l]] Ra_l, row i: the nv directions' rows i */
+    real *q[MLP_MAXL + 1];  /* [chunk, nv * dims[l]] sigma'' Rz_l (l < L), the same layout */
+    real *rdl[2];           /* [chunk, nv * maxw] ping-pong R(dloss/dz), the same layout */
+    double *part;           /* [ceil(chunk/RB), nv * maxw] per-block column sums */
+} hvp_block_ws;
+
 typedef struct eos_dense {
     int L;                          /* dense layers */
     int chunk;                      /* rows per pass the workspaces hold */
@@ -94,6 +108,8 @@ typedef struct eos_dense {
     size_t c_da[MLP_MAXL + 1];      /* dloss/da_l of the plain backward pass (l < L) */
     size_t per_chunk;
     hvp_cache cache;
+    size_t wsum[MLP_MAXL + 2];      /* weights of the layers before l (block offsets / nv) */
+    hvp_block_ws blk;
 } mlp;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -989,6 +1005,178 @@ static int mlp_product(eos_model *m, const real *params, const real *X, const re
     return 0;
 }
 
+/* ---- block products ------------------------------------------------------------------------
+ * H V for nv directions in one pass over the rows (mlp_hvp_block, LOBPCG's blocks): each chunk's
+ * direction-free values (forward pass and plain deltas, or the cached linearisation's copies) are
+ * made once for all nv, and the tangents of the nv directions sit side by side, [nr, nv * w]
+ * with row i holding the directions' rows i, which is also [nr * nv, w] row-major. So the single
+ * product's GEMMs become GEMMs nv times wider on the same operands: a V' and D V over the
+ * directions' V stacked or side by side, the tangents through W as nr * nv rows, RD' a as
+ * nv * dims[l] rows into a stacked accumulator; only D' Ra stays one GEMM per direction (its
+ * wide result would not be in the accumulator's layout). Every element goes through the same row
+ * functions and GEMMs of the same depth, in the same order, as in the single product, so the
+ * two agree to rounding; not bitwise, since OpenBLAS's result for an element depends on the shape
+ * of the GEMM around it (measured: Zen and Prescott kernels both). */
+
+static int block_ws_alloc(mlp *p)
+{
+    int rc = 0;
+    hvp_block_ws *B = &p->blk;
+    const size_t c = (size_t)p->chunk, nv = MLP_BLOCK, nb = (c + RB - 1) / RB;
+    const int L = p->L;
+    const size_t nw = p->wsum[L + 1];
+    size_t tot = 3 * nv * nw + 2 * c * nv * (size_t)p->maxw;
+    for (int l = 1; l <= L; l++) tot += (l < L ? 2 : 1) * c * nv * (size_t)p->dims[l];
+    EOS_ALLOC(B->buf, tot);
+    EOS_ALLOC(B->part, nb * nv * (size_t)p->maxw);
+    real *q = B->buf;
+    B->vf = q;
+    B->vh = q + nv * nw;
+    B->acc = q + 2 * nv * nw;
+    q += 3 * nv * nw;
+    for (int l = 1; l <= L; l++) {
+        B->ra[l] = q;
+        q += c * nv * (size_t)p->dims[l];
+        if (l < L) {
+            B->q[l] = q;
+            q += c * nv * (size_t)p->dims[l];
+        }
+    }
+    B->rdl[0] = q;
+    B->rdl[1] = q + c * nv * (size_t)p->maxw;
+    return 0;
+fail:
+    free(B->buf);
+    B->buf = NULL;
+    return rc;
+}
+
+/* The arguments of the block product's fused row passes. */
+typedef struct {
+    const mlp *p;
+    int l, nv;                 /* layer, directions */
+    const real *V;             /* [nv, np] the directions */
+    const real *Y;
+    const int *idx;
+    int r0;
+    const real *b;             /* [k] output biases */
+    eos_loss_kind loss;
+    real *Dn, *RDn;            /* the deltas at the input of layer l: [nr, w], [nr, nv * w] */
+} block_pass;
+
+/* rows [i0, i1) of the output layer: plain part once, R-part per direction */
+static void block_loss_rows(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const block_pass *a = ctx;
+    const mlp *p = a->p;
+    const int k = p->dims[p->L], nv = a->nv;
+    const hvp_block_ws *B = &p->blk;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *fi = p->a[p->L] + (size_t)i * k;
+        const real *yi = target_row(a->Y, a->idx, a->r0, i, k);
+        loss_hvp_d_row(fi, p->dl[0] + (size_t)i * k, yi, a->b, k, a->loss);
+        for (int j = 0; j < nv; j++) {
+            const size_t o = ((size_t)i * nv + j) * k;
+            real *rdi = B->rdl[0] + o;
+            loss_hvp_r_row(B->ra[p->L] + o, rdi, fi, yi, bias_of(p, a->V + (size_t)j * p->np, p->L),
+                           k, a->loss);
+            if (ps)
+                for (int e = 0; e < k; e++) ps[(size_t)j * k + e] += rdi[e];
+        }
+    }
+}
+
+/* rows [i0, i1) of act_backward_hvp at the input of layer a->l: R-rows of RDn (rdl[1]) per
+ * direction, the plain row of Dn (dl[1]) once, with the last direction */
+static void block_act_rows(void *ctx, int blk, int i0, int i1, double *restrict ps)
+{
+    const block_pass *a = ctx;
+    const mlp *p = a->p;
+    const int w = p->dims[a->l - 1], nv = a->nv;
+    const hvp_block_ws *B = &p->blk;
+    (void)blk;
+    for (int i = i0; i < i1; i++) {
+        real *di = a->Dn + (size_t)i * w;
+        const real *si = p->s[a->l - 1] + (size_t)i * w;
+        for (int j = 0; j < nv; j++) {
+            const size_t o = ((size_t)i * nv + j) * w;
+            real *ri = a->RDn + o;
+            act_backward_hvp_row(ri, di, si, B->q[a->l - 1] + o, w, p->tanh_a, j == nv - 1);
+            if (ps)
+                for (int e = 0; e < w; e++) ps[(size_t)j * w + e] += ri[e];
+        }
+    }
+}
+
+/* HV [nv, np] bias parts += scale * the per-block column sums part [nb, nv * w] of layer l */
+static void block_bias_reduce(const mlp *p, real *HV, int nv, int l, int nb, double scale)
+{
+    const int w = p->dims[l];
+    for (int j = 0; j < nv; j++)
+        eos_model_part_reduce(HV + (size_t)j * p->np + p->boff[l], p->blk.part + (size_t)j * w, nb,
+                              (size_t)nv * w, (size_t)w, NULL, scale);
+}
+
+/* One chunk of nr rows x of the block product: acc += scale * the weight parts of H V, HV's
+ * bias parts += the bias parts (mode, c: the chunk's cache, as in dense_product). */
+static void block_chunk(mlp *p, const real *params, const real *V, int nv, const real *x,
+                        const real *Y, const int *idx, int r0, int nr, eos_loss_kind loss,
+                        double scale, real *HV, cache_mode mode, real *c)
+{
+    hvp_block_ws *B = &p->blk;
+    const int L = p->L, *dm = p->dims, nb = (nr + RB - 1) / RB;
+    const size_t np = p->np;
+    double *part = p->bias ? B->part : NULL;
+    block_pass bp = {.p = p, .nv = nv, .V = V, .Y = Y, .idx = idx, .r0 = r0,
+                     .b = bias_of(p, params, L), .loss = loss};
+    const real *ain = x;
+    for (int l = 1; l <= L; l++) {
+        const int din = dm[l - 1], dout = dm[l];
+        real *ra = B->ra[l];
+        forward_plain_layer(p, params, l, ain, nr, mode, c);
+        gemm(0, 1, nr, nv * dout, din, 1, ain, din, B->vf + nv * p->wsum[l], din, 0, ra,
+             nv * dout);
+        if (l > 1)
+            gemm(0, 1, nr * nv, dout, din, 1, B->ra[l - 1], din, params + p->woff[l], din, 1, ra,
+                 dout);
+        if (l < L) {
+#pragma omp parallel for schedule(static) /* rows split across threads */
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < nv; j++) {
+                    const size_t o = ((size_t)i * nv + j) * dout, oi = (size_t)i * dout;
+                    act_tangent_row(ra + o, B->q[l] + o, p->d2[l] + oi, p->s[l] + oi,
+                                    bias_of(p, V + (size_t)j * np, l), dout, p->tanh_a);
+                }
+        }
+        ain = p->a[l];
+    }
+    eos_model_row_blocks(nr, RB, part, (size_t)nv * dm[L], block_loss_rows, &bp);
+    if (part) block_bias_reduce(p, HV, nv, L, nb, scale);
+    /* D, Dn [nr, dims[l]] plain deltas (dl); RD, RDn [nr, nv * dims[l]] their R-derivatives */
+    for (int l = L; l >= 1; l--) {
+        const int din = dm[l - 1], dout = dm[l];
+        const real *W = params + p->woff[l], *ain_l = l == 1 ? x : p->a[l - 1];
+        real *acc = B->acc + nv * p->wsum[l];
+        real *D = p->dl[(L - l) & 1], *Dn = p->dl[(L - l + 1) & 1];
+        real *RD = B->rdl[(L - l) & 1], *RDn = B->rdl[(L - l + 1) & 1];
+        gemm(1, 0, nv * dout, din, nr, (real)scale, RD, nv * dout, ain_l, din, 1, acc, din);
+        if (l == 1) break;
+        for (int j = 0; j < nv; j++)
+            gemm(1, 0, dout, din, nr, (real)scale, D, dout, B->ra[l - 1] + (size_t)j * din,
+                 nv * din, 1, acc + (size_t)j * dout * din, din);
+        backward_plain_x(p, W, Dn, D, l, nr, mode, c);
+        gemm(0, 0, nr * nv, din, dout, 1, RD, dout, W, din, 0, RDn, din);
+        gemm(0, 0, nr, nv * din, dout, 1, D, dout, B->vh + nv * p->wsum[l], nv * din, 1, RDn,
+             nv * din);
+        bp.l = l;
+        bp.Dn = Dn;
+        bp.RDn = RDn;
+        eos_model_row_blocks(nr, RB, part, (size_t)nv * din, block_act_rows, &bp);
+        if (part) block_bias_reduce(p, HV, nv, l - 1, nb, scale);
+    }
+}
+
 static void mlp_set_hvp_cache(eos_model *m, size_t bytes)
 {
     mlp *p = m->impl;
@@ -1000,6 +1188,58 @@ static int mlp_hvp(eos_model *m, const real *params, const real *X, const real *
                    const int *idx, int n, double scale, const real *v, real *hv)
 {
     return mlp_product(m, params, X, Y, idx, n, scale, v, hv, 0);
+}
+
+/* HV [nv, np] += scale * H V for the directions V [nv, np], MLP_BLOCK at a time (see "block
+ * products"). The weight parts are summed over the chunks in acc and added to HV at the end, so
+ * each equals the single product's when HV starts at zero (as every caller's does). */
+static int mlp_hvp_block(eos_model *m, const real *params, const real *X, const real *Y,
+                         const int *idx, int n, double scale, int nv, const real *V, real *HV)
+{
+    int rc = 0;
+    mlp *p = m->impl;
+    hvp_block_ws *B = &p->blk;
+    const int L = p->L, *dm = p->dims;
+    const size_t np = p->np;
+    if (!B->buf) EOS_TRY(block_ws_alloc(p));
+    blas_single_thread();
+    for (int j0 = 0; j0 < nv; j0 += MLP_BLOCK) {
+        const int nb = nv - j0 < MLP_BLOCK ? nv - j0 : MLP_BLOCK;
+        const real *Vb = V + (size_t)j0 * np;
+        real *HVb = HV + (size_t)j0 * np;
+        for (int l = 1; l <= L; l++) {
+            const size_t din = (size_t)dm[l - 1], dout = (size_t)dm[l], wl = din * dout;
+            real *vf = B->vf + nb * p->wsum[l], *vh = B->vh + nb * p->wsum[l];
+            for (int j = 0; j < nb; j++) {
+                const real *Vl = Vb + (size_t)j * np + p->woff[l];
+                memcpy(vf + (size_t)j * wl, Vl, wl * sizeof(real));
+                for (size_t r = 0; r < dout; r++)
+                    memcpy(vh + (r * nb + j) * din, Vl + r * din, din * sizeof(real));
+            }
+        }
+        memset(B->acc, 0, (size_t)nb * p->wsum[L + 1] * sizeof(real));
+        const cache_mode mode = cache_prepare(p, params, X, Y, idx, n, 1);
+        for (int r0 = 0, ci = 0; r0 < n; r0 += m->chunk, ci++) {
+            int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
+            const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
+            const int cached = mode != CACHE_OFF && ci < p->cache.n_cached;
+            block_chunk(p, params, Vb, nb, x, Y, idx, r0, nr, m->loss, scale, HVb,
+                        cached ? mode : CACHE_OFF,
+                        cached ? p->cache.buf + (size_t)ci * p->per_chunk : NULL);
+        }
+        if (mode == CACHE_RECORD) p->cache.valid = 1;
+        for (int l = 1; l <= L; l++) {
+            const size_t wl = (size_t)dm[l - 1] * dm[l];
+            const real *acc = B->acc + nb * p->wsum[l];
+            for (int j = 0; j < nb; j++) {
+                real *h = HVb + (size_t)j * np + p->woff[l];
+                const real *a = acc + (size_t)j * wl;
+                for (size_t e = 0; e < wl; e++) h[e] += a[e];
+            }
+        }
+    }
+fail:
+    return rc;
 }
 
 static int mlp_gnvp(eos_model *m, const real *params, const real *X, const real *Y,
@@ -1043,6 +1283,8 @@ void eos_dense_free(eos_dense *p)
     free(p->cache.buf);
     free(p->cache.params);
     free(p->cache.idx);
+    free(p->blk.buf);
+    free(p->blk.part);
     free(p->acts);
     free(p->rowv);
     free(p->bwd);
@@ -1060,6 +1302,7 @@ static const eos_model_ops mlp_ops = {
     .init = mlp_init,
     .loss_grad = mlp_loss_grad,
     .hvp = mlp_hvp,
+    .hvp_block = mlp_hvp_block,
     .gnvp = mlp_gnvp,
     .set_hvp_cache = mlp_set_hvp_cache,
     .outputs = mlp_outputs,
@@ -1172,6 +1415,8 @@ int eos_dense_create(eos_dense **out, const eos_model_cfg *mc, int d_in, int n_o
         off += c * (size_t)p->dims[l];
     }
     p->per_chunk = off;
+    for (int l = 1; l <= p->L; l++)
+        p->wsum[l + 1] = p->wsum[l] + (size_t)p->dims[l] * (size_t)p->dims[l - 1];
     *out = p;
     return 0;
 fail:

@@ -144,6 +144,21 @@ fail:
     return rc;
 }
 
+int eos_model_hvp_block(eos_model *m, const real *params, const real *X, const real *Y,
+                        const int *idx, int n, double scale, int nv, const real *V, real *HV)
+{
+    int rc = 0;
+    EOS_CHECK(n >= 0 && nv >= 0, EOS_ERR_INTERNAL, "model hvp_block: %d examples, %d directions",
+              n, nv);
+    if (n == 0 || nv == 0) return 0;
+    if (m->ops->hvp_block) return m->ops->hvp_block(m, params, X, Y, idx, n, scale, nv, V, HV);
+    for (int j = 0; j < nv; j++)
+        EOS_TRY(m->ops->hvp(m, params, X, Y, idx, n, scale, V + (size_t)j * m->nparams,
+                            HV + (size_t)j * m->nparams));
+fail:
+    return rc;
+}
+
 int eos_model_has_gnvp(const eos_model_cfg *mc)
 {
     const eos_model_arch *arch = arch_of(mc);

@@ -16,6 +16,10 @@ typedef struct {
                      real *grad);
     int (*hvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,
                int n, double scale, const real *v, real *hv);
+    /* H V for several directions in one pass (eos_model_hvp_block). Optional: NULL runs hvp
+     * once per direction. */
+    int (*hvp_block)(eos_model *m, const real *params, const real *X, const real *Y,
+                     const int *idx, int n, double scale, int nv, const real *V, real *HV);
     /* Gauss-Newton-vector product (eos_model_gnvp). Optional: NULL when the architecture has
      * none, and then sharpness.gauss_newton is refused at validation (eos_model_has_gnvp). */
     int (*gnvp)(eos_model *m, const real *params, const real *X, const real *Y, const int *idx,

@@ -145,18 +145,25 @@ int eos_curv_after_step(eos_curv_ctx *c, const real *w, eos_curv_traj *t, int sl
 int eos_curv_hvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
 /* The same as an eos_linop_fn at c->w, for the eigensolver (ctx is the eos_curv_ctx). */
 int eos_curv_hvp_op(void *ctx, const real *v, real *out);
+/* OUT [nv, np] = H(w) V for the rows of V [nv, np] in one pass (eos_model_hvp_block: to rounding
+ * the single products); nv products counted. */
+int eos_curv_hvp_block(eos_curv_ctx *c, const real *w, const real *V, int nv, real *OUT);
+/* The same as an eos_linop_block_fn at c->w. */
+int eos_curv_hvp_block_op(void *ctx, const real *V, int nv, real *OUT);
 /* out = G(w) v, G = J' H_loss J the Gauss-Newton matrix of the same mean loss (eos_model_gnvp);
  * counted into /sharp/hvps like an HVP. */
 int eos_curv_gnvp(eos_curv_ctx *c, const real *w, const real *v, real *out);
 /* The same as an eos_linop_fn at c->w. */
 int eos_curv_gnvp_op(void *ctx, const real *v, real *out);
-/* The k largest eigenvalues of the symmetric operator op (called with the context, at c->w),
+/* The k largest eigenvalues of the symmetric operator op (called with the context, at c->w;
+ * opb, if not NULL, the same operator on blocks, which LOBPCG then uses for its products),
  * descending, by the solver of sharpness.solver with sharpness.tol: warm-started from vec
  * [eos_curv_warm_rows(c, k), np], the running probe's kept Ritz vectors of its previous
  * measurement (Lanczos: the top one; LOBPCG: the whole block), except at a run's first
  * measurement (then a random start from the probe's stream); vec receives this one's, row 0 the
  * top Ritz vector. */
-int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig);
+int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, int k, real *vec,
+                     double *eig);
 /* Rows of the warm start eos_curv_top_eig keeps for a top-k solve (probes size scratch by it). */
 int eos_curv_warm_rows(const eos_curv_ctx *c, int k);
 /* The i-th largest Ritz vector (i < k) of the last eos_curv_top_eig on vec, into out [np]. */

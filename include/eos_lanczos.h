@@ -8,6 +8,9 @@
 
 /* out = A v for a symmetric A of order n. Returns a status. */
 typedef int (*eos_linop_fn)(void *ctx, const real *v, real *out);
+/* OUT = A V for nv vectors at once, V and OUT [nv, n] (rows); the same A as a single operator
+ * beside it, to rounding. */
+typedef int (*eos_linop_block_fn)(void *ctx, const real *V, int nv, real *OUT);
 
 /* Kernels of both solvers. BLAS GEMV is not used: OpenBLAS splits short-and-wide GEMVs along the
  * long dimension with a reduction whose order depends on the thread count. Both work on fixed
@@ -73,10 +76,12 @@ void eos_lobpcg_free(eos_lobpcg *s);
 int eos_lobpcg_block(int k, int guard, size_t n);
 /* The k largest eigenvalues of A, descending, into eig[k], stopping like eos_lanczos_run (every
  * wanted Ritz pair's residual <= tol |theta|) or after max_iter iterations (b products to start, then at most
- * k per iteration: the wanted pairs' residuals). X [b, n] (b = eos_lobpcg_block(k, guard, n)): with warm, the start block (rows
+ * k per iteration: the wanted pairs' residuals), all of an iteration's products by one call of opb when
+ * it is not NULL (else op once per vector). X [b, n] (b = eos_lobpcg_block(k, guard, n)): with warm, the start block (rows
  * that are zero or dependent are replaced from rng); on return the b Ritz vectors, descending,
  * unit norm (row 0: the top eigenvector). *n_matvec receives the number of products used. */
-int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, void *ctx, int k, int guard, double tol,
-                   int max_iter, real *X, int warm, eos_rng *rng, double *eig, int *n_matvec);
+int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, eos_linop_block_fn opb, void *ctx, int k,
+                   int guard, double tol, int max_iter, real *X, int warm, eos_rng *rng,
+                   double *eig, int *n_matvec);
 
 #endif

@@ -29,6 +29,8 @@ typedef struct {
     const real *D; /* optional diagonal scaling: v -> D H D v */
     real *tmp;
     size_t np;
+    real *tmpb;  /* [8, np] the scaled block (hvp_block_op) */
+    int blocks;  /* block calls */
 } hctx;
 
 static int hvp_op(void *c, const real *v, real *out)
@@ -43,6 +45,24 @@ static int hvp_op(void *c, const real *v, real *out)
     int rc = eos_model_hvp(h->m, h->w, h->X, h->Y, NULL, h->n, 1.0 / h->n, vin, out);
     if (h->D)
         for (size_t i = 0; i < h->np; i++) out[i] *= h->D[i];
+    return rc;
+}
+
+/* The same on blocks, by the model's block product (nv <= 8) */
+static int hvp_block_op(void *c, const real *V, int nv, real *OUT)
+{
+    hctx *h = c;
+    const real *vin = V;
+    const size_t tot = (size_t)nv * h->np;
+    h->blocks++;
+    if (h->D) {
+        for (size_t i = 0; i < tot; i++) h->tmpb[i] = h->D[i % h->np] * V[i];
+        vin = h->tmpb;
+    }
+    memset(OUT, 0, tot * sizeof(real));
+    int rc = eos_model_hvp_block(h->m, h->w, h->X, h->Y, NULL, h->n, 1.0 / h->n, nv, vin, OUT);
+    if (h->D)
+        for (size_t i = 0; i < tot; i++) OUT[i] *= h->D[i % h->np];
     return rc;
 }
 
@@ -93,7 +113,8 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     random_fill(X, (size_t)n * d, &r, 1.0);
     for (int i = 0; i < n; i++) Y[i * nout + (i % nout)] = 1;
     for (size_t i = 0; i < np; i++) D[i] = (real)(0.5 + eos_rng_uniform(&r));
-    hctx h = {m, w, X, Y, n, use_diag ? D : NULL, malloc(2 * np * sizeof(real)), np};
+    hctx h = {m, w, X, Y, n, use_diag ? D : NULL, malloc(2 * np * sizeof(real)), np,
+              malloc(8 * np * sizeof(real)), 0};
     double *H = assemble(&h);
     /* symmetry of the assembled matrix is a check of the HVP itself */
     double asym = 0, hmax = 0;
@@ -118,7 +139,7 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
     eos_lobpcg lb;
     EXPECT(eos_lobpcg_create(&lb, np, b) == 0, "lobpcg create");
     real *Xb = calloc((size_t)b * np, sizeof(real));
-    EXPECT(eos_lobpcg_run(&lb, hvp_op, &h, 3, 2, 1e-10, 500, Xb, 0, &r, eig, &nmv) == 0,
+    EXPECT(eos_lobpcg_run(&lb, hvp_op, NULL, &h, 3, 2, 1e-10, 500, Xb, 0, &r, eig, &nmv) == 0,
            "lobpcg");
     for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
     double hn = fmax(fabs(ev[0]), fabs(ev[np - 1]));
@@ -136,7 +157,16 @@ static void check_net(eos_activation act, eos_loss_kind loss, int use_diag)
         EXPECT(sqrt(res) <= 1e-7 * hn, "Ritz vector %d: |Hx - theta x| = %g", i, sqrt(res));
         EXPECT(gram <= 1e-10, "Ritz vectors not orthonormal: %g", gram);
     }
+    /* and with the model's block products (to rounding the single ones) */
+    memset(Xb, 0, (size_t)b * np * sizeof(real));
+    int nmv_b = 0;
+    EXPECT(eos_lobpcg_run(&lb, hvp_op, hvp_block_op, &h, 3, 2, 1e-10, 500, Xb, 0, &r, eig,
+                          &nmv_b) == 0,
+           "lobpcg, block products");
+    for (int i = 0; i < 3; i++) EXPECT_REL(eig[i], ev[np - 1 - i], 1e-6);
+    EXPECT(h.blocks >= 2 && h.blocks < nmv_b, "%d block calls for %d products", h.blocks, nmv_b);
     free(Xb);
+    free(h.tmpb);
     eos_lobpcg_free(&lb);
     free(ev);
     free(H);
@@ -178,7 +208,7 @@ static void test_largest_algebraic(void)
     eos_lobpcg lb;
     real X[4 * 50];
     eos_lobpcg_create(&lb, 50, 4);
-    EXPECT(eos_lobpcg_run(&lb, diag_op, &c, 2, 2, 1e-10, 1000, X, 0, &r, eig, NULL) == 0, "run");
+    EXPECT(eos_lobpcg_run(&lb, diag_op, NULL, &c, 2, 2, 1e-10, 1000, X, 0, &r, eig, NULL) == 0, "run");
     EXPECT_REL(eig[0], 3.0, 1e-8);
     EXPECT_REL(eig[1], 1.5, 1e-8);
     eos_lobpcg_free(&lb);
@@ -213,7 +243,7 @@ static void test_linear_regression_closed_form(void)
             for (int b = 0; b <= d; b++)
                 C[a * (d + 1) + b] += (a < d ? X[i * d + a] : 1.0) * (b < d ? X[i * d + b] : 1.0) / n;
     sym_eig(C, d + 1, ev);
-    hctx h = {m, w, X, Y, n, NULL, NULL, np};
+    hctx h = {m, w, X, Y, n, NULL, NULL, np, NULL, 0};
     eos_lanczos s;
     eos_lanczos_create(&s, np, (int)np);
     double eig[3];
@@ -226,7 +256,7 @@ static void test_linear_regression_closed_form(void)
     eos_lobpcg lb;
     real *Xb = malloc(5 * np * sizeof(real));
     eos_lobpcg_create(&lb, np, 5);
-    EXPECT(eos_lobpcg_run(&lb, hvp_op, &h, 3, 2, 1e-12, 500, Xb, 0, &r, eig, NULL) == 0, "run");
+    EXPECT(eos_lobpcg_run(&lb, hvp_op, NULL, &h, 3, 2, 1e-12, 500, Xb, 0, &r, eig, NULL) == 0, "run");
     EXPECT_REL(eig[0], ev[d], 1e-9);
     EXPECT_REL(eig[1], ev[d], 1e-9);
     EXPECT_REL(eig[2], ev[d - 1], 1e-9);
@@ -283,13 +313,13 @@ static void test_lobpcg_warm_block(void)
     pctx p0 = {n, 0.0}, p1 = {n, 0.02};
     double eig[2], eig_c[2];
     int first = 0, warm = 0, cold = 0;
-    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p0, k, guard, 1e-6, 500, X, 1, &r, eig, &first) == 0,
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, NULL, &p0, k, guard, 1e-6, 500, X, 1, &r, eig, &first) == 0,
            "zero start");
     EXPECT_REL(eig[0], 3.0, 1e-6);
     EXPECT_REL(eig[1], 1.5, 1e-6);
-    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p1, k, guard, 1e-6, 500, X, 1, &r, eig, &warm) == 0,
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, NULL, &p1, k, guard, 1e-6, 500, X, 1, &r, eig, &warm) == 0,
            "warm");
-    EXPECT(eos_lobpcg_run(&lb, perturbed_op, &p1, k, guard, 1e-6, 500, Xc, 0, &r, eig_c, &cold) ==
+    EXPECT(eos_lobpcg_run(&lb, perturbed_op, NULL, &p1, k, guard, 1e-6, 500, Xc, 0, &r, eig_c, &cold) ==
                0, "cold");
     for (int i = 0; i < k; i++) {
         double exact = 3.0 / (i + 1) * (1 + 0.02 * sin(i));

@@ -19,7 +19,7 @@ static int eig_measure(eos_curv_ctx *c, float *out)
     const eos_sharp_cfg *sc = &c->cfg->sharpness;
     double eig[EIG_MAX];
     EOS_CHECK(sc->k <= EIG_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", sc->k, EIG_MAX);
-    EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, sc->k, c->scratch, eig));
+    EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, eos_curv_hvp_block_op, sc->k, c->scratch, eig));
     for (int i = 0; i < sc->k; i++) out[i] = (float)eig[i];
     c->sharpness = eig[0];
 fail:

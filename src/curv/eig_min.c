@@ -29,6 +29,17 @@ fail:
     return rc;
 }
 
+/* the same on blocks */
+static int neg_hvp_block_op(void *ctx, const real *V, int nv, real *OUT)
+{
+    int rc = 0;
+    eos_curv_ctx *c = ctx;
+    EOS_TRY(eos_curv_hvp_block(c, c->w, V, nv, OUT));
+    eos_scal(OUT, -1.0, (size_t)nv * c->np);
+fail:
+    return rc;
+}
+
 static int eig_min_measure(eos_curv_ctx *c, float *out)
 {
     int rc = 0;
@@ -39,7 +50,7 @@ static int eig_min_measure(eos_curv_ctx *c, float *out)
               "sharpness.k_min: %d eigenvalues, but Lanczos has at most %d steps (the smaller of "
               "sharpness.max_iter and the parameter count)",
               k, mmax);
-    EOS_TRY(eos_curv_top_eig(c, neg_hvp_op, k, c->scratch, eig));
+    EOS_TRY(eos_curv_top_eig(c, neg_hvp_op, neg_hvp_block_op, k, c->scratch, eig));
     for (int i = 0; i < k; i++) out[i] = (float)-eig[i];
 fail:
     return rc;

@@ -28,7 +28,7 @@ static int gn_measure(eos_curv_ctx *c, float *out)
     const eos_sharp_cfg *sc = &c->cfg->sharpness;
     double eig[GN_MAX];
     EOS_CHECK(sc->k <= GN_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", sc->k, GN_MAX);
-    EOS_TRY(eos_curv_top_eig(c, eos_curv_gnvp_op, sc->k, c->scratch, eig));
+    EOS_TRY(eos_curv_top_eig(c, eos_curv_gnvp_op, NULL, sc->k, c->scratch, eig));
     for (int i = 0; i < sc->k; i++) out[i] = (float)eig[i];
 fail:
     return rc;

@@ -132,8 +132,20 @@ static void random_rows(eos_lobpcg *s, int from, int to, eos_rng *rng)
         s->S[i] = (real)eos_rng_normal(rng);
 }
 
-int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, void *ctx, int k, int guard, double tol,
-                   int max_iter, real *X, int warm, eos_rng *rng, double *eig, int *n_matvec)
+/* AV [nv, n] = A V [nv, n]: one block call, or one product per vector */
+static int apply(eos_linop_fn op, eos_linop_block_fn opb, void *ctx, size_t n, const real *V,
+                 int nv, real *AV)
+{
+    int rc = 0;
+    if (opb) return opb(ctx, V, nv, AV);
+    for (int j = 0; j < nv; j++) EOS_TRY(op(ctx, V + (size_t)j * n, AV + (size_t)j * n));
+fail:
+    return rc;
+}
+
+int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, eos_linop_block_fn opb, void *ctx, int k,
+                   int guard, double tol, int max_iter, real *X, int warm, eos_rng *rng,
+                   double *eig, int *n_matvec)
 {
     int rc = 0, nmv = 0;
     const size_t n = s->n;
@@ -153,10 +165,8 @@ int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, void *ctx, int k, int guard, 
         nx = orthonormalise(s, nx, b, 0);
     }
     EOS_CHECK(nx == b, EOS_ERR_NUMERIC, "LOBPCG: no %d independent start vectors", b);
-    for (int j = 0; j < b; j++) {
-        EOS_TRY(op(ctx, S + (size_t)j * n, AS + (size_t)j * n));
-        nmv++;
-    }
+    EOS_TRY(apply(op, opb, ctx, n, S, b, AS));
+    nmv += b;
     int m = b, np = 0; /* basis rows: X [0, b), W [b, b + nw), P after W; np rows of P in T */
     real *Pn = T + 2 * (size_t)b * n, *APn = T + 3 * (size_t)b * n;
     for (int it = 0;; it++) {
@@ -198,10 +208,8 @@ int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, void *ctx, int k, int guard, 
         if (nw == 0 || it >= max_iter) break;
         nw = orthonormalise(s, b, b + nw, 0) - b;
         if (nw == 0) break; /* the residuals lie in span X: nothing left to add */
-        for (int j = b; j < b + nw; j++) {
-            EOS_TRY(op(ctx, S + (size_t)j * n, AS + (size_t)j * n));
-            nmv++;
-        }
+        EOS_TRY(apply(op, opb, ctx, n, S + (size_t)b * n, nw, AS + (size_t)b * n));
+        nmv += nw;
         for (int j = 0; j < np; j++) {
             memcpy(S + (size_t)(b + nw + j) * n, Pn + (size_t)j * n, n * sizeof(real));
             memcpy(AS + (size_t)(b + nw + j) * n, APn + (size_t)j * n, n * sizeof(real));

@@ -49,7 +49,7 @@ static int ovl_measure(eos_curv_ctx *c, float *out)
     real *u1 = c->scratch, *g = c->scratch + (r + 1) * np, *ui = c->scratch + (r + 2) * np;
     double eig[OVL_MAX];
     EOS_CHECK(k <= OVL_MAX, EOS_ERR_CONFIG, "sharpness.k = %d: at most %d", k, OVL_MAX);
-    EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, k, u1, eig));
+    EOS_TRY(eos_curv_top_eig(c, eos_curv_hvp_op, eos_curv_hvp_block_op, k, u1, eig));
     orient(u1, np);
     EOS_TRY(eos_curv_grad(c, c->w, NULL, c->sharp_n, g));
     const double gn = eos_nrm2(g, np);

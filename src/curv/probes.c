@@ -230,6 +230,20 @@ int eos_curv_hvp_op(void *ctx, const real *v, real *out)
     return eos_curv_hvp(c, c->w, v, out);
 }
 
+int eos_curv_hvp_block(eos_curv_ctx *c, const real *w, const real *V, int nv, real *OUT)
+{
+    c->hvps += nv;
+    eos_zero(OUT, (size_t)nv * c->np);
+    return eos_model_hvp_block(c->model, w, c->train->X, c->train->Y, NULL, c->sharp_n,
+                               1.0 / c->sharp_n, nv, V, OUT);
+}
+
+int eos_curv_hvp_block_op(void *ctx, const real *V, int nv, real *OUT)
+{
+    eos_curv_ctx *c = ctx;
+    return eos_curv_hvp_block(c, c->w, V, nv, OUT);
+}
+
 int eos_curv_gnvp(eos_curv_ctx *c, const real *w, const real *v, real *out)
 {
     c->hvps++; /* a Gauss-Newton product costs about what an HVP does: counted with them */
@@ -250,12 +264,13 @@ int eos_curv_warm_rows(const eos_curv_ctx *c, int k)
     return sc->solver == EOS_SOLVER_LOBPCG ? eos_lobpcg_block(k, sc->guard, c->np) : 1;
 }
 
-int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, int k, real *vec, double *eig)
+int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, int k, real *vec,
+                     double *eig)
 {
     int n_matvec;
     const eos_sharp_cfg *sc = &c->cfg->sharpness;
     if (sc->solver == EOS_SOLVER_LOBPCG)
-        return eos_lobpcg_run(&c->lb, op, c, k, sc->guard, sc->tol, sc->max_iter, vec,
+        return eos_lobpcg_run(&c->lb, op, opb, c, k, sc->guard, sc->tol, sc->max_iter, vec,
                               c->n_done > 0, c->rng, eig, &n_matvec);
     return eos_lanczos_run(&c->lz, op, c, k, sc->tol, c->n_done ? vec : NULL, c->rng, eig, vec,
                            &n_matvec);

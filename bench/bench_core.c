@@ -494,6 +494,40 @@ static int do_run(const char *dir, const char *parts)
                median(ratio, pairs), cached, fl);
         printf("hvp_cached_gflops %.2f\npure_sgemm_hvp_gflops %.2f\nhvp_cached_peak_frac %.3f\n",
                fl / cached * 1e-9, fl / pure * 1e-9, pure / cached);
+        /* block products (LOBPCG's): nb directions in one eos_model_hvp_block against nb single
+         * cached products, in-process pairs in alternating order; per product against the pure
+         * sgemm pass of the single product's shapes above */
+        for (int nb = 2; nb <= 4; nb += 2) {
+            real *V = NULL, *HV = NULL;
+            EOS_ALLOC(V, (size_t)nb * np);
+            EOS_ALLOC(HV, (size_t)nb * np);
+            for (size_t i = 0; i < (size_t)nb * np; i++) V[i] = (real)((i % 17) * 0.1 - 0.8);
+            for (int r = -1; r < pairs; r++) {
+                double s[2];
+                for (int k = 0; k < 2; k++) {
+                    int blk = (k + r) % 2 == 0;
+                    eos_zero(HV, (size_t)nb * np);
+                    double t0 = eos_now();
+                    if (blk)
+                        rc = eos_model_hvp_block(B.model, p500, tr->X, tr->Y, NULL, tr->n,
+                                                 1.0 / tr->n, nb, V, HV);
+                    for (int j = 0; !blk && !rc && j < nb; j++)
+                        rc = eos_model_hvp(B.model, p500, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n,
+                                           V + (size_t)j * np, HV + (size_t)j * np);
+                    s[blk] = eos_now() - t0;
+                }
+                if (rc) break;
+                if (r >= 0) {
+                    ratio[r] = s[1] / s[0];
+                    tc[r] = pure / (s[1] / nb);
+                }
+            }
+            free(V);
+            free(HV);
+            EOS_TRY(rc);
+            printf("hvp_block%d_over_single %.3f\nhvp_block%d_peak_frac %.3f\n", nb,
+                   median(ratio, pairs), nb, median(tc, pairs));
+        }
     }
 
     /* (c) SGD at batch 32, reshuffled every epoch with the tail dropped (train.c's next_batch) */

@@ -217,6 +217,12 @@ for t in threads:
           % (med(o, "hvp_cached_over_plain"), 1e3 * med(o, "hvp_cached_sec"),
              med(o, "hvp_cached_gemm_flops") * 1e-9, med(o, "hvp_cached_gflops"),
              med(o, "pure_sgemm_hvp_gflops"), 100 * med(o, "hvp_cached_peak_frac")))
+    if "hvp_block2_over_single" in o[0]:
+        print("Block HVP (eos_model_hvp_block, cached) / as many single cached HVPs (in-process "
+              "pairs): 2 directions %.3f, 4 directions %.3f; per product %.1f %% / %.1f %% of the "
+              "pure-sgemm time of a single product's GEMMs"
+              % (med(o, "hvp_block2_over_single"), med(o, "hvp_block4_over_single"),
+                 100 * med(o, "hvp_block2_peak_frac"), 100 * med(o, "hvp_block4_peak_frac")))
 EOF
 
 if [ "${LVA:-0}" = 1 ]; then

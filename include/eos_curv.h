@@ -86,6 +86,7 @@ typedef struct {
     int ext[EOS_CURV_MAX_PROBES][EOS_CURV_MAX_OUTPUTS][EOS_CURV_MAX_DIMS];
     int32_t *hvps;                    /* [slots] Hessian-vector products each measurement spent */
     int32_t *probe_hvps;              /* [slots, eos_curv_n_probes] the same, per probe */
+    float *seconds;                   /* [slots] wall seconds each measurement took (NaN: none) */
 } eos_curv_traj;
 
 /* Widths and extents of every probe for cfg, and (vals not NULL) the vals pointers into

@@ -37,6 +37,12 @@ import h5py, sys; r = h5py.File('r3.h5')['runs/rank'][()]; sys.exit(0 if len(set
 check "every run done" $PY -c "
 import h5py, sys; s = h5py.File('r1.h5')['runs/status'][()]; sys.exit(0 if (s == 1).all() else 1)"
 check "h5dump -H shows the layout" bash -c "h5dump -H r1.h5 | grep -q 'DATASET \"eig\"'"
+check "/sharp/seconds: each measurement's time where /sharp/hvps counts products, NaN elsewhere" $PY -c "
+import h5py, numpy as np, sys
+f = h5py.File('r3.h5'); t, h = f['sharp/seconds'][()], f['sharp/hvps'][()]
+on = h > 0
+sys.exit(0 if on.any() and (t[on] > 0).all() and np.isfinite(t[on]).all() and np.isnan(t[~on]).all()
+         and (np.nansum(t, axis=1) <= f['runs/wall_seconds'][()]).all() else 1)"
 
 sum=$(sha256sum r1.h5)
 "$EOSWEEP" s.yaml -o r1.h5 --quiet 2>err
@@ -48,13 +54,13 @@ check "existing file: untouched" test "$(sha256sum r1.h5)" = "$sum"
 check "resume of a finished sweep: exit 0" test $? -eq 0
 check "resume of a finished sweep: results unchanged" $PY "$SRC/tests/h5compare.py" r1.h5 r2.h5
 sed 's/lr: 0.05, batch/lr: 0.04, batch/' s.yaml > s2.yaml
-# A file from before /sharp/hvps and /runs/threshold existed (format_version 1 files only gain
+# A file from before /sharp/hvps, /sharp/seconds and /runs/threshold existed (format_version 1 files only gain
 # datasets) still resumes, and the runs it redoes come out as in a new file.
 cp r1.h5 old.h5
 $PY - <<'PYEOF'
 import h5py
 with h5py.File("old.h5", "r+") as f:
-    for name in ("sharp/hvps", "runs/threshold", "runs/threshold_preconditioned",
+    for name in ("sharp/hvps", "sharp/seconds", "runs/threshold", "runs/threshold_preconditioned",
                  "sharp/trace_hutchpp", "sharp/density_nodes", "sharp/density_weights"):
         del f[name]
     f["runs/status"][0:5] = 0

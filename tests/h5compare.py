@@ -7,7 +7,8 @@ Usage: h5compare.py A.h5 B.h5             -> exit 0 if every run's results are i
                                               files only ever gain datasets, and a run's
                                               resolved configuration text may gain lines for
                                               keys added since REF was made).
-Ignored: /runs/rank and /runs/wall_seconds (who ran it and how long it took) and the creation time.
+Ignored: /runs/rank, /runs/wall_seconds and /sharp/seconds (who ran it and how long it and its
+measurements took) and the creation time.
 """
 import sys
 
@@ -15,6 +16,7 @@ import h5py
 import numpy as np
 
 IGNORE = {"rank", "wall_seconds"}
+IGNORE_SHARP = {"seconds"}
 
 
 def same(a, b):
@@ -54,7 +56,7 @@ def main():
         elif not subset and ka != kb:
             bad.append(f"/{grp}: different columns {sorted(ka ^ kb)}")
         for k in sorted(ka & kb):
-            if grp == "runs" and k in IGNORE:
+            if grp == "runs" and k in IGNORE or grp == "sharp" and k in IGNORE_SHARP:
                 continue
             if subset and grp == "runs" and k == "config":
                 if not same_config_text(fa[grp][k][()], fb[grp][k][()]):

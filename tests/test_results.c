@@ -108,6 +108,11 @@ static float eig_val(int i, int j, int e)
 }
 static double final_val(int i, int c) { return 0.1 * i + 1.0 / (3 + c); }
 static int32_t hvps_val(int i, int j) { return j < cap_sharp(i) - (i % 2) ? 3 + i + 2 * j : 0; }
+/* /sharp/seconds: NaN where nothing was measured */
+static float seconds_val(int i, int j)
+{
+    return j < cap_sharp(i) - (i % 2) ? 0.25f * (float)(i + 1) + (float)j : NAN;
+}
 
 /* ---- the same through the probe table: output o of probe p, file extents ext_file ---- */
 
@@ -199,6 +204,8 @@ static void make_result(int i, int rank, eos_run_result *res)
     }
     st->hvps = malloc(sizeof(int32_t) * (size_t)res->cap_sharp);
     for (int j = 0; j < res->cap_sharp; j++) st->hvps[j] = hvps_val(i, j);
+    st->seconds = malloc(sizeof(float) * (size_t)res->cap_sharp);
+    for (int j = 0; j < res->cap_sharp; j++) st->seconds[j] = seconds_val(i, j);
 }
 
 static void free_result(eos_run_result *res)
@@ -206,6 +213,7 @@ static void free_result(eos_run_result *res)
     for (int t = 0; t < EOS_TRAJ_N; t++) free(res->traj[t]);
     for (int p = 0; p < eos_curv_n_probes; p++) free(res->sharp.vals[p]);
     free(res->sharp.hvps);
+    free(res->sharp.seconds);
 }
 
 /* ---- serial HDF5 inspection helpers (rank 0) ---- */
@@ -367,6 +375,11 @@ static void check_run(hid_t f, int i, int written, int rank)
     EXPECT(read_ds(f, "sharp/hvps", H5T_NATIVE_INT, hv) == 0, "read hvps");
     for (int j = 0; j < SHARP; j++)
         EXPECT(hv[i][j] == (written ? hvps_val(i, j) : 0), "run %d hvps[%d] = %d", i, j, hv[i][j]);
+    float sec[N_RUNS][SHARP];
+    EXPECT(read_ds(f, "sharp/seconds", H5T_NATIVE_FLOAT, sec) == 0, "read seconds");
+    for (int j = 0; j < SHARP; j++)
+        EXPECT(same_float(sec[i][j], written ? seconds_val(i, j) : NAN), "run %d seconds[%d] = %g",
+               i, j, sec[i][j]);
     double d[N_RUNS];
     const char *fin[5] = {"runs/final_loss", "runs/final_acc", "runs/final_test_loss",
                           "runs/final_test_acc", "runs/final_sharpness"};
@@ -543,12 +556,12 @@ static void check_table_layout(hid_t f)
             H5Dclose(sc);
         }
     }
-    EXPECT(na == n_out + 2 && !strcmp(in_attr[n_out], "hvps") &&
-               !strcmp(in_attr[n_out + 1], "probe_hvps"),
-           "/sharp lists %d, table %d + hvps + probe_hvps", na, n_out);
-    EXPECT(ng == n_out + 3 && has_name(in_group, ng, "step") && has_name(in_group, ng, "hvps") &&
-               has_name(in_group, ng, "probe_hvps"),
-           "/sharp has %d datasets: the table's %d, step, hvps and probe_hvps", ng, n_out);
+    EXPECT(na == n_out + 3 && !strcmp(in_attr[n_out], "hvps") &&
+               !strcmp(in_attr[n_out + 1], "probe_hvps") && !strcmp(in_attr[n_out + 2], "seconds"),
+           "/sharp lists %d, table %d + hvps + probe_hvps + seconds", na, n_out);
+    EXPECT(ng == n_out + 4 && has_name(in_group, ng, "step") && has_name(in_group, ng, "hvps") &&
+               has_name(in_group, ng, "probe_hvps") && has_name(in_group, ng, "seconds"),
+           "/sharp has %d datasets: the table's %d, step, hvps, probe_hvps and seconds", ng, n_out);
     for (int i = 0; i < na; i++)
         EXPECT(has_name(in_group, ng, in_attr[i]), "%s listed", in_attr[i]);
     for (int s = 0; s < 4; s++)
@@ -1145,7 +1158,8 @@ static void test_external_readers(void)
             "assert f['sharp']['eig'].dims[1][0].name == '/sharp/step'\n"
             "names = list(f['sharp'].attrs['datasets'])\n"
             "assert set(names) | {'step'} == set(f['sharp']), names\n"
-            "assert names[-2:] == ['hvps', 'probe_hvps'] and f['sharp']['hvps'].dtype == 'int32'\n"
+            "assert names[-3:] == ['hvps', 'probe_hvps', 'seconds']\n"
+            "assert f['sharp']['hvps'].dtype == 'int32' and f['sharp']['seconds'].dtype == 'float32'\n"
             "assert list(f['sharp']['hvps'][0]) == [3, 5, 7, 9]\n"
             "ph = f['sharp']['probe_hvps']\n"
             "assert ph.dtype == 'int32' and ph.shape == (%d, %d, len(ph.attrs['labels']))\n"

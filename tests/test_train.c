@@ -376,6 +376,15 @@ static void test_precond_warm_start(void)
         EXPECT(fabs(pe[s] - pe[1]) <= 2e-3 * fabs(pe[1]), "slot %d: %g, first %g", s, pe[s],
                pe[1]);
     }
+    /* /sharp/seconds: every measurement timed, together within the run's wall time */
+    double tot = 0;
+    for (int s = 0; s < r.n_sharp; s++) {
+        EXPECT(isfinite(r.sharp.seconds[s]) && r.sharp.seconds[s] > 0, "slot %d took %g s", s,
+               r.sharp.seconds[s]);
+        tot += r.sharp.seconds[s];
+    }
+    EXPECT(r.n_sharp == 5 && tot <= r.wall_seconds, "%d measurements, %g s of a %g s run",
+           r.n_sharp, tot, r.wall_seconds);
     eos_run_result_free(&r);
 }
 

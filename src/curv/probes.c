@@ -169,6 +169,7 @@ enum { HOOK_MEASURE, HOOK_BEFORE, HOOK_AFTER };
 static int run_hook(eos_curv_ctx *c, int hook, const real *w, eos_curv_traj *t, int slot)
 {
     int rc = 0;
+    const double t0 = eos_now();
     c->w = w;
     c->hvps = 0;
     for (int p = 0; p < eos_curv_n_probes; p++) {
@@ -189,6 +190,9 @@ static int run_hook(eos_curv_ctx *c, int hook, const real *w, eos_curv_traj *t, 
     }
 fail:
     if (t && t->hvps) t->hvps[slot] += c->hvps;
+    if (t && t->seconds) /* like hvps: every hook that fills the slot */
+        t->seconds[slot] = (isnan(t->seconds[slot]) ? 0.0f : t->seconds[slot]) +
+                           (float)(eos_now() - t0);
     return rc;
 }
 

@@ -66,6 +66,7 @@ typedef int32_t MEM_I32;
  * table order) and the HVPs each measurement spent. */
 #define HVPS_NAME "hvps"
 #define PROBE_HVPS_NAME "probe_hvps" /* [N, S, probes]: /sharp/hvps per probe (labels: names) */
+#define SECONDS_NAME "seconds"        /* [N, S] float32: wall seconds of each measurement */
 #define PROJ_NAME "proj" /* /traj/proj: record.projections */
 #define MAX_SHARP_COLS (EOS_CURV_MAX_PROBES * EOS_CURV_MAX_OUTPUTS)
 typedef struct {
@@ -97,6 +98,7 @@ struct eos_results {
     hid_t sharp[MAX_SHARP_COLS], sharp_space[MAX_SHARP_COLS], mem_sharp[MAX_SHARP_COLS];
     hid_t hvps, hvps_space;
     hid_t probe_hvps, probe_hvps_space, mem_probe_hvps; /* absent from older files */
+    hid_t seconds, seconds_space;                       /* the same */
     hid_t mem_one, mem_rec, mem_slots;
     float *row;                   /* one trajectory/sharpness row, allocated once */
     int32_t *hvps_row;            /* one /sharp/hvps row, then one /sharp/probe_hvps row */
@@ -451,7 +453,8 @@ static int sharp_layout_of(const eos_sweep *sw, sharp_layout *sl)
             c->out = o;
             c->nd = pr->out[o].ndims;
             EOS_CHECK(c->nd >= 0 && c->nd <= EOS_CURV_MAX_DIMS && strcmp(c->name, "step") &&
-                          strcmp(c->name, HVPS_NAME) && strcmp(c->name, PROBE_HVPS_NAME),
+                          strcmp(c->name, HVPS_NAME) && strcmp(c->name, PROBE_HVPS_NAME) &&
+                          strcmp(c->name, SECONDS_NAME),
                       EOS_ERR_INTERNAL, "curvature output '%s': bad name or shape", c->name);
             for (int d = 0; d < EOS_CURV_MAX_DIMS; d++) c->ext[d] = d < c->nd ? 0 : 1;
         }
@@ -594,12 +597,13 @@ fail:
     return rc;
 }
 
-/* /sharp: every probe output, float32 [N, S(, ext...)], and hvps int32 [N, S]. */
+/* /sharp: every probe output, float32 [N, S(, ext...)], hvps int32 [N, S], probe_hvps int32
+ * [N, S, probes] and seconds float32 [N, S]. */
 static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout *sl)
 {
     int rc = 0;
     hsize_t dims[2 + EOS_CURV_MAX_DIMS] = {(hsize_t)sw->n_runs, (hsize_t)sw->sharp_slots};
-    const char *names[MAX_SHARP_COLS + 2];
+    const char *names[MAX_SHARP_COLS + 3];
     const float nan_f = NAN;
     const int32_t zero = 0;
     hid_t scale = H5I_INVALID_HID, ds = H5I_INVALID_HID;
@@ -619,7 +623,10 @@ static int create_sharp_group(hid_t grp, const eos_sweep *sw, const sharp_layout
     EOS_TRY(create_series(grp, scale, PROBE_HVPS_NAME, H5T_STD_I32LE, 3, dims, H5T_NATIVE_INT32,
                           &zero));
     names[sl->n + 1] = PROBE_HVPS_NAME;
-    EOS_TRY(attr_str_list(grp, "datasets", sl->n + 2, names));
+    EOS_TRY(create_series(grp, scale, SECONDS_NAME, H5T_IEEE_F32LE, 2, dims, H5T_NATIVE_FLOAT,
+                          &nan_f));
+    names[sl->n + 2] = SECONDS_NAME;
+    EOS_TRY(attr_str_list(grp, "datasets", sl->n + 3, names));
     const char *probe_names[EOS_CURV_MAX_PROBES];
     for (int p = 0; p < eos_curv_n_probes; p++) probe_names[p] = eos_curv_probes[p]->name;
     EOS_CHECK_H5(ds = H5Dopen2(grp, PROBE_HVPS_NAME, H5P_DEFAULT));
@@ -865,6 +872,8 @@ static void results_release(eos_results *r)
     eos_h5_close(&r->probe_hvps);
     eos_h5_close(&r->probe_hvps_space);
     eos_h5_close(&r->mem_probe_hvps);
+    eos_h5_close(&r->seconds);
+    eos_h5_close(&r->seconds_space);
     eos_h5_close(&r->proj);
     eos_h5_close(&r->proj_space);
     eos_h5_close(&r->mem_proj);
@@ -888,7 +897,8 @@ static void results_init(eos_results *r)
     hid_t *ids[] = {&r->file,      &r->dxpl,    &r->status_type, &r->msg_type,
                     &r->hvps,      &r->hvps_space, &r->mem_one,  &r->mem_rec,
                     &r->mem_slots, &r->proj,    &r->proj_space,  &r->mem_proj,
-                    &r->probe_hvps, &r->probe_hvps_space, &r->mem_probe_hvps};
+                    &r->probe_hvps, &r->probe_hvps_space, &r->mem_probe_hvps,
+                    &r->seconds,   &r->seconds_space};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) *ids[i] = H5I_INVALID_HID;
     for (int c = 0; c < N_COLS; c++) r->col[c] = r->col_space[c] = H5I_INVALID_HID;
     for (int t = 0; t < EOS_TRAJ_N; t++) r->traj[t] = r->traj_space[t] = H5I_INVALID_HID;
@@ -994,6 +1004,11 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
                         keep ? &r->probe_hvps : NULL, keep ? &r->probe_hvps_space : NULL));
         if (keep && len > 0) EOS_CHECK_H5(r->mem_probe_hvps = H5Screate_simple(1, &len, NULL));
     }
+    /* /sharp/seconds came after probe_hvps: resumed without it, like hvps */
+    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" SECONDS_NAME, H5P_DEFAULT));
+    if (has_hvps)
+        EOS_TRY(open_ds(f, r->path, "sharp/" SECONDS_NAME, 2, ds, keep ? &r->seconds : NULL,
+                        keep ? &r->seconds_space : NULL));
     if (!keep) return 0;
 
     hsize_t one = 1;
@@ -1004,6 +1019,7 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     EOS_CHECK_H5(r->status_type = make_status_type());
     EOS_CHECK_H5(r->msg_type = make_fixed_str(EOS_MSG_MAX));
     EOS_CHECK_H5(r->dxpl = H5Pcreate(H5P_DATASET_XFER));
+    if (S > rowlen) rowlen = S; /* /sharp/seconds */
     EOS_ALLOC(r->row, rowlen);
 fail:
     return rc;
@@ -1280,6 +1296,12 @@ int eos_results_write_run(eos_results *r, long i, const eos_run_result *res)
                                      : 0;
             EOS_TRY(write_row(r, r->probe_hvps, r->probe_hvps_space, r->mem_probe_hvps,
                               H5T_NATIVE_INT32, r->hvps_row, i, 2, dims));
+        }
+        if (r->seconds >= 0) {
+            for (int j = 0; j < r->sharp_slots; j++)
+                r->row[j] = res->sharp.seconds && j < res->cap_sharp ? res->sharp.seconds[j] : NAN;
+            EOS_TRY(write_row(r, r->seconds, r->seconds_space, r->mem_slots, H5T_NATIVE_FLOAT,
+                              r->row, i, 1, &S));
         }
     }
 

@@ -59,6 +59,8 @@ int eos_run_result_alloc(eos_run_result *res, const eos_config *cfg)
     res->n_values = n;
     EOS_ALLOC(res->sharp.hvps, res->cap_sharp);
     EOS_ALLOC(res->sharp.probe_hvps, (size_t)res->cap_sharp * eos_curv_n_probes);
+    EOS_ALLOC(res->sharp.seconds, res->cap_sharp);
+    fill_nan(res->sharp.seconds, res->cap_sharp);
     res->status = EOS_RUN_PENDING;
     res->final_loss = res->final_acc = res->final_test_loss = res->final_test_acc = NAN;
     res->final_sharpness = NAN;
@@ -76,6 +78,7 @@ void eos_run_result_free(eos_run_result *res)
     free(res->traj[0]);
     free(res->sharp.hvps);
     free(res->sharp.probe_hvps);
+    free(res->sharp.seconds);
     memset(res, 0, sizeof *res);
 }
 
@@ -320,6 +323,7 @@ static int ckpt_collect(run_ckpt *k, trainer *T, eos_run_result *res, double *lo
     PART(res->traj[0], sizeof(float) * res->n_values);
     PART(res->sharp.hvps, sizeof(int32_t) * (size_t)res->cap_sharp);
     PART(res->sharp.probe_hvps, sizeof(int32_t) * (size_t)res->cap_sharp * eos_curv_n_probes);
+    PART(res->sharp.seconds, sizeof(float) * (size_t)res->cap_sharp);
     PART(&res->n_rec, sizeof res->n_rec);
     PART(&res->n_sharp, sizeof res->n_sharp);
     PART(&res->final_sharpness, sizeof res->final_sharpness);

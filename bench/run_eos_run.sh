@@ -18,8 +18,8 @@
 #   REPEATS=3     pairs, run alternating: eosweep, PyTorch, eosweep, PyTorch, ...
 #   MODE=cohen    PyTorch's loss per step: cohen = its own no_grad pass (their compute_losses),
 #                 fused = summed from the gradient's forward passes (as eosweep takes it)
-#   NOSHARP=1     after the pairs, one eosweep run with sharpness off (the training-only time,
-#                 since the results file has no split of a run's wall time); 0 = skip
+#   NOSHARP=0     1: after the pairs, one eosweep run with sharpness off (the training-only time
+#                 measured directly; the split printed by default comes from /sharp/seconds)
 #   DATA_DIR=/tmp/eos_bench_eosrun   data, parameters, results files and logs
 #   ANALYSE_ONLY=1  only the report and the checks, on the logs of the last invocation
 set -euo pipefail
@@ -29,7 +29,7 @@ BUILD=${1:-$SRC/build}
 THREADS=${THREADS:-1}
 REPEATS=${REPEATS:-3}
 MODE=${MODE:-cohen}
-NOSHARP=${NOSHARP:-1}
+NOSHARP=${NOSHARP:-0}
 DATA_DIR=${DATA_DIR:-/tmp/eos_bench_eosrun}
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1}
@@ -93,6 +93,8 @@ for r in range(1, repeats + 1):
                      "grad_norm": f["traj/grad_norm"][0].astype(np.float64),
                      "eig": f["sharp/eig"][0].astype(np.float64),
                      "hvps": f["sharp/hvps"][0], "step": f["sharp/step"][:],
+                     "sharp_sec": (f["sharp/seconds"][0].astype(np.float64)
+                                   if "seconds" in f["sharp"] else None),
                      "wall": f["runs/wall_seconds"][0], "blas": f.attrs.get("blas_core", "?")})
     torch_.append(json.load(open(os.path.join(logs, "torch_r%d.json" % r))))
 med = statistics.median
@@ -113,6 +115,18 @@ print("in-process run time, s (eosweep /runs/wall_seconds; PyTorch the loop): eo
 print("PyTorch split, s: import %s  setup %s  training (loss + steps) %s  sharpness %s" %
       (fmt([t["import_sec"] for t in torch_]), fmt([t["setup_sec"] for t in torch_]),
        fmt([t["train_sec"] for t in torch_]), fmt([t["sharp_total_sec"] for t in torch_])))
+if ours[0]["sharp_sec"] is not None:
+    so = [np.nansum(o["sharp_sec"]) for o in ours]
+    print("eosweep split from the results file (/sharp/seconds), s: sharpness %s  training "
+          "(the rest of /runs/wall_seconds) %s;  per measurement median %.3f s, per HVP %.4f s" %
+          (fmt(so), fmt([o["wall"] - x for o, x in zip(ours, so)]),
+           med(list(ours[0]["sharp_sec"])), so[0] / ours[0]["hvps"].sum()))
+    tt = [t["train_sec"] for t in torch_]
+    ts = [t["sharp_total_sec"] for t in torch_]
+    print("  eosweep/PyTorch per pair: training %s (median %.3f), sharpness %s (median %.3f)" %
+          (fmt([(o["wall"] - x) / y for o, x, y in zip(ours, so, tt)]),
+           med([(o["wall"] - x) / y for o, x, y in zip(ours, so, tt)]),
+           fmt([x / y for x, y in zip(so, ts)]), med([x / y for x, y in zip(so, ts)])))
 if nosharp:
     ns = open(os.path.join(logs, "nosharp.txt")).read().split()
     with h5py.File(os.path.join(logs, "eosweep_nosharp.h5"), "r") as f:

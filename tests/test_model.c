@@ -584,6 +584,46 @@ static void test_hvp_block(void)
     run_block_case(&s4, EOS_ACT_IDENTITY, EOS_LOSS_XENT, 16, 40);
 }
 
+/* The float32 tanh pass at both widths (4 lanes: SSE; 8: AVX2, which the model uses where the CPU
+ * has it): the same bits for every 1021st float bit pattern (1/1021 of all floats: both signs,
+ * subnormals, the polynomial/exp switch at 0.625, the clamp at 9, inf, NaN) in rows of odd
+ * length (the padded tail), and within 3e-7 of double tanh (~2.5 ulp). */
+static void test_tanh_lanes(void)
+{
+    enum { W = 1021 };
+    real z[W], b[W], a4[W], a8[W];
+    memset(b, 0, sizeof b);
+    int rows = 0, diff = 0, far = 0, have8 = 1;
+    double worst = 0;
+    for (uint64_t base = 0; base < ((uint64_t)1 << 32); base += (uint64_t)W * 4099, rows++) {
+        for (int j = 0; j < W; j++) {
+            uint32_t u = (uint32_t)(base + (uint64_t)j * 4099);
+            float f;
+            memcpy(&f, &u, sizeof f);
+            z[j] = (real)f;
+        }
+        EXPECT(eos_mlp_tanh_lanes(a4, z, b, W, 4) == 0, "4 lanes");
+        if (have8 && eos_mlp_tanh_lanes(a8, z, b, W, 8) == 0)
+            diff += memcmp(a4, a8, sizeof a4) != 0;
+        else
+            have8 = 0;
+        for (int j = 0; j < W; j++) {
+            double t = tanh((double)z[j]);
+            if (isnan(t)) {
+                far += !isnan(a4[j]);
+                continue;
+            }
+            if (fabs(t) < 1e-30) continue; /* float results may flush */
+            double e = fabs((double)a4[j] - t) / fabs(t);
+            worst = e > worst ? e : worst;
+        }
+    }
+    EXPECT(rows > 1000, "%d rows", rows);
+    EXPECT(sizeof(real) != 4 || diff == 0, "%d of %d rows differ between 4 and 8 lanes", diff, rows);
+    EXPECT(far == 0 && worst <= 3e-7, "tanh: %d NaNs lost, worst rel. error %.3g", far, worst);
+    if (sizeof(real) == 4 && !have8) printf("  (no AVX2 here: 8 lanes not compared)\n");
+}
+
 /* Init: draw order (layer by layer, W row-major then b) and bounds/std. */
 static void test_init(void)
 {
@@ -810,6 +850,7 @@ int main(void)
     TEST_RUN(test_thread_invariance);
     TEST_RUN(test_hvp_cache);
     TEST_RUN(test_hvp_block);
+    TEST_RUN(test_tanh_lanes);
     TEST_RUN(test_init);
     TEST_RUN(test_config_errors);
     TEST_RUN(test_layouts);

@@ -113,80 +113,77 @@ typedef struct eos_dense {
 } mlp;
 
 /* ------------------------------------------------------------------------------------------ */
-/* float32 tanh in VL lanes with GCC vector extensions. Branch-free, so it vectorises under the
- * default FP flags (-ftrapping-math blocks if-conversion of libm-style code; glibc's tanhf was a
- * third of a GD step). Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|) + 1) beyond, with
- * Cephes' expf polynomial: max error 1.2 ulp against double tanh over all floats (tested). NaN
- * stays NaN. Pointer arguments keep the vectors out of the calling convention. VL is the width of
- * the target's vector registers: GCC 12 lowers 8-lane float compares on SSE (the Release build's
- * x86-64-v2) to 8 scalar comiss, which made this pass 12 % of a GD step; the range tests are
- * integer compares of |x|'s bits (the same order as the floats for |x| >= 0, NaN above inf), which
- * vectorise at any width. Every lane does the same operations, so VL changes no bit. */
+/* float32 tanh with GCC vector extensions (src/model/tanh_lanes.h). Branch-free, so it vectorises
+ * under the default FP flags (-ftrapping-math blocks if-conversion of libm-style code; glibc's
+ * tanhf was a third of a GD step). Cephes' odd polynomial for |x| < 0.625, 1 - 2/(exp(2|x|) + 1)
+ * beyond, with Cephes' expf polynomial: max error 1.2 ulp against double tanh over all floats
+ * (tested). NaN stays NaN. Pointer arguments keep the vectors out of the calling convention. The
+ * range tests are integer compares of |x|'s bits (the same order as the floats for |x| >= 0, NaN
+ * above inf): GCC 12 lowered 8-lane float compares on SSE to 8 scalar comiss. The pass exists in
+ * 4 lanes (SSE, what the Release build's x86-64-v2 target has) and on x86-64 also in 8 (AVX2,
+ * chosen at run time when the CPU has it: the 4-lane pass was 8 % of a GD step on this AVX2 host).
+ * Every lane does the same operations and neither uses FMA, so the width changes no bit
+ * (tested). */
 #ifndef EOS_FLOAT64
-#ifdef __AVX__
-#define VL 8
-#else
-#define VL 4
+#define TANH_LANES 4
+#define TANH_FN(name) name##_4
+#define TANH_ATTR
+#include "tanh_lanes.h"
+#undef TANH_LANES
+#undef TANH_FN
+#undef TANH_ATTR
+#if defined(__x86_64__)
+#define TANH_LANES 8
+#define TANH_FN(name) name##_8
+#define TANH_ATTR __attribute__((target("avx2")))
+#include "tanh_lanes.h"
+#undef TANH_LANES
+#undef TANH_FN
+#undef TANH_ATTR
 #endif
-typedef float vfl __attribute__((vector_size(VL * 4)));
-typedef int32_t vil __attribute__((vector_size(VL * 4)));
 
-static inline void tanh_vec(vfl *out, const vfl *in)
+typedef void (*tanh_row_fn)(real *a, const real *z, const real *b, int w);
+/* The widest pass this CPU runs. */
+static tanh_row_fn tanh_row_for_cpu(void)
 {
-    const vfl nine = (vfl){0} + 9.0f;
-    vfl x = *in;
-    vil xi = (vil)x, axi = xi & 0x7fffffff;
-    vfl ax = (vfl)axi;
-    vfl z = x * x;
-    vfl small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z +
-                  1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
-    /* |x| > 9 and not NaN: tanh(9) rounds to 1; also keeps exp finite */
-    vil over = (axi > 0x41100000) & (axi <= 0x7f800000);
-    vfl t = (vfl)((over & (vil)nine) | (~over & (vil)ax));
-    t = t + t;
-    /* exp(t), t in [0, 18]: t = n ln2 + r, |r| <= ln2/2 */
-    vfl n = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    vfl r = t - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    vfl y = 1.9875691500E-4f * r + 1.3981999507E-3f;
-    y = y * r + 8.3334519073E-3f;
-    y = y * r + 4.1665795894E-2f;
-    y = y * r + 1.6666665459E-1f;
-    y = y * r + 5.0000001201E-1f;
-    y = y * (r * r) + r + 1.0f;
-    vfl e = y * (vfl)((__builtin_convertvector(n, vil) + 127) << 23);
-    vfl big = 1.0f - 2.0f / (e + 1.0f);
-    big = (vfl)((vil)big | (xi & (int32_t)0x80000000)); /* copysign */
-    vil sm = axi < 0x3f200000; /* |x| < 0.625 */
-    *out = (vfl)((sm & (vil)small) | (~sm & (vil)big));
+#if defined(__AVX2__)
+    return tanh_row_8;
+#elif defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? tanh_row_8 : tanh_row_4;
+#else
+    return tanh_row_4;
+#endif
 }
 
-/* a [w] = tanh(z [w] + b [w]) (a may alias z); the tail goes through a padded vector. */
-static void tanh_row(real *a, const real *z, const real *b, int w)
+int eos_mlp_tanh_lanes(real *a, const real *z, const real *b, int w, int lanes)
 {
-    int j = 0;
-    for (; j + VL <= w; j += VL) {
-        vfl v, bv;
-        memcpy(&v, z + j, sizeof v);
-        memcpy(&bv, b + j, sizeof bv);
-        v += bv;
-        tanh_vec(&v, &v);
-        memcpy(a + j, &v, sizeof v);
+    if (lanes == 4) {
+        tanh_row_4(a, z, b, w);
+        return 0;
     }
-    if (j < w) {
-        real buf[VL] = {0};
-        for (int t = j; t < w; t++) buf[t - j] = z[t] + b[t];
-        vfl v;
-        memcpy(&v, buf, sizeof v);
-        tanh_vec(&v, &v);
-        memcpy(buf, &v, sizeof v);
-        memcpy(a + j, buf, (size_t)(w - j) * sizeof(real));
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (lanes == 8 && __builtin_cpu_supports("avx2")) {
+        tanh_row_8(a, z, b, w);
+        return 0;
     }
+#endif
+    return -1;
 }
 #else
 static void tanh_row(real *a, const real *z, const real *b, int w)
 {
     for (int j = 0; j < w; j++) a[j] = tanh(z[j] + b[j]);
+}
+typedef void (*tanh_row_fn)(real *a, const real *z, const real *b, int w);
+static tanh_row_fn tanh_row_for_cpu(void) { return tanh_row; }
+
+int eos_mlp_tanh_lanes(real *a, const real *z, const real *b, int w, int lanes)
+{
+    (void)lanes;
+    tanh_row(a, z, b, w);
+    return 0;
 }
 #endif
 
@@ -269,10 +266,12 @@ static void act_forward(real *restrict a, real *restrict d1, real *restrict d2,
                         const real *restrict b, int n, int w, eos_activation act)
 {
     switch (act) {
-    case EOS_ACT_TANH:
+    case EOS_ACT_TANH: {
+        const tanh_row_fn row = tanh_row_for_cpu();
 #pragma omp parallel for schedule(static) /* rows split across threads */
-        for (int i = 0; i < n; i++) tanh_row(a + (size_t)i * w, a + (size_t)i * w, b, w);
+        for (int i = 0; i < n; i++) row(a + (size_t)i * w, a + (size_t)i * w, b, w);
         break;
+    }
     case EOS_ACT_RELU: ACT_FORWARD_LOOP(ACT_RELU); break;
     case EOS_ACT_ELU: ACT_FORWARD_LOOP(ACT_ELU); break;
     case EOS_ACT_SOFTPLUS: ACT_FORWARD_LOOP(ACT_SOFTPLUS); break;

@@ -75,6 +75,10 @@ void eos_model_row_blocks(int n, int rb, double *part, size_t width,
 void eos_model_part_reduce(real *g, const double *part, int nb, size_t width, size_t n,
                            const size_t *map, double scale);
 
+/* For tests: a [w] = tanh(z [w] + b [w]) by mlp.c's float32 pass in `lanes` lanes (4, or 8 where
+ * the CPU has AVX2); -1 if that width does not run here. float64 builds: libm's tanh. */
+int eos_mlp_tanh_lanes(real *a, const real *z, const real *b, int w, int lanes);
+
 /* ---- what mlp.c shares with the architectures that end in dense layers (cnn.c) ---- */
 
 /* A stack of dense layers (the MLP): n_hidden hidden layers of mc's widths and activation, then

@@ -60,10 +60,27 @@ static void test_reductions_thread_independent(void)
     free(x);
 }
 
+/* Error messages stay one line whatever they quote: control characters become C escapes. */
+static void test_error_message_one_line(void)
+{
+    eos_error_set(EOS_ERR_CONFIG, __FILE__, __LINE__, "data.path: %s: no such file", "a\nb\tc\x01" "d");
+    const char *m = eos_error_msg();
+    EXPECT(strcmp(m, "data.path: a\\nb\\tc\\x01d: no such file") == 0, "message: %s", m);
+    for (const char *c = m; *c; c++) EXPECT((unsigned char)*c >= 0x20, "control character in %s", m);
+    char big[2000];
+    memset(big, '\n', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    eos_error_set(EOS_ERR_CONFIG, __FILE__, __LINE__, "%s", big);
+    EXPECT(strlen(eos_error_msg()) < 1024 && strchr(eos_error_msg(), '\n') == NULL,
+           "a long message of newlines: %zu characters", strlen(eos_error_msg()));
+    eos_error_clear();
+}
+
 int main(void)
 {
     TEST_RUN(test_rng_skip_matches_sequential);
     TEST_RUN(test_rng_streams_distinct_and_uniform);
     TEST_RUN(test_reductions_thread_independent);
+    TEST_RUN(test_error_message_one_line);
     return TEST_SUMMARY();
 }

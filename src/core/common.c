@@ -10,12 +10,37 @@
 static _Thread_local char err_msg[1024];
 static _Thread_local char err_where[256];
 
+/* Messages are one line whatever the input they quote (a YAML block scalar's newline in a path):
+ * control characters are written as C escapes. */
+static void copy_escaped(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)src; *c && o + 1 < cap; c++) {
+        char esc[8];
+        if (*c >= 0x20 && *c != 0x7f) {
+            dst[o++] = (char)*c;
+            continue;
+        }
+        if (*c == '\n') snprintf(esc, sizeof esc, "\\n");
+        else if (*c == '\r') snprintf(esc, sizeof esc, "\\r");
+        else if (*c == '\t') snprintf(esc, sizeof esc, "\\t");
+        else snprintf(esc, sizeof esc, "\\x%02x", *c);
+        size_t n = strlen(esc);
+        if (o + n + 1 > cap) break;
+        memcpy(dst + o, esc, n);
+        o += n;
+    }
+    dst[o] = '\0';
+}
+
 int eos_error_set(int code, const char *src_file, int src_line, const char *fmt, ...)
 {
+    char raw[sizeof err_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    copy_escaped(err_msg, sizeof err_msg, raw);
     snprintf(err_where, sizeof err_where, "%s:%d", src_file, src_line);
     return code;
 }

@@ -37,6 +37,10 @@ check "SIGUSR1: resume finishes (exit $rc)" test $rc -eq 0
 check "SIGUSR1: the run continued from its checkpoint, not step 0 (step ${step:-none})" \
     test "${step:-0}" -gt 0
 check "SIGUSR1: results equal the uninterrupted sweep" $PY "$SRC/tests/h5compare.py" ref.h5 u.h5
+check "SIGUSR1: the measurements before the interruption keep their /sharp/seconds" $PY -c "
+import h5py, numpy as np, sys
+f = h5py.File('u.h5'); t, h = f['sharp/seconds'][()], f['sharp/hvps'][()]
+sys.exit(0 if (h[:, 0] > 0).all() and (t[h > 0] > 0).all() and np.isnan(t[h == 0]).all() else 1)"
 check "SIGUSR1: no checkpoint left once every run is stored" test ! -e u.h5.ckpt
 
 # --- kill -9 with periodic checkpoints --------------------------------------------------

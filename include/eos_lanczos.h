@@ -75,11 +75,12 @@ void eos_lobpcg_free(eos_lobpcg *s);
 /* The block size for k wanted eigenvalues with guard extra vectors on an operator of order n. */
 int eos_lobpcg_block(int k, int guard, size_t n);
 /* The k largest eigenvalues of A, descending, into eig[k], stopping like eos_lanczos_run (every
- * wanted Ritz pair's residual <= tol |theta|) or after max_iter iterations (b products to start, then at most
- * k per iteration: the wanted pairs' residuals), all of an iteration's products by one call of opb when
- * it is not NULL (else op once per vector). X [b, n] (b = eos_lobpcg_block(k, guard, n)): with warm, the start block (rows
- * that are zero or dependent are replaced from rng); on return the b Ritz vectors, descending,
- * unit norm (row 0: the top eigenvector). *n_matvec receives the number of products used. */
+ * wanted Ritz pair's residual <= tol |theta|) or after max_iter iterations (b products to start,
+ * then at most k per iteration: the wanted pairs' residuals). An iteration's products go to opb in
+ * one call when it is not NULL, else to op one vector at a time. X [b, n] (b =
+ * eos_lobpcg_block(k, guard, n)): with warm, the start block (rows that are zero or dependent are
+ * replaced from rng); on return the b Ritz vectors, descending, unit norm (row 0: the top
+ * eigenvector). *n_matvec receives the number of products used. */
 int eos_lobpcg_run(eos_lobpcg *s, eos_linop_fn op, eos_linop_block_fn opb, void *ctx, int k,
                    int guard, double tol, int max_iter, real *X, int warm, eos_rng *rng,
                    double *eig, int *n_matvec);

@@ -158,18 +158,13 @@ static tanh_row_fn tanh_row_for_cpu(void)
 
 int eos_mlp_tanh_lanes(real *a, const real *z, const real *b, int w, int lanes)
 {
-    if (lanes == 4) {
-        tanh_row_4(a, z, b, w);
-        return 0;
-    }
+    tanh_row_fn row = lanes == 4 ? tanh_row_4 : NULL;
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (lanes == 8 && __builtin_cpu_supports("avx2")) {
-        tanh_row_8(a, z, b, w);
-        return 0;
-    }
+    if (lanes == 8 && tanh_row_for_cpu() == tanh_row_8) row = tanh_row_8;
 #endif
-    return -1;
+    if (!row) return -1;
+    row(a, z, b, w);
+    return 0;
 }
 #else
 static void tanh_row(real *a, const real *z, const real *b, int w)
@@ -1203,34 +1198,34 @@ static int mlp_hvp_block(eos_model *m, const real *params, const real *X, const 
     if (!B->buf) EOS_TRY(block_ws_alloc(p));
     blas_single_thread();
     for (int j0 = 0; j0 < nv; j0 += MLP_BLOCK) {
-        const int nb = nv - j0 < MLP_BLOCK ? nv - j0 : MLP_BLOCK;
+        const int nd = nv - j0 < MLP_BLOCK ? nv - j0 : MLP_BLOCK;
         const real *Vb = V + (size_t)j0 * np;
         real *HVb = HV + (size_t)j0 * np;
         for (int l = 1; l <= L; l++) {
             const size_t din = (size_t)dm[l - 1], dout = (size_t)dm[l], wl = din * dout;
-            real *vf = B->vf + nb * p->wsum[l], *vh = B->vh + nb * p->wsum[l];
-            for (int j = 0; j < nb; j++) {
+            real *vf = B->vf + nd * p->wsum[l], *vh = B->vh + nd * p->wsum[l];
+            for (int j = 0; j < nd; j++) {
                 const real *Vl = Vb + (size_t)j * np + p->woff[l];
                 memcpy(vf + (size_t)j * wl, Vl, wl * sizeof(real));
                 for (size_t r = 0; r < dout; r++)
-                    memcpy(vh + (r * nb + j) * din, Vl + r * din, din * sizeof(real));
+                    memcpy(vh + (r * nd + j) * din, Vl + r * din, din * sizeof(real));
             }
         }
-        memset(B->acc, 0, (size_t)nb * p->wsum[L + 1] * sizeof(real));
+        memset(B->acc, 0, (size_t)nd * p->wsum[L + 1] * sizeof(real));
         const cache_mode mode = cache_prepare(p, params, X, Y, idx, n, 1);
         for (int r0 = 0, ci = 0; r0 < n; r0 += m->chunk, ci++) {
             int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
             const real *x = input_rows(p, X, idx, r0, nr, dm[0]);
             const int cached = mode != CACHE_OFF && ci < p->cache.n_cached;
-            block_chunk(p, params, Vb, nb, x, Y, idx, r0, nr, m->loss, scale, HVb,
+            block_chunk(p, params, Vb, nd, x, Y, idx, r0, nr, m->loss, scale, HVb,
                         cached ? mode : CACHE_OFF,
                         cached ? p->cache.buf + (size_t)ci * p->per_chunk : NULL);
         }
         if (mode == CACHE_RECORD) p->cache.valid = 1;
         for (int l = 1; l <= L; l++) {
             const size_t wl = (size_t)dm[l - 1] * dm[l];
-            const real *acc = B->acc + nb * p->wsum[l];
-            for (int j = 0; j < nb; j++) {
+            const real *acc = B->acc + nd * p->wsum[l];
+            for (int j = 0; j < nd; j++) {
                 real *h = HVb + (size_t)j * np + p->woff[l];
                 const real *a = acc + (size_t)j * wl;
                 for (size_t e = 0; e < wl; e++) h[e] += a[e];

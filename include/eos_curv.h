@@ -160,14 +160,15 @@ int eos_curv_gnvp_op(void *ctx, const real *v, real *out);
  * opb, if not NULL, the same operator on blocks, which LOBPCG then uses for its products),
  * descending, by the solver of sharpness.solver with sharpness.tol: warm-started from vec
  * [eos_curv_warm_rows(c, k), np], the running probe's kept Ritz vectors of its previous
- * measurement (Lanczos: the top one; LOBPCG: the whole block), except at a run's first
- * measurement (then a random start from the probe's stream); vec receives this one's, row 0 the
- * top Ritz vector. */
+ * measurement (Lanczos: the top k, started from their sum; LOBPCG: the whole block), except at a
+ * run's first measurement (then a random start from the probe's stream); vec receives this
+ * one's, descending, row 0 the top Ritz vector. */
 int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, int k, real *vec,
                      double *eig);
 /* Rows of the warm start eos_curv_top_eig keeps for a top-k solve (probes size scratch by it). */
 int eos_curv_warm_rows(const eos_curv_ctx *c, int k);
-/* The i-th largest Ritz vector (i < k) of the last eos_curv_top_eig on vec, into out [np]. */
+/* The i-th largest Ritz vector (i < k) of the last eos_curv_top_eig on vec, into out [np] (a
+ * copy of vec's row i; zero if the solve found fewer than i + 1 pairs). */
 int eos_curv_ritz(const eos_curv_ctx *c, const real *vec, int i, real *out);
 /* out = H_B(w) v and g = grad L_B(w) for the mean loss over training examples idx[0..n) (idx
  * NULL: the first n). */

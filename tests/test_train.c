@@ -388,6 +388,38 @@ static void test_precond_warm_start(void)
     eos_run_result_free(&r);
 }
 
+/* eig's Lanczos warm start for k = 2: GD at an lr so small that the point does not move, so the
+ * Hessian is the same at every measurement. A later solve starts from the sum of the previous
+ * top-2 Ritz vectors, so both wanted directions start large and it needs a fraction of the cold
+ * first solve's products (from the top vector alone, the second direction has to grow from the
+ * little of it the top vector's error holds: about a cold solve again). The values agree. */
+static void test_eig_warm_start_top2(void)
+{
+    eos_config c;
+    base_cfg(&c);
+    c.train.lr = 1e-12;
+    c.train.max_steps = 3;
+    c.train.record_every = 1;
+    c.sharpness.every = 1;
+    c.sharpness.k = 2;
+    c.sharpness.tol = 1e-5;
+    eos_run_result r;
+    EXPECT(run(&c, &r) == 0 && r.status == EOS_RUN_DONE, "run: %s", r.message);
+    const int p = eos_curv_find("eig"), np = eos_curv_n_probes;
+    const float *e = test_sharp(&r, "eig", NULL);
+    const int32_t *h = r.sharp.probe_hvps;
+    const int first = h[0 * np + p];
+    EXPECT(first >= 8, "the cold solve took %d products", first);
+    for (int s = 1; s <= 3; s++) {
+        EXPECT(h[s * np + p] * 2 <= first, "slot %d: %d products after %d (second direction not "
+               "warm-started?)", s, h[s * np + p], first);
+        for (int i = 0; i < 2; i++)
+            EXPECT(fabs(e[2 * s + i] - e[i]) <= 1e-4 * fabs(e[i]), "slot %d eig %d: %g, first %g",
+                   s, i, e[2 * s + i], e[i]);
+    }
+    eos_run_result_free(&r);
+}
+
 /* sharpness.solver lobpcg against the default Lanczos on the same run (GD is not moved by the
  * measurements, so both see the same points): every measurement's top-2 eigenvalues and overlaps
  * agree to the accuracy tol 1e-6 implies, the block warm start makes every solve after the first
@@ -686,6 +718,7 @@ int main(void)
     TEST_RUN(test_online_any_model);
     TEST_RUN(test_projections);
     TEST_RUN(test_precond_warm_start);
+    TEST_RUN(test_eig_warm_start_top2);
     TEST_RUN(test_lobpcg_solver);
     TEST_RUN(test_logistic_large_steps);
     return TEST_SUMMARY();

@@ -1,13 +1,14 @@
 /* eig.c: the top-k Hessian eigenvalues of the sharpness set, descending (Lanczos, src/curv/
  * lanczos.c, or LOBPCG, src/curv/lobpcg.c); the first is the run's sharpness. Every measurement
- * but a run's first starts from the previous one's top Ritz vector (LOBPCG: its block). */
+ * but a run's first starts from the previous one's top-k Ritz vectors (Lanczos: from their sum;
+ * LOBPCG: its block). */
 #include "eos_curv.h"
 
 #define EIG_MAX 32 /* above sharpness.k's range */
 
 static void eig_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; }
 
-/* the warm start: the top Ritz vector (Lanczos) or block (LOBPCG) */
+/* the warm start: the top-k Ritz vectors (Lanczos) or the block (LOBPCG) */
 static size_t eig_scratch(const eos_curv_ctx *c)
 {
     return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k) * c->np;

@@ -1,6 +1,6 @@
 /* eig_min.c: the sharpness.k_min smallest (most negative) Hessian eigenvalues of the sharpness
  * set, ascending: the top of -H by the same Lanczos as eig (src/curv/lanczos.c), through an
- * operator that negates the HVP. Warm-started from its own previous bottom Ritz vector. Lanczos
+ * operator that negates the HVP. Warm-started from its own previous bottom Ritz vectors. Lanczos
  * stops on residuals relative to each eigenvalue, so eigenvalues near zero (a nearly convex
  * point) converge slowly and may use all of sharpness.max_iter. */
 #include "eos_curv.h"
@@ -12,7 +12,7 @@ static int eig_min_enabled(const eos_curv_ctx *c) { return c->cfg->sharpness.k_m
 
 static void eig_min_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k_min; }
 
-/* the warm start: the bottom Ritz vector (LOBPCG: block) */
+/* the warm start: the bottom k_min Ritz vectors (LOBPCG: block) */
 static size_t eig_min_scratch(const eos_curv_ctx *c)
 {
     return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k_min) * c->np;

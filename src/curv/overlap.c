@@ -6,8 +6,9 @@
  *   update_top      = <w_{t+1} - w_t, u_1>       (in parameter units)
  * An eigenvector's sign is arbitrary: each u_i is oriented so that its entry of largest
  * magnitude (the first of ties) is positive, which keeps the sign fixed between measurements
- * while the vector moves little. Its own top-k solve (sharpness.solver, warm-started from its previous u_1, like
- * eig), so it depends on no other probe; it costs about one more top-k solve and one gradient. */
+ * while the vector moves little. Its own top-k solve (sharpness.solver, warm-started from its
+ * previous u_1..u_k, like eig), so it depends on no other probe; it costs about one more top-k
+ * solve and one gradient. */
 #include "eos_curv.h"
 
 #include <math.h>
@@ -21,7 +22,7 @@ static int ovl_enabled(const eos_curv_ctx *c) { return c->cfg->sharpness.overlap
 
 static void ovl_shape(const eos_config *cfg, int *d) { d[0] = cfg->sharpness.k; }
 
-/* the warm start [rows, np] (row 0: u_1), w_t [np], g [np], u_i [np] */
+/* the warm start [rows, np] (row i: u_{i+1}), w_t [np], g [np], u_i [np] */
 static size_t ovl_rows(const eos_curv_ctx *c)
 {
     return (size_t)eos_curv_warm_rows(c, c->cfg->sharpness.k);
@@ -56,7 +57,7 @@ static int ovl_measure(eos_curv_ctx *c, float *out)
     for (int i = 0; i < k; i++) {
         const real *u = u1;
         if (i > 0) {
-            EOS_TRY(eos_curv_ritz(c, u1, i, ui)); /* u_1 is row 0, not read */
+            EOS_TRY(eos_curv_ritz(c, u1, i, ui));
             orient(ui, np);
             u = ui;
         }

@@ -265,7 +265,7 @@ int eos_curv_gnvp_op(void *ctx, const real *v, real *out)
 int eos_curv_warm_rows(const eos_curv_ctx *c, int k)
 {
     const eos_sharp_cfg *sc = &c->cfg->sharpness;
-    return sc->solver == EOS_SOLVER_LOBPCG ? eos_lobpcg_block(k, sc->guard, c->np) : 1;
+    return sc->solver == EOS_SOLVER_LOBPCG ? eos_lobpcg_block(k, sc->guard, c->np) : k;
 }
 
 int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, int k, real *vec,
@@ -276,17 +276,30 @@ int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, i
     if (sc->solver == EOS_SOLVER_LOBPCG)
         return eos_lobpcg_run(&c->lb, op, opb, c, k, sc->guard, sc->tol, sc->max_iter, vec,
                               c->n_done > 0, c->rng, eig, &n_matvec);
-    return eos_lanczos_run(&c->lz, op, c, k, sc->tol, c->n_done ? vec : NULL, c->rng, eig, vec,
-                           &n_matvec);
+    /* Lanczos starts from one vector: the sum of the previous top-k Ritz vectors, so that every
+     * wanted direction starts large, not only the top one (from the top vector alone the second
+     * is found from the few percent of it the top vector's error holds). */
+    int rc = 0;
+    const size_t np = c->np;
+    if (c->n_done)
+        for (int i = 1; i < k; i++) eos_axpy(vec, 1.0, vec + (size_t)i * np, np);
+    EOS_TRY(eos_lanczos_run(&c->lz, op, c, k, sc->tol, c->n_done ? vec : NULL, c->rng, eig, vec,
+                            &n_matvec));
+    for (int i = 1; i < k; i++) { /* fewer Ritz pairs than k only if the basis spans everything */
+        real *row = vec + (size_t)i * np;
+        if (i < c->lz.m)
+            EOS_TRY(eos_lanczos_ritz(&c->lz, i, row));
+        else
+            eos_zero(row, np);
+    }
+fail:
+    return rc;
 }
 
 int eos_curv_ritz(const eos_curv_ctx *c, const real *vec, int i, real *out)
 {
-    if (c->cfg->sharpness.solver == EOS_SOLVER_LOBPCG) {
-        eos_copy(out, vec + (size_t)i * c->np, c->np);
-        return 0;
-    }
-    return eos_lanczos_ritz(&c->lz, i, out);
+    eos_copy(out, vec + (size_t)i * c->np, c->np);
+    return 0;
 }
 
 int eos_curv_grad(eos_curv_ctx *c, const real *w, const int *idx, int n, real *g)

@@ -1,6 +1,6 @@
 /* ckpt_cost.c: what a checkpoint of the reference fc-tanh run costs (docs/checkpoints.md): the
  * trainer's parts for Fashion-MNIST-sized fc-tanh 784-200-200-10 under GD and Adam (parameters,
- * warm-start vector, optimizer vectors, a 5,000-example permutation, trajectories of 6,000
+ * warm-start vectors (the default top-2), optimizer vectors, a 5,000-example permutation, trajectories of 6,000
  * steps), written with eos_ckpt_write (SHA-256, write, fsync, rename, directory fsync) and read
  * back with eos_ckpt_read, REPEATS times each; prints the size and the median times.
  * Usage: ckpt_cost [DIR] [REPEATS] */
@@ -26,13 +26,13 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/ckpt_cost.ckpt.d/run-0.ckpt", dir);
     for (int adam = 0; adam <= 1; adam++) {
         size_t vec = adam ? 3 : 1; /* w, then Adam's two moments */
-        real *w = calloc(vec * np, sizeof(real)), *warm = calloc(np, sizeof(real));
+        real *w = calloc(vec * np, sizeof(real)), *warm = calloc(2 * np, sizeof(real));
         int *perm = calloc(n, sizeof(int));
         float *traj = calloc(5 * rec + 4 * sharp, sizeof(float));
         for (size_t i = 0; i < vec * np; i++) w[i] = (real)i;
         eos_part parts[] = {{w, sizeof(real) * np},
                             {w + np, sizeof(real) * (vec - 1) * np},
-                            {warm, sizeof(real) * np},
+                            {warm, sizeof(real) * 2 * np}, /* eig's top-2 Ritz vectors */
                             {perm, sizeof(int) * n},
                             {traj, sizeof(float) * (5 * rec + 4 * sharp)}};
         const int n_parts = sizeof parts / sizeof *parts;

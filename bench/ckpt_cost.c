@@ -1,8 +1,9 @@
 /* ckpt_cost.c: what a checkpoint of the reference fc-tanh run costs (docs/checkpoints.md): the
  * trainer's parts for Fashion-MNIST-sized fc-tanh 784-200-200-10 under GD and Adam (parameters,
- * warm-start vectors (the default top-2), optimizer vectors, a 5,000-example permutation, trajectories of 6,000
- * steps), written with eos_ckpt_write (SHA-256, write, fsync, rename, directory fsync) and read
- * back with eos_ckpt_read, REPEATS times each; prints the size and the median times.
+ * the warm-start vectors of the default top-2, optimizer vectors, a 5,000-example permutation,
+ * trajectories of 6,000 steps), written with eos_ckpt_write (SHA-256, write, fsync, rename,
+ * directory fsync) and read back with eos_ckpt_read, REPEATS times each; prints the size and the
+ * median times.
  * Usage: ckpt_cost [DIR] [REPEATS] */
 #include <stdio.h>
 #include <stdlib.h>

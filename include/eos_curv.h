@@ -167,9 +167,6 @@ int eos_curv_top_eig(eos_curv_ctx *c, eos_linop_fn op, eos_linop_block_fn opb, i
                      double *eig);
 /* Rows of the warm start eos_curv_top_eig keeps for a top-k solve (probes size scratch by it). */
 int eos_curv_warm_rows(const eos_curv_ctx *c, int k);
-/* The i-th largest Ritz vector (i < k) of the last eos_curv_top_eig on vec, into out [np] (a
- * copy of vec's row i; zero if the solve found fewer than i + 1 pairs). */
-int eos_curv_ritz(const eos_curv_ctx *c, const real *vec, int i, real *out);
 /* out = H_B(w) v and g = grad L_B(w) for the mean loss over training examples idx[0..n) (idx
  * NULL: the first n). */
 int eos_curv_hvp_batch(eos_curv_ctx *c, const real *w, const int *idx, int n, const real *v,

@@ -57,7 +57,8 @@ static int ovl_measure(eos_curv_ctx *c, float *out)
     for (int i = 0; i < k; i++) {
         const real *u = u1;
         if (i > 0) {
-            EOS_TRY(eos_curv_ritz(c, u1, i, ui));
+            /* oriented in a copy: the kept row is the next warm start, as the solve left it */
+            eos_copy(ui, u1 + (size_t)i * np, np);
             orient(ui, np);
             u = ui;
         }

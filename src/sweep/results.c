@@ -991,22 +991,22 @@ static int open_layout(eos_results *r, const eos_sweep *sw, int keep)
     }
     /* /sharp/hvps came after format_version 1's first files: a file without it is resumed,
      * and its runs' product counts are simply not kept */
-    htri_t has_hvps;
-    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" HVPS_NAME, H5P_DEFAULT));
-    if (has_hvps)
+    htri_t present;
+    EOS_CHECK_H5(present = H5Lexists(f, "sharp/" HVPS_NAME, H5P_DEFAULT));
+    if (present)
         EOS_TRY(open_ds(f, r->path, "sharp/" HVPS_NAME, 2, ds, keep ? &r->hvps : NULL,
                         keep ? &r->hvps_space : NULL));
     /* /sharp/probe_hvps came later still: resumed without it, like hvps */
-    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" PROBE_HVPS_NAME, H5P_DEFAULT));
-    if (has_hvps) {
+    EOS_CHECK_H5(present = H5Lexists(f, "sharp/" PROBE_HVPS_NAME, H5P_DEFAULT));
+    if (present) {
         hsize_t d3[3] = {n, S, (hsize_t)eos_curv_n_probes}, len = S * (hsize_t)eos_curv_n_probes;
         EOS_TRY(open_ds(f, r->path, "sharp/" PROBE_HVPS_NAME, 3, d3,
                         keep ? &r->probe_hvps : NULL, keep ? &r->probe_hvps_space : NULL));
         if (keep && len > 0) EOS_CHECK_H5(r->mem_probe_hvps = H5Screate_simple(1, &len, NULL));
     }
     /* /sharp/seconds came after probe_hvps: resumed without it, like hvps */
-    EOS_CHECK_H5(has_hvps = H5Lexists(f, "sharp/" SECONDS_NAME, H5P_DEFAULT));
-    if (has_hvps)
+    EOS_CHECK_H5(present = H5Lexists(f, "sharp/" SECONDS_NAME, H5P_DEFAULT));
+    if (present)
         EOS_TRY(open_ds(f, r->path, "sharp/" SECONDS_NAME, 2, ds, keep ? &r->seconds : NULL,
                         keep ? &r->seconds_space : NULL));
     if (!keep) return 0;

@@ -9,12 +9,14 @@
  *                         work on the very same numbers.
  *   bench_core prep DIR 0 only the data and DIR/p0.bin (the initialisation `eosweep` draws for
  *                         seed 0: bench/run_eos_run.sh).
- *   bench_core run DIR [PARTS]   (PARTS: any of the letters abch, default all)
+ *   bench_core run DIR [PARTS]   (PARTS: any of the letters abcht, default abch)
  *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
  *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
  *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second;
  *                         (h) one HVP at step 500 with and without the cached linearisation,
- *                         alternating in this process, and the pure-sgemm rate of its GEMMs.
+ *                         alternating in this process, and the pure-sgemm rate of its GEMMs;
+ *                         (t, not in the default) the GD step's loss_grad under model.gemm_tiles
+ *                         1, 2, 4, 8, rotating in this process: time relative to the default.
  *   bench_core cnn DIR [PARTS]   cnn-relu (Cohen et al.'s convnet: channels [32, 32], kernel 3,
  *                         max pooling, one linear layer) on the first 1,000 images. (a, default)
  *                         writes DIR/cnn_{meta.txt,X.bin,Y.bin,p0.bin,g0.bin} (data, parameters at
@@ -545,6 +547,36 @@ static int do_run(const char *dir, const char *parts)
         }
     }
 
+    /* (t) the cost of model.gemm_tiles: the GD step's loss_grad at p0 with 1, 2 (the default), 4
+     * and 8 tiles, one after another in a rotating order, 20 rounds after 2 untimed ones; per
+     * tile count the median of its per-round ratio to the default's time */
+    if (strchr(parts, 't')) {
+        enum { NT = 4, ROUNDS = 20 };
+        const int tiles[NT] = {1, EOS_GEMM_TILES_DEFAULT, 4, 8};
+        eos_model *tm[NT] = {NULL};
+        double tt[NT], rt[NT][ROUNDS];
+        for (int i = 0; i < NT && rc == 0; i++) {
+            eos_model_cfg mc = B.cfg.model;
+            mc.gemm_tiles = tiles[i];
+            rc = eos_model_create(&tm[i], &mc, B.cfg.loss, &tr->shape, tr->n_out, CHUNK);
+        }
+        for (int r = -2; r < ROUNDS && rc == 0; r++) {
+            for (int j = 0; j < NT && rc == 0; j++) {
+                int i = (j + (r + 2)) % NT; /* rotate who goes first */
+                double ls = 0, t0 = eos_now();
+                eos_zero(B.g, np);
+                rc = eos_model_loss_grad(tm[i], p0, tr->X, tr->Y, NULL, tr->n, 1.0 / tr->n, &ls,
+                                         NULL, B.g);
+                tt[i] = eos_now() - t0;
+            }
+            for (int i = 0; r >= 0 && i < NT; i++) rt[i][r] = tt[i] / tt[1];
+        }
+        for (int i = 0; i < NT; i++) eos_model_free(tm[i]);
+        EOS_TRY(rc);
+        for (int i = 0; i < NT; i++)
+            printf("lossgrad_tiles%d_over_default %.3f\n", tiles[i], median(rt[i], ROUNDS));
+    }
+
     /* (c) SGD at batch 32, reshuffled every epoch with the tail dropped (train.c's next_batch) */
     if (strchr(parts, 'c')) {
         eos_copy(B.w, p0, np);
@@ -680,16 +712,17 @@ static int cnn_gemms(gemm_shape *s, int nr, int hvp)
     return c;
 }
 
-/* The cblas_sgemm calls eos_model_gemm (src/model/mlp.c's gemm) makes for one product: C tiles of
- * at least 64 per side, at least 8 tiles for products of M N K >= 262144 (halving the larger
- * side, multiples of 16), one single-threaded sgemm per tile over OpenMP threads. A copy of that
- * tiling, so that the baseline issues the very calls the model does, on dummy data. */
+/* The cblas_sgemm calls eos_model_gemm (src/model/mlp.c's gemm) makes for one product under the
+ * default model.gemm_tiles: C tiles of at least 64 per side, at least EOS_GEMM_TILES_DEFAULT tiles
+ * for products of M N K >= 262144 (halving the larger side, multiples of 16), one single-threaded
+ * sgemm per tile over OpenMP threads. A copy of that tiling, so that the baseline issues the very
+ * calls the model does, on dummy data. */
 static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                         const float *Bm, int ldb, float *C, int ldc)
 {
     int tm = M, tn = N;
     if ((double)M * N * K >= 262144.0) {
-        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < 8) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < EOS_GEMM_TILES_DEFAULT) {
             if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16;
             else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
             else break;
@@ -730,7 +763,7 @@ static int cnn_pure_gemm(int n, int cc, int reps, int hvp, double *sec, double *
     EOS_ALLOC(C, big);
     EOS_ALLOC(t, reps);
     for (size_t i = 0; i < big; i++) A[i] = Bm[i] = C[i] = (float)((i % 97) * 0.01 - 0.5);
-    openblas_set_num_threads(1); /* as eos_model_blas_single_thread */
+    openblas_set_num_threads(1); /* as eos_model_gemm_begin */
     for (int r = -1; r < reps; r++) {
         fl = 0;
         double t0 = eos_now();
@@ -863,7 +896,7 @@ int main(int argc, char **argv)
     if (argc < 3 || argc > 4 ||
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
          strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
-        fprintf(stderr, "usage: bench_core prep DIR [0] | bench_core run DIR [parts, default abhc] | "
+        fprintf(stderr, "usage: bench_core prep DIR [0] | bench_core run DIR [parts of abcht, default abhc] | "
                         "bench_core cnnprep DIR | "
                         "bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;

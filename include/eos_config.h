@@ -12,6 +12,7 @@
 
 #define EOS_MAX_HIDDEN 16
 #define EOS_MAX_CHANNELS 8 /* model.channels entries (cnn conv layers) */
+#define EOS_GEMM_TILES_DEFAULT 2 /* model.gemm_tiles: 1-2 threads per rank pay least (docs/performance.md) */
 #define EOS_PATH_MAX 512
 #define EOS_NAME_MAX 64
 #define EOS_PROJ_MAX 64 /* record.projections: at most this many directions */
@@ -78,6 +79,9 @@ typedef struct {
     int channels[EOS_MAX_CHANNELS]; /* cnn: output channels of each conv layer */
     int kernel;                /* cnn: odd kernel side (stride 1, "same" padding) */
     eos_pool pool;             /* cnn: pooling after each conv layer */
+    int gemm_tiles;            /* least number of C tiles a large GEMM is split into for the OpenMP
+                                * threads (results depend on it, never on the thread count);
+                                * 0: EOS_GEMM_TILES_DEFAULT */
 } eos_model_cfg;
 
 typedef struct {

@@ -93,6 +93,7 @@ static void test_key_table_covers_struct(void)
         offsetof(eos_config, model.init_scale), offsetof(eos_config, model.layers),
         offsetof(eos_config, model.sparse), offsetof(eos_config, model.n_channels),
         offsetof(eos_config, model.kernel), offsetof(eos_config, model.pool),
+        offsetof(eos_config, model.gemm_tiles),
         offsetof(eos_config, loss),
         offsetof(eos_config, train.optimizer), offsetof(eos_config, train.lr),
         offsetof(eos_config, train.batch_size), offsetof(eos_config, train.max_steps),

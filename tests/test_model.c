@@ -40,10 +40,13 @@ static const shape shapes[] = {
 /* d features without structure. */
 static eos_shape flat(int d) { return (eos_shape){EOS_LAYOUT_FLAT, {d}}; }
 
+static int model_gemm_tiles; /* model.gemm_tiles of make_model's models (0: the default) */
+
 static eos_model *make_model(eos_activation act, eos_loss_kind loss, const shape *s, int chunk)
 {
     eos_model_cfg mc;
     memset(&mc, 0, sizeof mc);
+    mc.gemm_tiles = model_gemm_tiles;
     mc.arch = arch_index("mlp");
     mc.n_hidden = s->nh;
     for (int i = 0; i < s->nh; i++) mc.hidden[i] = s->hidden[i];
@@ -416,6 +419,50 @@ static void test_thread_invariance(void)
     run_threads_case(&s3, EOS_ACT_TANH, EOS_LOSS_LOGISTIC, 200);
     omp_set_num_threads(2);
     openblas_set_num_threads(2);
+}
+
+/* model.gemm_tiles: for 1, 2 (the default), 3 and 8 tiles the results stay bitwise the same at 1
+ * and 2 threads, and the tile counts agree with each other to rounding (bitwise under kernels whose
+ * edge cases round alike, such as Prescott; not under Haswell/Zen). The GEMMs of 784-200-200-10
+ * over chunks of 500 rows are all above the size that splits. */
+static void test_gemm_tiles(void)
+{
+    const shape s = {"784-200-200-10 n=1000", 784, 2, {200, 200}, 10, 1, 1000};
+    const int tiles[] = {1, 2, 3, 8};
+    real *g[4] = {NULL};
+    size_t P = 0;
+    const int n = s.n;
+    real *X = malloc(sizeof(real) * n * s.d), *Y = malloc(sizeof(real) * n * s.k), *w = NULL;
+    make_data(X, Y, n, s.d, s.k, EOS_LOSS_MSE, 5);
+    for (int t = 0; t < 4; t++) {
+        model_gemm_tiles = tiles[t];
+        run_threads_case(&s, EOS_ACT_TANH, EOS_LOSS_MSE, 500);
+        eos_model *m = make_model(EOS_ACT_TANH, EOS_LOSS_MSE, &s, 500);
+        if (!m) break;
+        P = eos_model_nparams(m);
+        if (!w) {
+            w = malloc(sizeof(real) * P);
+            eos_rng r;
+            eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
+            eos_model_init(m, w, &r);
+        }
+        double l = 0;
+        g[t] = calloc(P, sizeof(real));
+        EXPECT(eos_model_loss_grad(m, w, X, Y, NULL, n, 1.0 / n, &l, NULL, g[t]) == 0, "lg");
+        eos_model_free(m);
+    }
+    model_gemm_tiles = 0;
+    for (int t = 1; t < 4 && g[t]; t++) {
+        double e = rel_err(g[t], g[0], P);
+        EXPECT(e < (sizeof(real) == 4 ? 1e-5 : 1e-13),
+               "gradient with %d tiles differs from 1 tile's by rel %.3g", tiles[t], e);
+        printf("  %d tiles: gradient %s 1 tile's (rel %.2g)\n", tiles[t],
+               memcmp(g[t], g[0], P * sizeof(real)) ? "differs in its last bits from" : "equals", e);
+    }
+    omp_set_num_threads(2);
+    openblas_set_num_threads(2);
+    for (int t = 0; t < 4; t++) free(g[t]);
+    free(X), free(Y), free(w);
 }
 
 /* The cached linearisation (eos_model_set_hvp_cache): HVPs and Gauss-Newton products with it equal
@@ -848,6 +895,7 @@ int main(void)
 #endif
     TEST_RUN(test_activation_values);
     TEST_RUN(test_thread_invariance);
+    TEST_RUN(test_gemm_tiles);
     TEST_RUN(test_hvp_cache);
     TEST_RUN(test_hvp_block);
     TEST_RUN(test_tanh_lanes);

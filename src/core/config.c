@@ -126,6 +126,9 @@ static const struct {
       "cnn: kernel side, odd (stride 1, same padding; 1..31)")                                      \
     X("model.pool", EOS_KEY_ENUM, OFF(model.pool), SZ(model.pool), pool_name, 0, 0, 0,             \
       "cnn: 2x2 pooling after each conv activation: max, avg or none (odd sizes: floor)")          \
+    X("model.gemm_tiles", EOS_KEY_INT, OFF(model.gemm_tiles), SZ(model.gemm_tiles), NULL, 1, 64,   \
+      0, "least C tiles a large GEMM is split into for OpenMP threads; results depend on it, not "  \
+      "on the thread count (1..64)")                                                               \
     X("loss", EOS_KEY_ENUM, OFF(loss), SZ(loss), loss_name, 0, 0, 0,                               \
       "mse (0.5 sum of squares), xent (alias cross-entropy) or logistic (one output, labels "     \
       "+-1 or 0/1)")                                                                              \
@@ -274,6 +277,7 @@ void eos_config_default(eos_config *cfg)
     m->channels[1] = 32;
     m->kernel = 3;
     m->pool = EOS_POOL_MAX;
+    m->gemm_tiles = EOS_GEMM_TILES_DEFAULT;
     cfg->loss = EOS_LOSS_MSE;
     eos_train_cfg *t = &cfg->train;
     t->optimizer = eos_optim_find("gd");

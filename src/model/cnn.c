@@ -325,7 +325,7 @@ static int cnn_loss_grad(eos_model *m, const real *params, const real *X, const 
     const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
     int want_c = n_correct != NULL;
     double lsum = 0.0, csum = 0.0;
-    eos_model_blas_single_thread();
+    eos_model_gemm_begin(m);
     for (int r0 = 0; r0 < n; r0 += p->cc) {
         int nr = n - r0 < p->cc ? n - r0 : p->cc;
         conv_forward(p, params, NULL, X, idx, r0, nr, grad != NULL);
@@ -347,7 +347,7 @@ static int cnn_outputs(eos_model *m, const real *params, const real *X, const in
 {
     cnn *p = m->impl;
     const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
-    eos_model_blas_single_thread();
+    eos_model_gemm_begin(m);
     for (int r0 = 0; r0 < n; r0 += p->cc) {
         int nr = n - r0 < p->cc ? n - r0 : p->cc;
         conv_forward(p, params, NULL, X, idx, r0, nr, 0);
@@ -363,7 +363,7 @@ static int cnn_product(eos_model *m, const real *params, const real *X, const re
 {
     cnn *p = m->impl;
     const int hw = p->H[p->nc] * p->W[p->nc], Cl = p->C[p->nc];
-    eos_model_blas_single_thread();
+    eos_model_gemm_begin(m);
     for (int r0 = 0; r0 < n; r0 += p->cc) {
         int nr = n - r0 < p->cc ? n - r0 : p->cc;
         conv_forward(p, params, v, X, idx, r0, nr, 1);

@@ -401,18 +401,21 @@ static void part_reduce(real *g, const double *part, int nb, int w, double scale
 
 /* C [M, N] (ldc) = alpha op(A) op(B) + beta C, op(A) [M, K], op(B) [K, N], row-major.
  * OpenBLAS 0.3.21's own threading changes GEMM results with its thread count (measured), so
- * OpenBLAS runs single-threaded (blas_single_thread) and the OpenMP threads split C into tiles
+ * OpenBLAS runs single-threaded (gemm_begin) and the OpenMP threads split C into tiles
  * instead: one single-threaded GEMM per tile, the tiling chosen from the shape alone, so every
- * rounding is the same whatever the thread count. Big products get at least GEMM_MIN_TILES tiles
- * (load balance), no side under 64 (packing overhead); small ones stay whole. */
-#define GEMM_MIN_TILES 8
+ * rounding is the same whatever the thread count. Big products get at least gemm_min_tiles tiles
+ * (the model's model.gemm_tiles, set by gemm_begin), no side under 64; small ones stay whole.
+ * Under Haswell/Zen-type kernels the bits depend on the tiling (edge kernels round differently),
+ * and every tile re-packs its operands: 8 tiles cost 7 % of a GD step at 1 thread, 2 tiles 1 %
+ * (docs/performance.md), hence the default of 2 for 1-2 threads per rank. */
 #define GEMM_SPLIT_WORK 262144.0 /* M*N*K below this: one tile */
+static int gemm_min_tiles = EOS_GEMM_TILES_DEFAULT;
 static void gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
                  const real *B, int ldb, real beta, real *C, int ldc)
 {
     int tm = M, tn = N;
     if ((double)M * N * K >= GEMM_SPLIT_WORK) {
-        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < GEMM_MIN_TILES) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < gemm_min_tiles) {
             if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16; /* halve, multiple of 16 */
             else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
             else break;
@@ -646,10 +649,11 @@ static const real *input_rows(mlp *p, const real *X, const int *idx, int r0, int
     return p->x0;
 }
 
-/* OpenBLAS must run single-threaded under gemm()'s tiling (a cheap query; someone may have
- * raised it since the last call). */
-static void blas_single_thread(void)
+/* Every entry point first: gemm()'s tiling for this model, and OpenBLAS single-threaded under
+ * it (a cheap query; someone may have raised it since the last call). */
+static void gemm_begin(const eos_model *m)
 {
+    gemm_min_tiles = m->cfg.gemm_tiles > 0 ? m->cfg.gemm_tiles : EOS_GEMM_TILES_DEFAULT;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
@@ -681,7 +685,7 @@ void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real 
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void eos_model_blas_single_thread(void) { blas_single_thread(); }
+void eos_model_gemm_begin(const eos_model *m) { gemm_begin(m); }
 
 static const real *bias_of(const mlp *p, const real *params, int l)
 {
@@ -819,7 +823,7 @@ static int mlp_loss_grad(eos_model *m, const real *params, const real *X, const 
     mlp *p = m->impl;
     int want_c = n_correct != NULL;
     double lsum = 0.0, csum = 0.0;
-    blas_single_thread();
+    gemm_begin(m);
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
         const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
@@ -835,7 +839,7 @@ static int mlp_outputs(eos_model *m, const real *params, const real *X, const in
                        real *f)
 {
     mlp *p = m->impl;
-    blas_single_thread();
+    gemm_begin(m);
     for (int r0 = 0; r0 < n; r0 += m->chunk) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
         const real *x = input_rows(p, X, idx, r0, nr, p->dims[0]);
@@ -985,7 +989,7 @@ static int mlp_product(eos_model *m, const real *params, const real *X, const re
                        const int *idx, int n, double scale, const real *v, real *out, int gn)
 {
     mlp *p = m->impl;
-    blas_single_thread();
+    gemm_begin(m);
     const cache_mode mode = cache_prepare(p, params, X, Y, idx, n, !gn);
     for (int r0 = 0, ci = 0; r0 < n; r0 += m->chunk, ci++) {
         int nr = n - r0 < m->chunk ? n - r0 : m->chunk;
@@ -1196,7 +1200,7 @@ static int mlp_hvp_block(eos_model *m, const real *params, const real *X, const 
     const int L = p->L, *dm = p->dims;
     const size_t np = p->np;
     if (!B->buf) EOS_TRY(block_ws_alloc(p));
-    blas_single_thread();
+    gemm_begin(m);
     for (int j0 = 0; j0 < nv; j0 += MLP_BLOCK) {
         const int nd = nv - j0 < MLP_BLOCK ? nv - j0 : MLP_BLOCK;
         const real *Vb = V + (size_t)j0 * np;

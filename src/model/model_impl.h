@@ -123,10 +123,11 @@ void eos_act_backward(real *dx, const real *s, int n, int w, int tanh_a);
 void eos_act_backward_hvp(real *dx, real *rdx, const real *s, const real *q, int n, int w,
                           int tanh_a);
 /* C [M, N] = alpha op(A) op(B) + beta C, row-major, tiled over OpenMP threads so that the result
- * does not depend on their number (call eos_model_blas_single_thread first in each entry point). */
+ * does not depend on their number (call eos_model_gemm_begin(m) first in each entry point: it
+ * sets m's model.gemm_tiles and OpenBLAS single-threaded). */
 void eos_model_gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
                     const real *B, int ldb, real beta, real *C, int ldc);
-void eos_model_blas_single_thread(void);
+void eos_model_gemm_begin(const eos_model *m);
 /* References (double): sigma, sigma', sigma'' at z; the loss of one example with outputs f, its
  * gradient g = dL/df and (rg != NULL) R g = H_loss rf (logistic: its own naive formulas). */
 void eos_act_eval_ref(eos_activation act, double z, double *a, double *d1, double *d2);

@@ -12,7 +12,8 @@
  *   bench_core run DIR [PARTS]   (PARTS: any of the letters abcht, default abch)
  *                         (a) GD step time and the GEMM peak, (b) top-2 sharpness time at the
  *                         equal-accuracy tolerance (needs DIR/ref.txt from lanczos_vs_arpack ref),
- *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second;
+ *                         peak RSS after (a)+(b) = (d), then (c) SGD batch-32 steps per second
+ *                         and the fraction of the sgemm rate of its GEMM shapes (in-run pairs);
  *                         (h) one HVP at step 500 with and without the cached linearisation,
  *                         alternating in this process, and the pure-sgemm rate of its GEMMs;
  *                         (t, not in the default) the GD step's loss_grad under model.gemm_tiles
@@ -586,7 +587,7 @@ static int do_run(const char *dir, const char *parts)
         EOS_ALLOC(perm, n);
         for (int i = 0; i < n; i++) perm[i] = i;
         const int nsteps = 3000;
-        double sps[3];
+        double sps[3], sfrac[3];
         for (int rep = -1; rep < 3; rep++) {
             double t0 = eos_now();
             for (int s = 0; s < nsteps; s++) {
@@ -608,9 +609,21 @@ static int do_run(const char *dir, const char *parts)
                 eos_optim_step(&B.opt, B.w, B.g, NULL);
             }
             if (rep >= 0) sps[rep] = nsteps / (eos_now() - t0);
+            /* each timed block followed by the step's GEMM shapes at 32 rows through
+             * cblas_sgemm (the median of 1,000 passes): the fraction of the sgemm rate per pair */
+            double pass, pass_fl;
+            if (rep >= 0) {
+                rc = pure_gemm_passes(b, b, threads, 1000, 20, 0, &pass, &pass_fl);
+                if (rc) {
+                    free(perm);
+                    goto fail;
+                }
+                sfrac[rep] = pass * sps[rep];
+            }
         }
         free(perm);
-        printf("sgd32_steps_per_sec %.1f\n", median(sps, 3));
+        printf("sgd32_steps_per_sec %.1f\nsgd32_peak_frac_pairs %.3f\n", median(sps, 3),
+               median(sfrac, 3));
     }
 fail:
     if (rc) fprintf(stderr, "bench_core: %s\n", eos_error_msg());

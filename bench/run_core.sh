@@ -217,6 +217,9 @@ for t in threads:
           % (med(o, "hvp_cached_over_plain"), 1e3 * med(o, "hvp_cached_sec"),
              med(o, "hvp_cached_gemm_flops") * 1e-9, med(o, "hvp_cached_gflops"),
              med(o, "pure_sgemm_hvp_gflops"), 100 * med(o, "hvp_cached_peak_frac")))
+    if "sgd32_peak_frac_pairs" in o[0]:
+        print("SGD b=32: GEMMs of a step (32 rows) through cblas_sgemm / the step (pairs in the "
+              "run): %.1f %% of the sgemm rate of its shapes" % (100 * med(o, "sgd32_peak_frac_pairs")))
     if "hvp_block2_over_single" in o[0]:
         print("Block HVP (eos_model_hvp_block, cached) / as many single cached HVPs (in-process "
               "pairs): 2 directions %.3f, 4 directions %.3f; per product %.1f %% / %.1f %% of the "

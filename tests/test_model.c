@@ -422,9 +422,9 @@ static void test_thread_invariance(void)
 }
 
 /* model.gemm_tiles: for 1, 2 (the default), 3 and 8 tiles the results stay bitwise the same at 1
- * and 2 threads, and the tile counts agree with each other to rounding (bitwise under kernels whose
- * edge cases round alike, such as Prescott; not under Haswell/Zen). The GEMMs of 784-200-200-10
- * over chunks of 500 rows are all above the size that splits. */
+ * and 2 threads, and the tile counts agree with each other to rounding (bitwise under Prescott,
+ * whose edge kernels round alike; Haswell/Zen's round some shapes differently). The GEMMs of
+ * 784-200-200-10 over chunks of 500 rows are all above the size that splits. */
 static void test_gemm_tiles(void)
 {
     const shape s = {"784-200-200-10 n=1000", 784, 2, {200, 200}, 10, 1, 1000};

@@ -405,9 +405,9 @@ static void part_reduce(real *g, const double *part, int nb, int w, double scale
  * instead: one single-threaded GEMM per tile, the tiling chosen from the shape alone, so every
  * rounding is the same whatever the thread count. Big products get at least gemm_min_tiles tiles
  * (the model's model.gemm_tiles, set by gemm_begin), no side under 64; small ones stay whole.
- * Under Haswell/Zen-type kernels the bits depend on the tiling (edge kernels round differently),
- * and every tile re-packs its operands: 8 tiles cost 7 % of a GD step at 1 thread, 2 tiles 1 %
- * (docs/performance.md), hence the default of 2 for 1-2 threads per rank. */
+ * Under Haswell/Zen-type kernels the bits can depend on the tiling (edge kernels round some
+ * shapes differently), and every tile re-packs its operands: 8 tiles cost 7 % of a GD step at
+ * 1 thread, 2 tiles 1 % (docs/performance.md), hence the default of 2 for 1-2 threads per rank. */
 #define GEMM_SPLIT_WORK 262144.0 /* M*N*K below this: one tile */
 static int gemm_min_tiles = EOS_GEMM_TILES_DEFAULT;
 static void gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,

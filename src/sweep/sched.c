@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ typedef struct {
     eos_data data;
     eos_config data_cfg;
     int have_data;
+    int told_tiles; /* the threads-beyond-model.gemm_tiles note was printed */
 } sched;
 
 /* ---- loading: rank 0 reads the file, every rank parses the same text ---------------------- */
@@ -418,6 +420,17 @@ static int sched_do_run(sched *S, long i, int *status, eos_run_result *res)
                                  .ckpt_every = S->opts->ckpt_every, .sweep_sha = S->sw.sha256,
                                  .run = i, .on_note = print_note};
         if (S->rank == 0 && S->size > 1) hooks.on_step = serve_hook;
+        /* the GEMM split follows the run's setting, not the thread count (docs/performance.md,
+         * "GEMM tiles"): say once (rank 0) when threads would wait in every large product */
+        const int nthr = omp_get_max_threads();
+        if (S->rank == 0 && nthr > cfg.model.gemm_tiles && !S->told_tiles && !S->opts->quiet) {
+            S->told_tiles = 1;
+            fprintf(stderr,
+                    "eosweep: %d OpenMP threads per rank but model.gemm_tiles is %d: large GEMMs "
+                    "keep at most %d of them busy (set model.gemm_tiles: %d for speed; it changes "
+                    "results in their last bits)\n",
+                    nthr, cfg.model.gemm_tiles, cfg.model.gemm_tiles, nthr);
+        }
         if (S->opts->verbose) {
             hooks.on_record = print_record;
             hooks.on_sharp = print_sharp;

@@ -29,6 +29,8 @@
  *                         of the step and the HVP, against (a)'s times.
  *   bench_core cnnprep DIR   the cnn files of (a), then 100 GD steps (lr 0.01) from the init:
  *                         DIR/cnn_p{50,100}.bin, the points of (b).
+ *   bench_core tilebits DIR   (DIR unused) whether the GEMM tiling changes bits under the kernel
+ *                         OpenBLAS runs (set OPENBLAS_CORETYPE to try others).
  * Threads: OMP_NUM_THREADS (the library runs OpenBLAS single-threaded under its own tiling; the
  * pure-sgemm baseline uses OpenBLAS's threads, set to the same count).
  * Output: one "key value" per line, keys as bench/run_core.sh reads them. */
@@ -45,6 +47,7 @@
 #include "eos_optim.h"
 #include "eos_rng.h"
 #include "eos_lanczos.h"
+#include "eos_blas.h"
 
 #ifdef EOS_FLOAT64
 #error "bench_core measures the float32 build"
@@ -730,12 +733,13 @@ static int cnn_gemms(gemm_shape *s, int nr, int hvp)
  * for products of M N K >= 262144 (halving the larger side, multiples of 16), one single-threaded
  * sgemm per tile over OpenMP threads. A copy of that tiling, so that the baseline issues the very
  * calls the model does, on dummy data. */
-static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                        const float *Bm, int ldb, float *C, int ldc)
+static void tiled_sgemm_as(int tiles, float alpha, float beta, int ta, int tb, int M, int N,
+                           int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+                           int ldc)
 {
     int tm = M, tn = N;
     if ((double)M * N * K >= 262144.0) {
-        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < EOS_GEMM_TILES_DEFAULT) {
+        while (((M + tm - 1) / tm) * ((N + tn - 1) / tn) < tiles) {
             if (tm >= tn && tm > 64) tm = (tm / 2 + 15) / 16 * 16;
             else if (tn > 64) tn = (tn / 2 + 15) / 16 * 16;
             else break;
@@ -747,10 +751,80 @@ static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int
         int i0 = (t / nt) * tm, j0 = (t % nt) * tn;
         int mm = M - i0 < tm ? M - i0 : tm, nn = N - j0 < tn ? N - j0 : tn;
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    mm, nn, K, 1.0f, ta ? A + i0 : A + (size_t)i0 * lda, lda,
-                    tb ? Bm + (size_t)j0 * ldb : Bm + j0, ldb, 1.0f, C + (size_t)i0 * ldc + j0,
+                    mm, nn, K, alpha, ta ? A + i0 : A + (size_t)i0 * lda, lda,
+                    tb ? Bm + (size_t)j0 * ldb : Bm + j0, ldb, beta, C + (size_t)i0 * ldc + j0,
                     ldc);
     }
+}
+
+static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                        const float *Bm, int ldb, float *C, int ldc)
+{
+    tiled_sgemm_as(EOS_GEMM_TILES_DEFAULT, 1.0f, 1.0f, ta, tb, M, N, K, A, lda, Bm, ldb, C, ldc);
+}
+
+/* Does the tiling change bits under the kernel OpenBLAS runs? The GEMM shapes of the MLP's step,
+ * SGD, the block HVP and the cnn, plus odd ones, with alpha 1 and 0.37, beta 0 and 1, each with
+ * 2, 4, 8 and 16 tiles against one (N(0,1) operands): prints the kernel, the cases whose results
+ * differ in any bit, how many elements and the first (docs/performance.md, "GEMM tiles"). */
+static int do_tilebits(void)
+{
+    static const int sh[][5] = {
+        {0, 1, 1000, 200, 784}, {0, 1, 1000, 200, 200}, {0, 1, 1000, 10, 200},
+        {1, 0, 10, 200, 1000},  {0, 0, 1000, 200, 10},  {1, 0, 200, 200, 1000},
+        {0, 0, 1000, 200, 200}, {1, 0, 200, 784, 1000}, {0, 1, 32, 200, 784},
+        {1, 0, 200, 784, 32},   {0, 1, 1000, 400, 200}, {1, 0, 400, 784, 1000},
+        {0, 1, 3000, 32, 288},  {1, 0, 32, 288, 3000},  {0, 0, 5000, 288, 32},
+        {0, 1, 777, 333, 129},  {1, 0, 333, 129, 777},  {0, 0, 777, 129, 333}};
+    const int ns = (int)(sizeof sh / sizeof *sh);
+    const size_t big = (size_t)1 << 22;
+    int rc = 0, cases = 0, differ = 0;
+    float *A = NULL, *Bm = NULL, *C0 = NULL, *C1 = NULL;
+    EOS_ALLOC(A, big);
+    EOS_ALLOC(Bm, big);
+    EOS_ALLOC(C0, big);
+    EOS_ALLOC(C1, big);
+    eos_rng r;
+    eos_rng_init(&r, 1, EOS_RNG_STREAM_INIT);
+    for (size_t i = 0; i < big; i++) {
+        A[i] = (float)eos_rng_normal(&r);
+        Bm[i] = (float)eos_rng_normal(&r);
+    }
+    openblas_set_num_threads(1);
+    for (int k = 0; k < ns; k++) {
+        const int ta = sh[k][0], tb = sh[k][1], M = sh[k][2], N = sh[k][3], K = sh[k][4];
+        const int lda = ta ? M : K, ldb = tb ? K : N;
+        for (int ab = 0; ab < 4; ab++) {
+            const float alpha = ab & 1 ? 0.37f : 1.0f, beta = ab & 2 ? 1.0f : 0.0f;
+            for (int tiles = 2; tiles <= 16; tiles *= 2) {
+                for (size_t i = 0; i < (size_t)M * N; i++) C0[i] = C1[i] = A[i + 7];
+                tiled_sgemm_as(1, alpha, beta, ta, tb, M, N, K, A, lda, Bm, ldb, C0, N);
+                tiled_sgemm_as(tiles, alpha, beta, ta, tb, M, N, K, A, lda, Bm, ldb, C1, N);
+                cases++;
+                if (memcmp(C0, C1, sizeof(float) * M * N)) {
+                    differ++;
+                    long nd = 0, first = -1;
+                    for (long i = 0; i < (long)M * N; i++)
+                        if (memcmp(C0 + i, C1 + i, sizeof(float))) {
+                            if (first < 0) first = i;
+                            nd++;
+                        }
+                    printf("tilebits_differs %s %s M %d N %d K %d alpha %g beta %g tiles %d: %ld "
+                           "elements, first (%ld, %ld)\n",
+                           ta ? "T" : "N", tb ? "T" : "N", M, N, K, alpha, beta, tiles, nd,
+                           first / N, first % N);
+                }
+            }
+        }
+    }
+    printf("tilebits_kernel %s\ntilebits_cases %d\ntilebits_differ %d\n", eos_blas_core_name(),
+           cases, differ);
+fail:
+    free(A);
+    free(Bm);
+    free(C0);
+    free(C1);
+    return rc;
 }
 
 /* Pure cblas_sgemm over cnn_gemms' shapes, passes of cc examples over n, back to back, tiled as
@@ -908,9 +982,10 @@ int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4 ||
         (strcmp(argv[1], "prep") != 0 && strcmp(argv[1], "run") != 0 &&
-         strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0)) {
+         strcmp(argv[1], "cnn") != 0 && strcmp(argv[1], "cnnprep") != 0 &&
+         strcmp(argv[1], "tilebits") != 0)) {
         fprintf(stderr, "usage: bench_core prep DIR [0] | bench_core run DIR [parts of abcht, default abhc] | "
-                        "bench_core cnnprep DIR | "
+                        "bench_core cnnprep DIR | bench_core tilebits DIR | "
                         "bench_core cnn DIR [parts a, b, w, g; default a]\n");
         return 2;
     }
@@ -921,6 +996,7 @@ int main(int argc, char **argv)
     }
     int rc = strcmp(argv[1], "prep") == 0      ? do_prep(argv[2], argc > 3 ? 0 : 500)
              : strcmp(argv[1], "cnnprep") == 0 ? do_cnnprep(argv[2])
+             : strcmp(argv[1], "tilebits") == 0 ? do_tilebits()
              : strcmp(argv[1], "cnn") == 0     ? do_cnn(argv[2], argc > 3 ? argv[3] : "a")
                                                : do_run(argv[2], argc > 3 ? argv[3] : "abhc");
     if (rc && strcmp(argv[1], "run") != 0) fprintf(stderr, "bench_core: %s\n", eos_error_msg());

@@ -255,7 +255,7 @@ static void test_lapack_elu_none_mse(void) { check_lapack(EOS_ACT_ELU, EOS_POOL_
 static void test_vs_reference(void)
 {
     const net nets[] = {
-        {"3x8x7 [4,5] k3 [6]", 3, 8, 7, 2, {4, 5}, 3, 1, {6}, 4, 1},
+        {"3x8x7 [9,5] k3 [6]", 3, 8, 7, 2, {9, 5}, 3, 1, {6}, 4, 1}, /* 9: row_sums' groups */
         {"1x9x9 [3] k5 [] nobias", 1, 9, 9, 1, {3}, 5, 0, {0}, 3, 0},
         {"2x8x8 [2,3,2] k1 []", 2, 8, 8, 3, {2, 3, 2}, 1, 0, {0}, 2, 1},
         {"1x6x6 [3] k3 [4] 1 out", 1, 6, 6, 1, {3}, 3, 1, {4}, 1, 1},

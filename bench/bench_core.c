@@ -24,7 +24,8 @@
  *                         init, the gradient there) for bench_cnn_torch.py's cross-check, then
  *                         times the GD step and one HVP (medians); (b) top-2 sharpness at equal
  *                         accuracy as in run's (b), at init and step 100 cold, (w) at step 100
- *                         warm from the step-50 top vector, against DIR/cnn_ref.txt
+ *                         warm from the sum of the step-50 top-2 Ritz vectors (as train.c),
+ *                         against DIR/cnn_ref.txt
  *                         (lanczos_vs_arpack cnnref); (g) the pure-sgemm rate of the conv GEMMs
  *                         of the step and the HVP, against (a)'s times.
  *   bench_core cnnprep DIR   the cnn files of (a), then 100 GD steps (lr 0.01) from the init:

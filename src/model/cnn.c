@@ -289,8 +289,9 @@ static void conv_forward(cnn *p, const real *params, const real *v, const real *
 
 /* Backward pass of the conv stack from gP = dloss/d po[nc] [C, nr, h w]: out += scale * the conv
  * parameters' gradient; with v (the HVP), also rgP = its R-derivative on entry, and out gets
- * the R-derivative of the gradient instead. The forward pass (with tangents for v) is in the
- * workspaces. */
+ * the R-derivative of the gradient instead. The forward pass of the same chunk (conv_forward,
+ * with tangents for v) is in the workspaces, cols and rcols included: nothing between the two
+ * may use them. */
 static void conv_backward(cnn *p, const real *params, const real *v, const real *X,
                           const int *idx, int r0, int nr, double scale, real *out)
 {
@@ -312,11 +313,13 @@ static void conv_backward(cnn *p, const real *params, const real *v, const real 
         else eos_act_backward(D, p->s[l], rows, h * w, p->tanh_a);
         const real *G = v ? RD : D; /* what meets the input's patches */
         if (p->bias) row_sums(out + p->boff[l], G, Co, (size_t)ncol, scale);
-        layer_cols(p, l, p->cols, p->po[l - 1], X, idx, r0, nr);
+        /* the last layer's patches (and their tangents) are still in cols (rcols) from the
+         * forward pass: the largest im2col of a net of two layers, not made twice */
+        if (l < p->nc) layer_cols(p, l, p->cols, p->po[l - 1], X, idx, r0, nr);
         eos_model_gemm(0, 1, Co, K, ncol, (real)scale, G, ncol, p->cols, ncol, 1,
                        out + p->woff[l], K);
         if (v && l > 1) {
-            layer_cols(p, l, p->rcols, p->rpo[l - 1], X, idx, r0, nr);
+            if (l < p->nc) layer_cols(p, l, p->rcols, p->rpo[l - 1], X, idx, r0, nr);
             eos_model_gemm(0, 1, Co, K, ncol, (real)scale, D, ncol, p->rcols, ncol, 1,
                            out + p->woff[l], K);
         }

@@ -92,8 +92,12 @@ static void im2col(real *cols, const real *src, const int *rows, size_t ns, size
             memset(o, 0, (size_t)y0 * w * sizeof(real));
             memcpy(o + (size_t)y0 * w + x0, plane + (size_t)(y0 + dy) * w + x0 + dx,
                    ((size_t)(y1 - y0) * w - (size_t)(w - (x1 - x0))) * sizeof(real));
-            for (int x = 0; x < w - (x1 - x0); x++) /* down the columns: |dx| <= k/2 stores a row */
-                for (int y = y0; y < y1; y++) o[(size_t)y * w + (x < x0 ? x : x1 + x - x0)] = 0;
+            /* down the columns (one store per row for k = 3; a loop along a row would become
+             * a memset call per row) */
+            for (int x = 0; x < x0; x++)
+                for (int y = y0; y < y1; y++) o[(size_t)y * w + x] = 0;
+            for (int x = x1; x < w; x++)
+                for (int y = y0; y < y1; y++) o[(size_t)y * w + x] = 0;
             memset(o + (size_t)y1 * w, 0, (size_t)(h - y1) * w * sizeof(real));
         }
 }
